@@ -1,0 +1,22 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * The detector's own logs (never the tailed lines): JSON on stderr so stdout stays free
+ * for findings in replay mode. Secrets are redacted by path.
+ */
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino(
+    {
+      name: 'robot-sre-detector',
+      level,
+      redact: {
+        paths: ['*.password', '*.token', '*.pass', '*.authorization', '*.bearerToken', '*.creds', '*.nkey', 'headers.authorization'],
+        censor: '[redacted]',
+      },
+    },
+    pino.destination(2),
+  );
+}
+
+export const log: Logger = createLogger();
+export type { Logger };

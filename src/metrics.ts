@@ -1,0 +1,42 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * One registry per process. Every module declares its metrics here so names stay unique
+ * and /metrics documents the whole detector in one place.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'rsd_process_' });
+
+const mk = {
+  counter: (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name: `rsd_${name}`, help, labelNames, registers: [registry] }),
+  gauge: (name: string, help: string, labelNames: string[] = []) =>
+    new Gauge({ name: `rsd_${name}`, help, labelNames, registers: [registry] }),
+  histogram: (name: string, help: string, labelNames: string[] = [], buckets?: number[]) =>
+    new Histogram({ name: `rsd_${name}`, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }),
+};
+
+export const metrics = {
+  linesIn: mk.counter('lines_in_total', 'Log records read, by source kind', ['source']),
+  bytesIn: mk.counter('bytes_in_total', 'Bytes of log lines read, by source kind', ['source']),
+  malformed: mk.counter('malformed_lines_total', 'Lines that could not be parsed cleanly but were passed through', ['reason']),
+  dropped: mk.counter('dropped_total', 'Records or findings dropped, by component and reason', ['component', 'reason']),
+  findings: mk.counter('findings_total', 'Findings emitted, by incident type and status', ['incident_type', 'status']),
+  detectorStateEvictions: mk.counter('detector_state_evictions_total', 'Per-key detector state evicted by the LRU bound', ['rule']),
+  minerClusters: mk.gauge('miner_clusters', 'Template clusters held by the miner'),
+  minerEvictions: mk.counter('miner_evicted_clusters_total', 'Template clusters evicted by the miner bound'),
+  watermarkLag: mk.gauge('watermark_lag_seconds', 'Wall clock minus the event-time watermark'),
+  linesOut: mk.counter('lines_out_total', 'Lines acknowledged by a sink', ['sink']),
+  bytesOut: mk.counter('bytes_out_total', 'Bytes acknowledged by a sink', ['sink']),
+  sinkRequests: mk.counter('sink_requests_total', 'Sink requests by sink and HTTP status / outcome', ['sink', 'status']),
+  sinkLatency: mk.histogram('sink_request_seconds', 'Sink request latency', ['sink'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  sinkQueueBytes: mk.gauge('sink_queue_bytes', 'Bytes waiting in a sink queue (memory + spool)', ['sink', 'tier']),
+  followedContainers: mk.gauge('followed_containers', 'Containers whose logs are being followed'),
+  skippedContainers: mk.gauge('skipped_containers', 'Containers not followed because of the cap'),
+  watchRestarts: mk.counter('watch_restarts_total', 'Kubernetes watch restarts, by resource and reason', ['resource', 'reason']),
+  apiRequests: mk.counter('kube_api_requests_total', 'Kubernetes API requests, by verb, resource and code', ['verb', 'resource', 'code']),
+  secondsSinceEvent: mk.gauge('events_watch_idle_seconds', 'Seconds since the last event or bookmark on the events watch'),
+  linesLostToRotation: mk.counter('lines_possibly_lost_rotation_total', 'Follow stalls after log rotation that may have lost lines'),
+  natsPublish: mk.counter('nats_publish_total', 'JetStream publishes by outcome (stored, duplicate, error)', ['outcome']),
+  eventLoopLag: mk.gauge('event_loop_lag_seconds', 'Event-loop lag (p99 over the last interval)'),
+};

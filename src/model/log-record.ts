@@ -1,0 +1,68 @@
+/**
+ * LogRecord: the one internal shape every source produces and every sink and
+ * detector consumes. Sources know nothing of sinks; this type is the contract.
+ */
+
+export type SourceKind = 'pod' | 'event' | 'pod_status' | 'file' | 'journal' | 'replay';
+export type OutputStream = 'stdout' | 'stderr' | 'unknown';
+export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'unknown';
+
+/** Where a record came from. Cluster and namespace are always set (standalone: namespace = "default"). */
+export interface Target {
+  cluster: string;
+  namespace: string;
+  pod?: string;
+  container?: string;
+  /** Container ID (e.g. "containerd://abc…"): the key of the source cursor. */
+  containerId?: string;
+  node?: string;
+  /** Owning workload, resolved through ownerReferences (ReplicaSet → Deployment). */
+  workload?: string;
+  workloadKind?: string;
+  app?: string;
+  component?: string;
+  /** Standalone mode: service name and file path or journald unit. */
+  service?: string;
+  file?: string;
+}
+
+/** A Kubernetes event carried as a record (kind = "event"). */
+export interface EventInfo {
+  uid: string;
+  type: string; // Normal | Warning
+  reason: string;
+  /** Occurrences this record stands for: a recurrence 1 → 7 arrives as one record with count 6. */
+  count: number;
+  involvedObject: { kind: string; namespace?: string; name: string; uid?: string; fieldPath?: string };
+  reportingComponent?: string;
+}
+
+export interface LogRecord {
+  /** Original event timestamp string (RFC3339Nano), kept verbatim for Loki. */
+  ts: string;
+  /** Event time in epoch milliseconds: what windows and watermarks use. */
+  tsMs: number;
+  line: string;
+  stream: OutputStream;
+  kind: SourceKind;
+  target: Target;
+  /** Parsed level, from JSON/logfmt/klog fields or vocabulary; "unknown" if none. */
+  level: Level;
+  /** Fields parsed from JSON or logfmt lines (string values only, bounded). */
+  fields?: Readonly<Record<string, string>>;
+  event?: EventInfo;
+  /** Set by the template miner stage. */
+  template?: { id: string; text: string };
+  /** Why parsing degraded (e.g. "invalid_utf8", "broken_json", "truncated"); the line is still passed through. */
+  malformed?: string;
+  /** Source-specific position used to advance a cursor once a sink acknowledged the record. */
+  position?: RecordPosition;
+}
+
+/** Cursor key + position: advanced only after the sink acknowledged delivery. */
+export interface RecordPosition {
+  /** Stable key, e.g. the container ID. */
+  key: string;
+  /** RFC3339Nano timestamp of the record. */
+  ts: string;
+}
