@@ -1,0 +1,56 @@
+import { Counter } from 'prom-client';
+import type { LogRecord } from '../../model/log-record.ts';
+import { registry } from '../../metrics.ts';
+import { formatLabels, type LabelBuilder, type Pair } from './labels.ts';
+import { recordTime, type LokiTime } from './timestamp.ts';
+
+/** One line as Loki will receive it. */
+export interface Entry {
+  /** LogQL selector string of the stream's labels: the stream key. */
+  readonly stream: string;
+  readonly time: LokiTime;
+  readonly line: string;
+  readonly metadata: readonly Pair[];
+  /** UTF-8 bytes of line + structured metadata: what Loki's rate limiters count. */
+  readonly bytes: number;
+}
+
+export const linesTruncated = new Counter({
+  name: 'rsd_loki_truncated_lines_total',
+  help: 'Lines longer than maxLineBytes, truncated with a marker before the push',
+  registers: [registry],
+});
+
+export const TRUNCATION_MARKER = ' …[truncated by robot-sre-detector]';
+const MARKER_BYTES = Buffer.byteLength(TRUNCATION_MARKER);
+
+/** Cuts a line to at most maxBytes UTF-8 bytes (marker included), never inside a code point. */
+export function truncateLine(line: string, maxBytes: number): { line: string; truncated: boolean } {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short lines skip the byte count.
+  if (line.length * 3 <= maxBytes) return { line, truncated: false };
+  const buf = Buffer.from(line, 'utf8');
+  if (buf.length <= maxBytes) return { line, truncated: false };
+  let end = Math.max(0, maxBytes - MARKER_BYTES);
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--;
+  return { line: buf.toString('utf8', 0, end) + TRUNCATION_MARKER, truncated: true };
+}
+
+function pairsBytes(pairs: readonly Pair[]): number {
+  let n = 0;
+  for (const [k, v] of pairs) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+export function toEntry(r: LogRecord, labels: LabelBuilder, maxLineBytes: number): Entry {
+  const built = labels.build(r);
+  const t = truncateLine(r.line, maxLineBytes);
+  if (t.truncated) linesTruncated.inc();
+  const metadata = t.truncated ? [...built.metadata, ['truncated', 'true'] as const] : built.metadata;
+  return {
+    stream: formatLabels(built.labels),
+    time: recordTime(r.ts, r.tsMs),
+    line: t.line,
+    metadata,
+    bytes: Buffer.byteLength(t.line) + pairsBytes(metadata),
+  };
+}

@@ -1,0 +1,508 @@
+import { LRUCache } from 'lru-cache';
+import type { LogRecord } from '../../model/log-record.ts';
+import type { LogSink } from '../types.ts';
+import { metrics } from '../../metrics.ts';
+import { log } from '../../logger.ts';
+import { backoffMs, classify, type Outcome } from './classify.ts';
+import { encodeJsonBody } from './encode-json.ts';
+import { encodeProtobufBody } from './encode-protobuf.ts';
+import { toEntry, type Entry } from './entry.ts';
+import { groupByStream } from './group.ts';
+import { LabelBuilder } from './labels.ts';
+import { OncePerInterval } from './once.ts';
+import { resolveLokiOptions, type LokiSinkOptions, type ResolvedLokiOptions } from './options.ts';
+import { Spool, type SpoolSegment } from './spool.ts';
+import { TokenBucket } from './token-bucket.ts';
+import { LokiTransport } from './transport.ts';
+
+/** A batch: what one push request carries. */
+interface Chunk {
+  entries: Entry[];
+  records: LogRecord[];
+  bytes: number;
+  createdAt: number;
+  /** Set when the chunk was read back from the spool: deleted once the chunk is done. */
+  seg?: SpoolSegment;
+  /** Whether `bytes` is counted in the memory tier (false for chunks read back from the spool). */
+  mem: boolean;
+  attempt: number;
+  consecutive429: number;
+}
+
+function newChunk(now: number): Chunk {
+  return { entries: [], records: [], bytes: 0, createdAt: now, attempt: 0, consecutive429: 0, mem: true };
+}
+
+/** Accepts either a duration (ms) or an absolute epoch-ms deadline: both readings exist in callers. */
+function deadlineAt(deadlineMs: number): number {
+  return deadlineMs > 1e12 ? deadlineMs : Date.now() + Math.max(0, deadlineMs);
+}
+
+/**
+ * Loki sink: batches by size and wait, pushes protobuf+snappy (or JSON), retries 429/5xx with
+ * jittered backoff, never lets a permanent 4xx block the queue, keeps client-side token buckets
+ * under Loki's limits, and acknowledges records only once Loki accepted them.
+ *
+ * Queue tiers, oldest data first: spool segments (disk) → sealed chunks (memory) → open chunk.
+ * When memory is over its bound the oldest sealed chunk moves to the spool (or is dropped when
+ * there is no spool); when the spool is over its bound its oldest segment is dropped.
+ *
+ * Ordering: with no backlog, chunks go out oldest first. Once the oldest chunk is older than
+ * liveWindowMs (an outage), sending alternates newest / oldest, so the present is not starved
+ * behind catch-up. Each push keeps every stream in timestamp order; across pushes a stream may then
+ * go back in time, which Loki accepts within its out-of-order window (max_chunk_age/2 = 1h by
+ * default, unordered_writes is on by default). Backlog further behind than that is refused by Loki
+ * as too_far_behind: counted, not retried.
+ */
+export class LokiSink implements LogSink {
+  readonly name: string;
+  readonly options: ResolvedLokiOptions;
+  /** Resolves when the spool (if any) has been opened and its segments queued for replay. */
+  readonly ready: Promise<void>;
+
+  private readonly labels: LabelBuilder;
+  private readonly transport: LokiTransport;
+  private readonly spool: Spool | undefined;
+  private readonly tenantBucket: TokenBucket;
+  private readonly streamBuckets: LRUCache<string, TokenBucket>;
+  private readonly listeners: Array<(records: readonly LogRecord[]) => void> = [];
+  private readonly logOnce = new OncePerInterval(60_000);
+
+  private open: Chunk | undefined;
+  private batchTimer: NodeJS.Timeout | undefined;
+  private readonly sealed: Chunk[] = [];
+  /** Chunks that failed with a retryable error (or halves of a split one): sent before anything else. */
+  private readonly retry: Chunk[] = [];
+  private readonly spooled: SpoolSegment[] = [];
+  private inflight: Chunk | undefined;
+  private memBytes = 0;
+  private spoolBytes = 0;
+  private spilling = 0;
+  private spillChain: Promise<void> = Promise.resolve();
+  private liveTurn = false;
+  private flushing = 0;
+  private closed = false;
+  private stopped = false;
+  private readonly stopCtl = new AbortController();
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private changeWaiters: Array<() => void> = [];
+  private loop: Promise<void>;
+
+  constructor(options: LokiSinkOptions) {
+    this.options = resolveLokiOptions(options);
+    const o = this.options;
+    this.name = o.name;
+    this.labels = new LabelBuilder(o.maxLabelValues);
+    this.transport = new LokiTransport(o);
+    this.spool = o.spool ? new Spool(o.spool.dir) : undefined;
+    this.tenantBucket = new TokenBucket(o.tenantRateBytes, o.tenantBurstBytes);
+    this.streamBuckets = new LRUCache({ max: 10_000, ttl: 600_000 });
+    this.ready = this.init();
+    this.loop = this.ready.then(() => this.run());
+    this.loop.catch((err: unknown) => log.error({ component: 'loki', err }, 'loki sink loop crashed'));
+  }
+
+  onDelivered(listener: (records: readonly LogRecord[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  pressure(): number {
+    const cap = this.options.memoryQueueBytes + (this.options.spool?.maxBytes ?? 0);
+    return Math.min(1, (this.memBytes + this.spoolBytes) / cap);
+  }
+
+  /** Bytes waiting: memory (incl. the open and in-flight batches) and spool. */
+  queued(): { memoryBytes: number; spoolBytes: number; spoolSegments: number } {
+    return { memoryBytes: this.memBytes, spoolBytes: this.spoolBytes, spoolSegments: this.spooled.length };
+  }
+
+  write(records: readonly LogRecord[]): void {
+    if (this.closed) {
+      if (records.length) this.drop('closed', records.length);
+      return;
+    }
+    const o = this.options;
+    const now = Date.now();
+    for (const r of records) {
+      const e = toEntry(r, this.labels, o.maxLineBytes);
+      if (!this.open) {
+        this.open = newChunk(now);
+        this.batchTimer = setTimeout(() => this.wake(), o.batchWaitMs);
+      }
+      this.open.entries.push(e);
+      this.open.records.push(r);
+      this.open.bytes += e.bytes;
+      this.memBytes += e.bytes;
+      if (this.open.bytes >= o.batchBytes) this.sealOpen();
+    }
+    this.enforceMemoryBound();
+    this.updateGauges();
+    this.wake();
+  }
+
+  async flush(deadlineMs: number): Promise<void> {
+    const until = deadlineAt(deadlineMs);
+    this.flushing++;
+    try {
+      this.wake();
+      while (!this.idle() && Date.now() < until && !this.stopped) {
+        await this.waitChange(until - Date.now());
+      }
+    } finally {
+      this.flushing--;
+    }
+    if (!this.idle()) {
+      log.warn({ component: 'loki', ...this.queued() }, 'loki flush deadline passed with data still queued');
+    }
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closed) return;
+    const until = deadlineAt(deadlineMs);
+    this.closed = true;
+    await this.ready.catch(() => undefined);
+    await this.flush(until);
+    this.stopped = true;
+    this.stopCtl.abort();
+    this.wake();
+    await this.loop.catch(() => undefined);
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    // Whatever Loki has not taken: into the spool if there is one, else it is lost (counted).
+    const left: Chunk[] = [...this.retry.splice(0)];
+    if (this.inflight) left.push(this.inflight);
+    left.push(...this.sealed.splice(0));
+    if (this.open) left.push(this.open);
+    this.open = undefined;
+    this.inflight = undefined;
+    for (const c of left) {
+      if (c.mem) this.memBytes -= c.bytes;
+      if (c.seg || !c.mem) continue; // still on disk: replayed on next start
+      if (this.spool) this.spill(c);
+      else this.drop('shutdown', c.records.length);
+    }
+    await this.spillChain;
+    this.transport.close();
+    this.updateGauges();
+    this.notifyChange();
+  }
+
+  // ---- queue management -------------------------------------------------------------------
+
+  private async init(): Promise<void> {
+    if (!this.spool) return;
+    const segs = await this.spool.open();
+    for (const s of segs) {
+      this.spooled.push(s);
+      this.spoolBytes += s.bytes;
+    }
+    if (segs.length) {
+      log.info({ component: 'loki', segments: segs.length, bytes: this.spoolBytes }, 'loki spool found from a previous run: replaying');
+    }
+    this.enforceSpoolBound();
+    this.updateGauges();
+  }
+
+  private idle(): boolean {
+    return !this.open && this.sealed.length === 0 && this.retry.length === 0 && this.spooled.length === 0 && !this.inflight && this.spilling === 0;
+  }
+
+  private sealOpen(): void {
+    if (!this.open) return;
+    this.sealed.push(this.open);
+    this.open = undefined;
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+  }
+
+  private enforceMemoryBound(): void {
+    while (this.memBytes > this.options.memoryQueueBytes) {
+      if (this.sealed.length === 0) {
+        if (!this.open) break;
+        this.sealOpen();
+      }
+      const victim = this.sealed.shift();
+      if (!victim) break;
+      this.memBytes -= victim.bytes;
+      if (this.spool) this.spill(victim);
+      else {
+        this.drop('queue_full', victim.records.length);
+      }
+    }
+  }
+
+  /** Moves a memory chunk to the spool (in order: spills are chained). */
+  private spill(c: Chunk): void {
+    const spool = this.spool;
+    if (!spool) return;
+    this.spilling++;
+    this.spillChain = this.spillChain.then(async () => {
+      try {
+        const seg = await spool.append(c.records);
+        this.spooled.push(seg);
+        this.spoolBytes += seg.bytes;
+        this.enforceSpoolBound();
+      } catch (err) {
+        this.drop('spool_error', c.records.length);
+        if (this.logOnce.allow('spool_error')) log.error({ component: 'loki', err }, 'loki spool write failed: batch dropped');
+      } finally {
+        this.spilling--;
+        this.updateGauges();
+        this.notifyChange();
+        this.wake();
+      }
+    });
+  }
+
+  private enforceSpoolBound(): void {
+    const max = this.options.spool?.maxBytes ?? Infinity;
+    while (this.spoolBytes > max && this.spooled.length > 0) {
+      const seg = this.spooled.shift()!;
+      this.spoolBytes -= seg.bytes;
+      this.drop('spool_full', seg.lines);
+      this.spool?.remove(seg).catch(() => undefined);
+    }
+  }
+
+  private drop(reason: string, lines: number): void {
+    metrics.dropped.inc({ component: 'loki', reason }, lines);
+    if (this.logOnce.allow(`drop:${reason}`)) {
+      log.warn({ component: 'loki', reason, lines }, 'loki sink dropped records (oldest first); see rsd_dropped_total{component="loki"}');
+    }
+  }
+
+  private updateGauges(): void {
+    metrics.sinkQueueBytes.set({ sink: this.name, tier: 'memory' }, Math.max(0, this.memBytes));
+    metrics.sinkQueueBytes.set({ sink: this.name, tier: 'spool' }, Math.max(0, this.spoolBytes));
+  }
+
+  // ---- the send loop ----------------------------------------------------------------------
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    if (w) w();
+    else this.woken = true;
+  }
+
+  private waitWake(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.wakeUp = resolve;
+    });
+  }
+
+  private notifyChange(): void {
+    const ws = this.changeWaiters;
+    this.changeWaiters = [];
+    for (const w of ws) w();
+  }
+
+  private waitChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, Math.max(1, ms));
+      this.changeWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        this.stopCtl.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      this.stopCtl.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Next chunk to send, or undefined when nothing is due yet. */
+  private async pick(): Promise<Chunk | undefined> {
+    const retry = this.retry.shift();
+    if (retry) return retry;
+    const now = Date.now();
+    if (this.open && (this.flushing > 0 || now - this.open.createdAt >= this.options.batchWaitMs)) this.sealOpen();
+    const oldestMem = this.sealed[0];
+    const backlog = this.spooled.length > 0 || (oldestMem !== undefined && now - oldestMem.createdAt > this.options.liveWindowMs);
+    if (!backlog) return this.sealed.shift();
+    this.liveTurn = !this.liveTurn;
+    if (this.liveTurn && this.sealed.length > 0) return this.sealed.pop();
+    const seg = this.spooled.shift();
+    if (seg) return this.loadSegment(seg);
+    return this.sealed.shift();
+  }
+
+  private async loadSegment(seg: SpoolSegment): Promise<Chunk | undefined> {
+    const spool = this.spool!;
+    try {
+      const { records, corrupt } = await spool.read(seg);
+      if (corrupt) this.drop('spool_corrupt', corrupt);
+      const c = newChunk(Date.now());
+      c.seg = seg;
+      c.mem = false;
+      for (const r of records) {
+        const e = toEntry(r, this.labels, this.options.maxLineBytes);
+        c.entries.push(e);
+        c.records.push(r);
+        c.bytes += e.bytes;
+      }
+      return c;
+    } catch (err) {
+      this.spoolBytes -= seg.bytes;
+      this.drop('spool_error', seg.lines);
+      if (this.logOnce.allow('spool_read')) log.error({ component: 'loki', err }, 'loki spool segment unreadable: dropped');
+      await spool.remove(seg).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const chunk = await this.pick();
+      if (!chunk) {
+        if (this.sealed.length || this.retry.length || this.spooled.length) continue;
+        if (this.idle()) this.notifyChange();
+        // An open chunk that is not due yet has its own timer; writes and spills wake us too.
+        await this.waitWake();
+        continue;
+      }
+      if (chunk.entries.length === 0) {
+        await this.finish(chunk, true);
+        continue;
+      }
+      this.inflight = chunk;
+      await this.send(chunk);
+      this.inflight = undefined;
+      this.notifyChange();
+    }
+  }
+
+  private async send(chunk: Chunk): Promise<void> {
+    const o = this.options;
+    const perStream = new Map<string, number>();
+    for (const e of chunk.entries) perStream.set(e.stream, (perStream.get(e.stream) ?? 0) + e.bytes);
+    // Client-side limits: wait for the tenant bucket and the slowest stream of this batch.
+    let delay = this.tenantBucket.delayMs();
+    for (const s of perStream.keys()) {
+      let b = this.streamBuckets.get(s);
+      if (!b) {
+        b = new TokenBucket(o.streamRateBytes, o.streamBurstBytes);
+        this.streamBuckets.set(s, b);
+      }
+      delay = Math.max(delay, b.delayMs());
+    }
+    if (delay > 0) await this.sleep(delay);
+    if (this.stopped) {
+      this.retry.unshift(chunk);
+      return;
+    }
+    this.tenantBucket.take(chunk.bytes);
+    for (const [s, n] of perStream) this.streamBuckets.get(s)?.take(n);
+
+    const streams = groupByStream(chunk.entries);
+    const body = o.format === 'json' ? encodeJsonBody(streams) : encodeProtobufBody(streams);
+    const end = metrics.sinkLatency.startTimer({ sink: this.name });
+    let outcome: Outcome;
+    try {
+      const res = await this.transport.push(body, this.stopCtl.signal);
+      metrics.sinkRequests.inc({ sink: this.name, status: String(res.status) });
+      outcome = classify(res.status, res.body, res.retryAfter);
+      if (outcome.kind !== 'delivered' && this.logOnce.allow(`status:${outcome.kind}:${'reason' in outcome ? outcome.reason : ''}`)) {
+        log.warn({ component: 'loki', status: res.status, outcome: outcome.kind, reason: 'reason' in outcome ? outcome.reason : undefined, body: res.body.slice(0, 512) }, 'loki push not fully accepted');
+      }
+    } catch (err) {
+      metrics.sinkRequests.inc({ sink: this.name, status: 'error' });
+      outcome = { kind: 'retry', reason: 'network', retryAfterMs: undefined };
+      if (!this.stopped && this.logOnce.allow('network')) log.warn({ component: 'loki', err: String(err) }, 'loki push failed: will retry');
+    } finally {
+      end();
+    }
+
+    switch (outcome.kind) {
+      case 'delivered':
+        metrics.linesOut.inc({ sink: this.name }, chunk.entries.length);
+        metrics.bytesOut.inc({ sink: this.name }, chunk.bytes);
+        await this.finish(chunk, true);
+        return;
+      case 'rejected':
+        // Partial acceptance: Loki stored the valid entries; the refused ones never will be.
+        metrics.dropped.inc({ component: 'loki', reason: outcome.reason }, Math.min(outcome.count, chunk.entries.length));
+        metrics.linesOut.inc({ sink: this.name }, Math.max(0, chunk.entries.length - outcome.count));
+        await this.finish(chunk, true);
+        return;
+      case 'failed':
+        // Nothing was ingested: not acknowledged, so the source can re-read after the fix.
+        metrics.dropped.inc({ component: 'loki', reason: outcome.reason }, chunk.entries.length);
+        await this.finish(chunk, false);
+        return;
+      case 'retry': {
+        if (this.stopped) {
+          this.retry.unshift(chunk);
+          return;
+        }
+        chunk.attempt++;
+        chunk.consecutive429 = outcome.reason === 'network' || outcome.reason.startsWith('http_') ? 0 : chunk.consecutive429 + 1;
+        // A batch above Loki's burst is refused forever: halve it after repeated 429s.
+        if (chunk.consecutive429 >= o.splitAfter429 && chunk.entries.length > 1) {
+          const [a, b] = splitChunk(chunk);
+          this.retry.unshift(a, b);
+        } else {
+          this.retry.unshift(chunk);
+        }
+        const wait = Math.min(o.maxBackoffMs, outcome.retryAfterMs ?? backoffMs(chunk.attempt - 1, o.minBackoffMs, o.maxBackoffMs));
+        await this.sleep(wait);
+        return;
+      }
+    }
+  }
+
+  private async finish(chunk: Chunk, ack: boolean): Promise<void> {
+    if (chunk.seg) {
+      this.spoolBytes -= chunk.seg.bytes;
+      await this.spool?.remove(chunk.seg).catch(() => undefined);
+    }
+    if (chunk.mem) this.memBytes -= chunk.bytes;
+    this.updateGauges();
+    if (ack && chunk.records.length) {
+      for (const l of this.listeners) {
+        try {
+          l(chunk.records);
+        } catch (err) {
+          log.error({ component: 'loki', err }, 'onDelivered listener threw');
+        }
+      }
+    }
+    this.notifyChange();
+  }
+}
+
+/** Halves a chunk; a spool segment stays with the second half so the file is deleted only when both went. */
+function splitChunk(c: Chunk): [Chunk, Chunk] {
+  const mid = Math.ceil(c.entries.length / 2);
+  const mk = (from: number, to: number): Chunk => {
+    const entries = c.entries.slice(from, to);
+    return {
+      entries,
+      records: c.records.slice(from, to),
+      bytes: entries.reduce((n, e) => n + e.bytes, 0),
+      createdAt: c.createdAt,
+      attempt: c.attempt,
+      consecutive429: 0,
+      mem: c.mem,
+    };
+  };
+  const a = mk(0, mid);
+  const b = mk(mid, c.entries.length);
+  if (c.seg) b.seg = c.seg;
+  return [a, b];
+}
