@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Builds one test-server binary from its Go module into the cache:
+#   test/env/build.sh etcd|kube|kwok|loki|kustomize|nats
+# "kube" builds kube-apiserver and kubectl. Binaries are named <name>-<version> so a version bump in
+# versions.env never reuses a stale binary. Wrapper modules are generated under $CACHE/wrappers (they
+# only hold a go.mod and, for etcd, a 3-line main.go; no upstream code is copied).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+
+CACHE="${ROBOT_SRE_CACHE:-$HOME/.cache/robot-sre-detector}"
+BIN="$CACHE/bin"
+WRAP="$CACHE/wrappers"
+mkdir -p "$BIN" "$WRAP"
+
+GO="${GO:-$(command -v go || true)}"
+[ -n "$GO" ] || GO=/usr/local/go/bin/go
+[ -x "$GO" ] || { echo "build.sh: go not found (set GO or install Go >= ${GO_MIN_VERSION})" >&2; exit 3; }
+
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+export GOFLAGS="-trimpath ${GOFLAGS:-}"
+export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+LDS="-s -w"
+
+log() { echo "[build $(date -u +%H:%M:%S)] $*" >&2; }
+
+# install_bin <built file> <name> <version>: atomic rename so a concurrent reader never sees half a file.
+install_bin() {
+  chmod 0755 "$1"
+  mv -f "$1" "$BIN/$2-$3"
+  ln -sfn "$2-$3" "$BIN/$2"
+  log "installed $BIN/$2-$3"
+}
+
+# Fresh wrapper dir per build: a leftover go.mod from a failed attempt must not leak into the next one.
+new_wrapper() {
+  local dir="$WRAP/$1"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo "$dir"
+}
+
+# Prints the replace directives of a go.mod (single-line and block form) as "old => new" lines.
+replaces_of() {
+  awk '
+    /^replace[ \t]*\($/ { inblock = 1; next }
+    inblock && /^\)/     { inblock = 0; next }
+    inblock && /=>/      { sub(/^[ \t]+/, ""); print; next }
+    /^replace[ \t].*=>/  { sub(/^replace[ \t]+/, ""); print }
+  ' "$1"
+}
+
+gomod_path() { "$GO" mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p'; }
+
+build_etcd() {
+  local v="$ETCD_VERSION" d
+  d="$(new_wrapper "etcd-$v")"
+  # The root module go.etcd.io/etcd/v3 (whose main.go is exactly this call) is not served by the
+  # proxy for v3.6.x, so the wrapper calls the same entry point from the server module.
+  cat > "$d/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$d" && "$GO" mod init robot-sre-detector/testenv/etcd >/dev/null 2>&1 \
+    && "$GO" get "go.etcd.io/etcd/server/v3@$v" \
+    && "$GO" mod tidy \
+    && "$GO" build -ldflags="$LDS" -o "$d/etcd.tmp" .)
+  install_bin "$d/etcd.tmp" etcd "$v"
+}
+
+build_kube() {
+  local v="$KUBERNETES_VERSION" d modfile staging_v minor
+  minor="${v#v1.}"; minor="${minor%%.*}"
+  staging_v="v0.${v#v1.}"
+  d="$(new_wrapper "kubernetes-$v")"
+  modfile="$(gomod_path "k8s.io/kubernetes@$v")"
+  {
+    echo "module robot-sre-detector/testenv/kubernetes"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $v"
+    echo
+    echo "replace ("
+    # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/...;
+    # those directories are not usable from the module cache, so use the published v0.Y.Z instead.
+    replaces_of "$modfile" | awk -v sv="$staging_v" '$3 ~ /^\.\/staging\// { print "\t" $1 " => " $1 " " sv; next } { print "\t" $0 }'
+    echo ")"
+  } > "$d/go.mod"
+  local X="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1"
+  X="$X -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  X="$X -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1"
+  X="$X -X k8s.io/client-go/pkg/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitTreeState=clean"
+  (cd "$d" \
+    && "$GO" get "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kubectl@$v" \
+    && "$GO" build -ldflags="$LDS $X" -o "$d/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver \
+    && "$GO" build -ldflags="$LDS $X" -o "$d/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl)
+  install_bin "$d/kube-apiserver.tmp" kube-apiserver "$v"
+  install_bin "$d/kubectl.tmp" kubectl "$v"
+}
+
+build_kwok() {
+  local v="$KWOK_VERSION" d
+  d="$(new_wrapper "kwok-$v")"
+  # The Logs/ClusterLogs CRDs must be installed in the test apiserver for --enable-crds; keep the
+  # upstream definitions of exactly this version next to the binary.
+  local src share="$CACHE/share/kwok-$v"
+  src="$("$GO" mod download -json "sigs.k8s.io/kwok@$v" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  mkdir -p "$share/crds.tmp"
+  cp "$src/kustomize/crd/bases/kwok.x-k8s.io_logs.yaml" "$src/kustomize/crd/bases/kwok.x-k8s.io_clusterlogs.yaml" "$share/crds.tmp/"
+  rm -rf "$share/crds" && mv "$share/crds.tmp" "$share/crds"
+  if [ -x "$BIN/kwok-$v" ] && [ "${FORCE:-}" != 1 ]; then return 0; fi
+  # kwok's go.mod has no replace directives, so plain `go install` works.
+  GOBIN="$d" "$GO" install -ldflags="$LDS -X sigs.k8s.io/kwok/pkg/consts.Version=${v#v}" "sigs.k8s.io/kwok/cmd/kwok@$v"
+  mv "$d/kwok" "$d/kwok.tmp"
+  install_bin "$d/kwok.tmp" kwok "$v"
+}
+
+build_loki() {
+  local v="$LOKI_VERSION" d modfile
+  d="$(new_wrapper "loki-$v")"
+  modfile="$(gomod_path "github.com/grafana/loki/v3@$v")"
+  {
+    echo "module robot-sre-detector/testenv/loki"
+    echo
+    echo "go $(sed -n 's/^go //p' "$modfile")"
+    echo
+    echo "require github.com/grafana/loki/v3 $v"
+    echo
+    echo "replace ("
+    # Same forks as upstream; the local ./pkg/push is not in the module zip, so use a published version.
+    replaces_of "$modfile" | awk -v pv="$LOKI_PUSH_VERSION" '$3 ~ /^\.\// { print "\t" $1 " => " $1 " " pv; next } { print "\t" $0 }'
+    echo ")"
+  } > "$d/go.mod"
+  local X="-X github.com/grafana/loki/v3/pkg/util/build.Version=${v#v} -X github.com/grafana/loki/v3/pkg/util/build.Branch=release"
+  (cd "$d" \
+    && "$GO" get "github.com/grafana/loki/v3/cmd/loki@$v" \
+    && "$GO" build -ldflags="$LDS $X" -o "$d/loki.tmp" github.com/grafana/loki/v3/cmd/loki)
+  install_bin "$d/loki.tmp" loki "$v"
+}
+
+build_kustomize() {
+  local v="$KUSTOMIZE_VERSION" d
+  d="$(new_wrapper "kustomize-$v")"
+  GOBIN="$d" "$GO" install -ldflags="$LDS" "sigs.k8s.io/kustomize/kustomize/v5@$v"
+  mv "$d/kustomize" "$d/kustomize.tmp"
+  install_bin "$d/kustomize.tmp" kustomize "$v"
+}
+
+build_nats() {
+  # nats-server comes from Debian (test/env/nats.ts starts it); only make sure it is installed.
+  if command -v nats-server >/dev/null 2>&1; then return 0; fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! apt-cache show nats-server >/dev/null 2>&1; then $sudo apt-get update; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nats-server
+}
+
+name="${1:-}"
+case "$name" in
+  etcd|kube|kwok|loki|kustomize|nats)
+    lockfile="$CACHE/.build-$name.lock"
+    exec 9>"$lockfile"
+    # Two test runs starting at once must not build the same binary twice into the same wrapper dir.
+    flock 9
+    start=$(date +%s)
+    "build_$name"
+    log "$name done in $(( $(date +%s) - start ))s"
+    ;;
+  *) echo "usage: $0 etcd|kube|kwok|loki|kustomize|nats" >&2; exit 2 ;;
+esac
