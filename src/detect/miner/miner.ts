@@ -1,0 +1,445 @@
+import { LRUCache } from 'lru-cache';
+import { metrics } from '../../metrics.ts';
+import { templateHash } from './hash.ts';
+import { ExtraMasks, WILDCARD, tokenize, type ExtraMask } from './tokenize.ts';
+
+/**
+ * Online log-template miner. One pass, a cluster id for every message.
+ *
+ * 1. The tokenizer masks variables by token type (numbers, ids, IPs, key=value values …) and keeps
+ *    words, giving a token-shape signature.
+ * 2. Hot path: the exact signature is looked up in a bounded cache. Almost every line of a steady
+ *    stream ends here, which is why the miner runs at several hundred thousand lines per second.
+ * 3. A signature seen for the first time is matched against the templates of its length bucket
+ *    (one hash lookup per distinct wildcard layout in the bucket, most specific first).
+ * 4. A signature no template matches becomes a new cluster. Then the evidence step: clusters of the
+ *    bucket that differ from it in exactly one word position form a family; when a family holds
+ *    `mergeValues` distinct words at that position, the position is a variable (usernames, hosts)
+ *    and the family is merged into its oldest cluster, which keeps its id (the others become aliases).
+ *    Words are constants until the data says otherwise, so `Accepted password …`/`Failed password …`
+ *    or `from RUNNING to ASSIGNED`-style state pairs stay apart, while a user name column merges once
+ *    a few distinct names were seen.
+ */
+export interface MinerOptions {
+  /** Cap on live clusters for this miner (one scope); the least recently used is evicted. */
+  maxClusters?: number;
+  /** Cap on the exact-signature cache (default 4 x maxClusters). */
+  maxSignatures?: number;
+  /** Only this many characters of a message are considered (bounded cost for huge lines). */
+  maxChars?: number;
+  /** Only this many tokens of a message are considered. */
+  maxTokens?: number;
+  /** Distinct words at one position (all else equal) before the position counts as a variable. */
+  mergeValues?: number;
+  /** Share of a template's tokens that must stay constant when a word position is generalised. */
+  minConstantShare?: number;
+  /** Extra masks from configuration, applied per whitespace token before the built-in typing. */
+  extraMasks?: ExtraMask[];
+}
+
+export interface MinerMatch {
+  clusterId: string;
+  template: string;
+  /** A cluster was created for this message. */
+  isNew: boolean;
+  /** The template of the returned cluster changed with this message (a position became variable). */
+  changed: boolean;
+}
+
+export interface MinerStats {
+  clusters: number;
+  evicted: number;
+  lines: number;
+}
+
+interface Cluster {
+  id: string;
+  tokens: string[];
+  template: string;
+  count: number;
+  /** Creation order; the oldest cluster of a merge survives so ids stay stable. */
+  seq: number;
+  /** Set when merged away or evicted; stale signature-cache entries check it. */
+  dead: boolean;
+  into: Cluster | null;
+}
+
+interface MaskIndex {
+  positions: number[];
+  byTemplate: Map<string, Cluster>;
+}
+
+interface Bucket {
+  clusters: Set<Cluster>;
+  /** Keyed by the wildcard positions, kept sorted most specific first. */
+  masks: Map<string, MaskIndex>;
+  order: MaskIndex[];
+}
+
+export interface ClusterSnapshot {
+  id: string;
+  tokens: string[];
+  count: number;
+  seq: number;
+}
+
+export interface MinerState {
+  lines: number;
+  evicted: number;
+  seq: number;
+  clusters: ClusterSnapshot[];
+  aliases: Array<[string, string]>;
+}
+
+const DEFAULTS = {
+  maxClusters: 2000,
+  maxChars: 4096,
+  maxTokens: 96,
+  mergeValues: 3,
+  minConstantShare: 0.34,
+} as const;
+
+export class TemplateMiner {
+  private readonly maxClusters: number;
+  private readonly mergeValues: number;
+  private readonly minConstantShare: number;
+  private readonly limits: { maxChars: number; maxTokens: number };
+  private readonly extra: ExtraMasks;
+  private readonly buckets = new Map<number, Bucket>();
+  private readonly live: LRUCache<string, Cluster>;
+  private readonly signatures: LRUCache<string, Cluster>;
+  private readonly aliases: LRUCache<string, string>;
+  private lines = 0;
+  private evicted = 0;
+  private seq = 0;
+
+  constructor(opts: MinerOptions = {}) {
+    this.maxClusters = Math.max(1, opts.maxClusters ?? DEFAULTS.maxClusters);
+    this.mergeValues = Math.max(2, opts.mergeValues ?? DEFAULTS.mergeValues);
+    this.minConstantShare = Math.min(1, Math.max(0, opts.minConstantShare ?? DEFAULTS.minConstantShare));
+    this.limits = {
+      maxChars: Math.max(16, opts.maxChars ?? DEFAULTS.maxChars),
+      maxTokens: Math.max(4, opts.maxTokens ?? DEFAULTS.maxTokens),
+    };
+    this.extra = new ExtraMasks(opts.extraMasks ?? []);
+    this.live = new LRUCache<string, Cluster>({
+      max: this.maxClusters,
+      dispose: (c, _id, reason) => {
+        if (reason === 'evict') this.onEvict(c);
+      },
+    });
+    this.signatures = new LRUCache<string, Cluster>({ max: Math.max(16, opts.maxSignatures ?? this.maxClusters * 4) });
+    this.aliases = new LRUCache<string, string>({ max: this.maxClusters * 2 });
+  }
+
+  add(content: string): MinerMatch {
+    this.lines++;
+    const shapes = this.shapesOf(content);
+    const sig = shapes.join(' ');
+    const hit = this.lookup(shapes, sig);
+    if (hit) {
+      hit.count++;
+      this.live.get(hit.id); // recency for the LRU bound
+      return { clusterId: hit.id, template: hit.template, isNew: false, changed: false };
+    }
+    const created = this.create(shapes, 1, this.seq++, null);
+    this.signatures.set(sig, created);
+    const survivor = this.mergeEvidence(created);
+    if (survivor === created) return { clusterId: created.id, template: created.template, isNew: true, changed: false };
+    return { clusterId: survivor.id, template: survivor.template, isNew: false, changed: true };
+  }
+
+  match(content: string): MinerMatch | null {
+    const shapes = this.shapesOf(content);
+    const c = this.lookup(shapes, shapes.join(' '));
+    return c ? { clusterId: c.id, template: c.template, isNew: false, changed: false } : null;
+  }
+
+  templateOf(clusterId: string): string | undefined {
+    return this.resolveId(clusterId)?.template;
+  }
+
+  /** The live cluster id a (possibly merged-away) id now belongs to. */
+  canonicalId(clusterId: string): string | undefined {
+    return this.resolveId(clusterId)?.id;
+  }
+
+  countOf(clusterId: string): number | undefined {
+    return this.resolveId(clusterId)?.count;
+  }
+
+  stats(): MinerStats {
+    return { clusters: this.live.size, evicted: this.evicted, lines: this.lines };
+  }
+
+  /** Drop this miner's share of the process-wide cluster gauge (call when a scope goes away). */
+  release(): void {
+    metrics.minerClusters.dec(this.live.size);
+  }
+
+  state(): MinerState {
+    const clusters: ClusterSnapshot[] = [];
+    // rentries: least recently used first, so a restore rebuilds the same recency order.
+    for (const [, c] of this.live.rentries()) clusters.push({ id: c.id, tokens: c.tokens, count: c.count, seq: c.seq });
+    const aliases: Array<[string, string]> = [];
+    for (const [from, to] of this.aliases.rentries()) aliases.push([from, to]);
+    return { lines: this.lines, evicted: this.evicted, seq: this.seq, clusters, aliases };
+  }
+
+  static fromState(state: MinerState, opts: MinerOptions = {}): TemplateMiner {
+    const m = new TemplateMiner(opts);
+    m.lines = state.lines;
+    m.evicted = state.evicted;
+    m.seq = state.seq;
+    for (const c of state.clusters) m.create(c.tokens, c.count, c.seq, c.id);
+    for (const [from, to] of state.aliases) m.aliases.set(from, to);
+    return m;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private shapesOf(content: string): string[] {
+    const t = tokenize(content, this.limits, this.extra);
+    if (t.truncated && t.shapes[t.shapes.length - 1] !== WILDCARD) t.shapes.push(WILDCARD);
+    return t.shapes;
+  }
+
+  private lookup(shapes: string[], sig: string): Cluster | null {
+    let c = this.signatures.get(sig);
+    if (c) {
+      while (c.into) c = c.into;
+      if (!c.dead) return c;
+      this.signatures.delete(sig);
+    }
+    const b = this.buckets.get(shapes.length);
+    if (!b) return null;
+    const wordFirst = shapes[0] !== WILDCARD;
+    for (const m of b.order) {
+      // A first word never falls into a `<*>` that came from a number: it names the event.
+      if (wordFirst && m.positions[0] === 0) continue;
+      const found = m.positions.length === 0 ? m.byTemplate.get(sig) : m.byTemplate.get(maskJoin(shapes, m.positions));
+      if (found) {
+        this.signatures.set(sig, found);
+        return found;
+      }
+    }
+    return null;
+  }
+
+  private resolveId(id: string): Cluster | undefined {
+    let cur = id;
+    for (let hops = 0; hops < 64; hops++) {
+      const c = this.live.peek(cur);
+      if (c) return c;
+      const next = this.aliases.get(cur);
+      if (next === undefined) return undefined;
+      cur = next;
+    }
+    return undefined;
+  }
+
+  private create(tokens: string[], count: number, seq: number, id: string | null): Cluster {
+    const template = tokens.join(' ');
+    let cid = id ?? templateHash(`${tokens.length}\u0000${template}`);
+    if (id === null) {
+      // A hash already in use (collision, or the same first template evicted and then merged
+      // away under an alias) gets a suffix so ids never point at two patterns at once.
+      for (let k = 2; this.live.has(cid) || this.aliases.has(cid); k++) cid = `${templateHash(`${template}\u0000${k}`)}`;
+    }
+    const c: Cluster = { id: cid, tokens, template, count, seq, dead: false, into: null };
+    this.live.set(cid, c);
+    this.index(c);
+    metrics.minerClusters.inc();
+    return c;
+  }
+
+  private bucket(n: number): Bucket {
+    let b = this.buckets.get(n);
+    if (!b) {
+      b = { clusters: new Set(), masks: new Map(), order: [] };
+      this.buckets.set(n, b);
+    }
+    return b;
+  }
+
+  private index(c: Cluster): void {
+    const b = this.bucket(c.tokens.length);
+    b.clusters.add(c);
+    const positions: number[] = [];
+    for (let p = 0; p < c.tokens.length; p++) if (c.tokens[p] === WILDCARD) positions.push(p);
+    // Digit wildcards are already `<*>` in every signature; only word positions need masking, but
+    // masking a `<*>` again is harmless, so all wildcard positions form the layout key.
+    const key = positions.join(',');
+    let m = b.masks.get(key);
+    if (!m) {
+      m = { positions, byTemplate: new Map() };
+      b.masks.set(key, m);
+      b.order.push(m);
+      b.order.sort((x, y) => x.positions.length - y.positions.length);
+    }
+    m.byTemplate.set(c.template, c);
+  }
+
+  private unindex(c: Cluster): void {
+    const b = this.buckets.get(c.tokens.length);
+    if (!b) return;
+    b.clusters.delete(c);
+    const key = wildcardKey(c.tokens);
+    const m = b.masks.get(key);
+    if (m && m.byTemplate.get(c.template) === c) {
+      m.byTemplate.delete(c.template);
+      if (m.byTemplate.size === 0) {
+        b.masks.delete(key);
+        b.order.splice(b.order.indexOf(m), 1);
+      }
+    }
+    if (b.clusters.size === 0) this.buckets.delete(c.tokens.length);
+  }
+
+  private onEvict(c: Cluster): void {
+    c.dead = true;
+    this.unindex(c);
+    this.evicted++;
+    metrics.minerEvictions.inc();
+    metrics.minerClusters.dec();
+  }
+
+  /** Family evidence for a new cluster: see the class comment. Returns the surviving cluster. */
+  private mergeEvidence(x: Cluster): Cluster {
+    const b = this.buckets.get(x.tokens.length);
+    if (!b || b.clusters.size < 2) return x;
+    const s = x.tokens;
+    const n = s.length;
+    // A new template with `<*>` where older clusters hold a word covers them (`user test9` after
+    // `user webmaster`): they are one pattern, the oldest id survives.
+    let covered: Cluster[] | null = null;
+    for (const c of b.clusters) if (c !== x && (this.covers(s, c.tokens) || this.covers(c.tokens, s))) (covered ??= []).push(c);
+    if (covered) return this.merge([x, ...covered], -1);
+    let family: Map<number, Cluster[]> | null = null;
+    for (const c of b.clusters) {
+      if (c === x) continue;
+      const t = c.tokens;
+      let diff = -1;
+      for (let p = 0; p < n; p++) {
+        const tp = t[p]!;
+        if (tp === WILDCARD || tp === s[p] || fits(tp, s[p]!) || fits(s[p]!, tp)) continue;
+        if (diff >= 0) {
+          diff = -2;
+          break;
+        }
+        diff = p;
+      }
+      if (diff <= 0) continue; // the first word names the event: never a variable by evidence
+      family ??= new Map();
+      const list = family.get(diff);
+      if (list) list.push(c);
+      else family.set(diff, [c]);
+    }
+    if (!family) return x;
+    for (const [q, members] of [...family].sort((a, z) => a[0] - z[0])) {
+      const values = new Set<string>([s[q]!]);
+      for (const c of members) values.add(c.tokens[q]!);
+      if (values.size >= this.mergeValues && this.keepsConstants(x.tokens, q)) return this.merge([x, ...members], q);
+    }
+    return x;
+  }
+
+  private merge(group: Cluster[], q: number): Cluster {
+    let survivor = group[0]!;
+    for (const c of group) if (c.seq < survivor.seq) survivor = c;
+    const tokens = survivor.tokens.slice();
+    if (q >= 0) tokens[q] = WILDCARD;
+    for (const c of group) for (let p = 0; p < tokens.length; p++) if (!fits(tokens[p]!, c.tokens[p]!)) tokens[p] = WILDCARD;
+    this.unindex(survivor);
+    survivor.tokens = tokens;
+    survivor.template = tokens.join(' ');
+    for (const c of group) if (c !== survivor) this.absorb(survivor, c);
+    // Clusters the generalised template now covers belong to it too.
+    const b = this.buckets.get(tokens.length);
+    if (b) {
+      for (const c of [...b.clusters]) if (c !== survivor && this.covers(tokens, c.tokens)) this.absorb(survivor, c);
+    }
+    this.index(survivor);
+    return survivor;
+  }
+
+  /**
+   * `template` covers `tokens` when it equals them except where it has `<*>`, and turning those
+   * words into variables is allowed (not the first token, enough constants left).
+   */
+  private covers(template: string[], tokens: string[]): boolean {
+    let widened = false;
+    for (let p = 0; p < template.length; p++) {
+      const t = template[p]!;
+      const w = tokens[p]!;
+      if (t === w) continue;
+      if (t === WILDCARD) {
+        if (p === 0) return false;
+        widened = true;
+      } else if (!fits(t, w)) return false;
+    }
+    return !widened || this.constants(template) >= this.minConstants(template.length);
+  }
+
+  private keepsConstants(tokens: string[], q: number): boolean {
+    return this.constants(tokens) - (tokens[q] === WILDCARD ? 0 : 1) >= this.minConstants(tokens.length);
+  }
+
+  private constants(tokens: string[]): number {
+    let k = 0;
+    for (const t of tokens) if (t !== WILDCARD) k++;
+    return k;
+  }
+
+  /** Short messages are mostly constants; a template must keep at least this many words. */
+  private minConstants(n: number): number {
+    return Math.max(1, Math.ceil(n * this.minConstantShare));
+  }
+
+  private absorb(survivor: Cluster, c: Cluster): void {
+    this.unindex(c);
+    c.dead = true;
+    c.into = survivor;
+    survivor.count += c.count;
+    this.live.delete(c.id);
+    this.aliases.set(c.id, survivor.id);
+    metrics.minerClusters.dec();
+  }
+}
+
+function maskJoin(shapes: string[], positions: number[]): string {
+  const copy = shapes.slice();
+  for (const p of positions) copy[p] = WILDCARD;
+  return copy.join(' ');
+}
+
+function wildcardKey(tokens: string[]): string {
+  let key = '';
+  for (let p = 0; p < tokens.length; p++) if (tokens[p] === WILDCARD) key += key ? `,${p}` : `${p}`;
+  return key;
+}
+
+
+/**
+ * Whether template token `t` admits token `w`: equal, a full wildcard, or a partial wildcard such as
+ * `(<*>)` whose fixed parts frame `w` (`(host.example)`, `()`): the variable part is already known,
+ * a word or nothing in its place is just another value.
+ */
+function fits(t: string, w: string): boolean {
+  if (t === w || t === WILDCARD) return true;
+  const star = t.indexOf(WILDCARD);
+  if (star < 0) return false;
+  const parts = t.split(WILDCARD);
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (w.length < first.length + last.length || !w.startsWith(first) || !w.endsWith(last)) return false;
+  let at = first.length;
+  const stop = w.length - last.length;
+  for (let k = 1; k < parts.length - 1; k++) {
+    const part = parts[k]!;
+    const found = w.indexOf(part, at);
+    if (found < 0 || found + part.length > stop) return false;
+    at = found + part.length;
+  }
+  return true;
+}
