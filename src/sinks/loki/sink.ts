@@ -86,6 +86,8 @@ export class LokiSink implements LogSink {
   private readonly stopCtl = new AbortController();
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  /** True while a chunk is between its queue and `inflight` (pick is async for spool reads). */
+  private picking = false;
   private changeWaiters: Array<() => void> = [];
   private loop: Promise<void>;
 
@@ -99,6 +101,8 @@ export class LokiSink implements LogSink {
     this.tenantBucket = new TokenBucket(o.tenantRateBytes, o.tenantBurstBytes);
     this.streamBuckets = new LRUCache({ max: 10_000, ttl: 600_000 });
     this.ready = this.init();
+    // Spills must not race the spool's opening (it removes stale .tmp files and sets the next sequence).
+    this.spillChain = this.ready.catch(() => undefined);
     this.loop = this.ready.then(() => this.run());
     this.loop.catch((err: unknown) => log.error({ component: 'loki', err }, 'loki sink loop crashed'));
   }
@@ -191,7 +195,14 @@ export class LokiSink implements LogSink {
 
   private async init(): Promise<void> {
     if (!this.spool) return;
-    const segs = await this.spool.open();
+    let segs: SpoolSegment[];
+    try {
+      segs = await this.spool.open();
+    } catch (err) {
+      // Keep running on memory alone; every spill attempt will then count as spool_error.
+      log.error({ component: 'loki', err, dir: this.spool.dir }, 'loki spool cannot be opened');
+      return;
+    }
     for (const s of segs) {
       this.spooled.push(s);
       this.spoolBytes += s.bytes;
@@ -204,7 +215,7 @@ export class LokiSink implements LogSink {
   }
 
   private idle(): boolean {
-    return !this.open && this.sealed.length === 0 && this.retry.length === 0 && this.spooled.length === 0 && !this.inflight && this.spilling === 0;
+    return !this.picking && !this.open && this.sealed.length === 0 && this.retry.length === 0 && this.spooled.length === 0 && !this.inflight && this.spilling === 0;
   }
 
   private sealOpen(): void {
@@ -331,7 +342,15 @@ export class LokiSink implements LogSink {
     const retry = this.retry.shift();
     if (retry) return retry;
     const now = Date.now();
-    if (this.open && (this.flushing > 0 || now - this.open.createdAt >= this.options.batchWaitMs)) this.sealOpen();
+    if (this.open) {
+      const due = this.open.createdAt + this.options.batchWaitMs - now;
+      if (this.flushing > 0 || due <= 0) this.sealOpen();
+      else {
+        // Timers may fire a millisecond early against Date.now(): re-arm for what is left.
+        if (this.batchTimer) clearTimeout(this.batchTimer);
+        this.batchTimer = setTimeout(() => this.wake(), due);
+      }
+    }
     const oldestMem = this.sealed[0];
     const backlog = this.spooled.length > 0 || (oldestMem !== undefined && now - oldestMem.createdAt > this.options.liveWindowMs);
     if (!backlog) return this.sealed.shift();
@@ -368,7 +387,10 @@ export class LokiSink implements LogSink {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      this.picking = true;
       const chunk = await this.pick();
+      if (chunk) this.inflight = chunk;
+      this.picking = false;
       if (!chunk) {
         if (this.sealed.length || this.retry.length || this.spooled.length) continue;
         if (this.idle()) this.notifyChange();
@@ -378,9 +400,9 @@ export class LokiSink implements LogSink {
       }
       if (chunk.entries.length === 0) {
         await this.finish(chunk, true);
+        this.inflight = undefined;
         continue;
       }
-      this.inflight = chunk;
       await this.send(chunk);
       this.inflight = undefined;
       this.notifyChange();
@@ -459,7 +481,8 @@ export class LokiSink implements LogSink {
         } else {
           this.retry.unshift(chunk);
         }
-        const wait = Math.min(o.maxBackoffMs, outcome.retryAfterMs ?? backoffMs(chunk.attempt - 1, o.minBackoffMs, o.maxBackoffMs));
+        // Retry-After wins over our own schedule (bounded: a bogus header must not park the queue for hours).
+        const wait = outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, Math.max(o.maxBackoffMs, 300_000)) : backoffMs(chunk.attempt - 1, o.minBackoffMs, o.maxBackoffMs);
         await this.sleep(wait);
         return;
       }
