@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { metrics } from '../../metrics.ts';
 import { templateHash } from './hash.ts';
+import { decodeState, encodeState } from './snapshot.ts';
 import { ExtraMasks, WILDCARD, tokenize, type ExtraMask } from './tokenize.ts';
 
 /**
@@ -180,10 +181,25 @@ export class TemplateMiner {
   state(): MinerState {
     const clusters: ClusterSnapshot[] = [];
     // rentries: least recently used first, so a restore rebuilds the same recency order.
-    for (const [, c] of this.live.rentries()) clusters.push({ id: c.id, tokens: c.tokens, count: c.count, seq: c.seq });
+    for (const id of this.live.rkeys()) {
+      const c = this.live.peek(id);
+      if (c) clusters.push({ id: c.id, tokens: c.tokens, count: c.count, seq: c.seq });
+    }
     const aliases: Array<[string, string]> = [];
-    for (const [from, to] of this.aliases.rentries()) aliases.push([from, to]);
+    for (const from of this.aliases.rkeys()) {
+      const to = this.aliases.peek(from);
+      if (to !== undefined) aliases.push([from, to]);
+    }
     return { lines: this.lines, evicted: this.evicted, seq: this.seq, clusters, aliases };
+  }
+
+  /** Compact, versioned bytes (see snapshot.ts); `restore` gives back the same ids and templates. */
+  snapshot(): Uint8Array {
+    return encodeState(this.state());
+  }
+
+  static restore(bytes: Uint8Array, opts: MinerOptions = {}): TemplateMiner {
+    return TemplateMiner.fromState(decodeState(bytes), opts);
   }
 
   static fromState(state: MinerState, opts: MinerOptions = {}): TemplateMiner {
@@ -322,7 +338,7 @@ export class TemplateMiner {
       let diff = -1;
       for (let p = 0; p < n; p++) {
         const tp = t[p]!;
-        if (tp === WILDCARD || tp === s[p] || fits(tp, s[p]!) || fits(s[p]!, tp)) continue;
+        if (tp === s[p] || (p > 0 && (tp === WILDCARD || fits(tp, s[p]!) || fits(s[p]!, tp)))) continue;
         if (diff >= 0) {
           diff = -2;
           break;
@@ -373,10 +389,9 @@ export class TemplateMiner {
       const t = template[p]!;
       const w = tokens[p]!;
       if (t === w) continue;
-      if (t === WILDCARD) {
-        if (p === 0) return false;
-        widened = true;
-      } else if (!fits(t, w)) return false;
+      if (p === 0) return false;
+      if (t === WILDCARD) widened = true;
+      else if (!fits(t, w)) return false;
     }
     return !widened || this.constants(template) >= this.minConstants(template.length);
   }

@@ -268,6 +268,8 @@ export function digitShape(raw: string): string {
         const ke = cls(ce);
         if (ke === enum_.digit) d = true;
         else if (!isWordChar(ke, ce)) break;
+        // `instruction......0`: a run of dots is a separator, not part of an identifier.
+        else if (ce === DOT && e + 1 < n && raw.charCodeAt(e + 1) === DOT) break;
         e++;
       }
       if (d) {
