@@ -1,0 +1,95 @@
+import { Gauge } from 'prom-client';
+import { log } from '../../logger.ts';
+import { registry } from '../../metrics.ts';
+import { KubeApi, type KubeApiError } from './api.ts';
+import { podFieldSelector } from './ownership.ts';
+import { PodInformer } from './pod-informer.ts';
+import type { ResolvedKubeOptions } from './options.ts';
+
+export const forbiddenGauge = new Gauge({
+  name: 'rsd_kube_forbidden',
+  help: '1 while RBAC forbids a verb on a resource the detector needs (see the logs and manifests/base/rbac.yaml)',
+  labelNames: ['verb', 'resource'],
+  registers: [registry],
+});
+
+const FORBIDDEN_LOG_EVERY_MS = 10 * 60_000;
+
+/**
+ * What the pods and events sources share: one API client (one connection pool), one pods informer, and the
+ * API health used by /readyz. Started by the first source, stopped with the last.
+ */
+export class KubeShared {
+  readonly api: KubeApi;
+  readonly informer: PodInformer;
+  readonly opts: ResolvedKubeOptions;
+  private readonly ownsApi: boolean;
+  private users = 0;
+  private apiError: KubeApiError | null = null;
+  private readonly forbiddenLogged = new Map<string, number>();
+
+  constructor(opts: ResolvedKubeOptions, api?: KubeApi) {
+    this.opts = opts;
+    this.ownsApi = !api;
+    this.api =
+      api ??
+      new KubeApi({
+        ...(opts.kubeconfigPath ? { kubeconfigPath: opts.kubeconfigPath } : {}),
+        inCluster: opts.inCluster,
+        ...(opts.context ? { context: opts.context } : {}),
+      });
+    const fieldSelector = podFieldSelector(opts);
+    this.informer = new PodInformer({
+      api: this.api,
+      namespaces: opts.namespaces,
+      ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+      ...(fieldSelector ? { fieldSelector } : {}),
+      watchTimeoutSeconds: opts.watchTimeoutSeconds,
+      onError: (e) => this.reportError(e),
+      onRecovered: () => this.recovered(),
+    });
+  }
+
+  acquire(): void {
+    if (this.users++ === 0) this.informer.start();
+  }
+
+  async release(): Promise<void> {
+    if (--this.users > 0) return;
+    await this.informer.stop();
+    if (this.ownsApi) await this.api.close();
+  }
+
+  /** Logs an error once per kind per interval: a missing RBAC rule must be loud but not flood the logs. */
+  reportError(e: KubeApiError): void {
+    if (e.forbidden) {
+      this.forbidden(e);
+      return;
+    }
+    if (e.unreachable) {
+      if (!this.apiError) log.error({ status: e.status, resource: e.resource }, `${e.message} — retrying with backoff`);
+      this.apiError = e;
+      return;
+    }
+    log.warn({ status: e.status, resource: e.resource, verb: e.verb }, e.message);
+  }
+
+  forbidden(e: KubeApiError): void {
+    forbiddenGauge.set({ verb: e.verb, resource: e.resource }, 1);
+    const k = `${e.verb}/${e.resource}/${e.namespace ?? ''}`;
+    const last = this.forbiddenLogged.get(k) ?? 0;
+    if (Date.now() - last < FORBIDDEN_LOG_EVERY_MS) return;
+    this.forbiddenLogged.set(k, Date.now());
+    log.error({ verb: e.verb, resource: e.resource, namespace: e.namespace, manifest: 'manifests/base/rbac.yaml' }, e.message);
+  }
+
+  recovered(): void {
+    if (this.apiError) log.info('kube API reachable again');
+    this.apiError = null;
+  }
+
+  /** Null when the API answers; else why not (for /readyz). */
+  apiProblem(): string | null {
+    return this.apiError ? `kube API unreachable (${this.apiError.message}); retrying` : null;
+  }
+}
