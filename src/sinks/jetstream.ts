@@ -199,6 +199,7 @@ export class JetStreamFindingSink implements FindingSink {
   }
 
   private idle(ms?: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
     return new Promise((resolve) => {
       const t = ms === undefined ? null : setTimeout(resolve, ms);
       this.wakeUp = () => {
