@@ -1,3 +1,4 @@
+import type { Counter } from 'prom-client';
 import type { Finding } from '../../src/model/finding.ts';
 
 /** A valid finding; `n` makes finding_id and dedupe_key unique. */
@@ -37,10 +38,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 }
 
 /** Current value of a prom-client counter for one label set. */
-export async function counterValue(
-  metric: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, string | number> }> }> },
-  labels: Record<string, string>,
-): Promise<number> {
+export async function counterValue(metric: Counter<string>, labels: Record<string, string>): Promise<number> {
   const { values } = await metric.get();
   const hit = values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));
   return hit?.value ?? 0;
