@@ -50,6 +50,8 @@ export interface LogRecord {
   level: Level;
   /** Fields parsed from JSON or logfmt lines (string values only, bounded). */
   fields?: Readonly<Record<string, string>>;
+  /** The human message of a structured line (JSON msg/message, logfmt msg); the line itself otherwise. */
+  message?: string;
   event?: EventInfo;
   /** Set by the template miner stage. */
   template?: { id: string; text: string };

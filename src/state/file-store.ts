@@ -6,7 +6,10 @@ import type { StateStore } from './store.ts';
 export class FileStore implements StateStore {
   readonly kind = 'file' as const;
   private ready: Promise<unknown>;
-  constructor(private readonly dir: string) {
+  private readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
     this.ready = mkdir(dir, { recursive: true });
   }
   private path(key: string): string {

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * robot-sre-detector: one binary, several commands. Each command module exports `help` and
+ * `run(argv)`; they are imported lazily so `replay` never loads the Kubernetes client.
+ */
+import { log } from './logger.ts';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ help: string; run(argv: string[]): Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  run: { summary: 'run the detector: tail pods and events, push to Loki, publish findings', load: () => import('./commands/run.ts') },
+  replay: { summary: 'replay log files or NDJSON through the pipeline and print findings (no cluster)', load: () => import('./commands/replay.ts') },
+  patterns: { summary: 'mine log templates from a file (NDJSON per line)', load: () => import('./commands/patterns.ts') },
+  rules: { summary: 'rules lint FILE...: validate operator rules and pipeline files', load: () => import('./commands/rules.ts') },
+  streams: { summary: 'streams apply: provision the JetStream streams and KV bucket', load: () => import('./commands/streams.ts') },
+  findings: { summary: 'findings tail: follow findings live from JetStream', load: () => import('./commands/findings.ts') },
+};
+
+export const HELP = `Usage: robot-sre-detector <command> [options]
+
+Edge log collector and incident detector for small Kubernetes clusters.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Run "robot-sre-detector <command> --help" for the options of a command.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  const mod = await cmd.load();
+  return mod.run(rest);
+}
+
+export function runCli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const e = err as Error & { code?: string };
+      if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.name === 'RuleLoadError' || e.name === 'ConfigError') {
+        process.stderr.write(`robot-sre-detector: ${e.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      log.fatal({ err: e }, 'failed');
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (import.meta.main) runCli();

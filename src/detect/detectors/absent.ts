@@ -1,0 +1,96 @@
+import { LRUCache } from 'lru-cache';
+import type { LogRecord } from '../../model/log-record.ts';
+import type { ResourceScope } from '../../model/finding.ts';
+import { metrics } from '../../metrics.ts';
+import { parseDuration } from '../../parse/timestamp.ts';
+import type { CompiledRule } from '../compile.ts';
+import { compileAny } from '../pattern.ts';
+import { resourceScope, scopeKey } from '../scope.ts';
+import type { Detector, Emit } from '../signal.ts';
+import type { AbsentRule } from '../types.ts';
+import type { StateLimits } from './count.ts';
+
+interface Stream {
+  lastTs: number;
+  count: number;
+  scope: ResourceScope;
+}
+
+/**
+ * absent: a stream that was logging (≥ minPriorCount lines) goes silent for `for`.
+ * Checked as the watermark advances — in live mode the wall-clock tick advances it for idle
+ * streams — and re-signalled on each check while silent, so the episode stays active until
+ * the stream speaks again and then recovers after the quiet period.
+ */
+export class AbsentDetector implements Detector {
+  readonly patterns;
+  private readonly forMs: number;
+  private readonly minPrior: number;
+  private readonly checkEveryMs: number;
+  private lastCheck = -Infinity;
+  private readonly streams: LRUCache<string, Stream>;
+
+  readonly rule: CompiledRule;
+
+  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits) {
+    this.rule = rule;
+    const spec = rule.spec as AbsentRule;
+    this.patterns = compileAny(spec.match);
+    this.forMs = parseDuration(spec.for);
+    this.minPrior = spec.minPriorCount ?? 10;
+    this.checkEveryMs = Math.min(30_000, Math.max(1000, this.forMs / 4));
+    // TTL well beyond `for`: a stream gone for much longer (e.g. a deleted pod) is forgotten.
+    this.streams = new LRUCache({
+      max: limits.maxKeys,
+      ttl: Math.max(limits.ttlMs, this.forMs * 6),
+      ttlResolution: 0,
+      perf: clock,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
+      },
+    });
+  }
+
+  get matchesAll(): boolean {
+    return this.patterns.length === 0;
+  }
+
+  onRecord(r: LogRecord): void {
+    const key = scopeKey(this.rule.scope, r);
+    const s = this.streams.get(key);
+    if (s) {
+      if (r.tsMs > s.lastTs) s.lastTs = r.tsMs;
+      s.count++;
+    } else {
+      this.streams.set(key, { lastTs: r.tsMs, count: 1, scope: resourceScope(this.rule.scope, r) });
+    }
+  }
+
+  onWatermark(wm: number, emit: Emit): void {
+    if (wm - this.lastCheck < this.checkEveryMs) return;
+    this.lastCheck = wm;
+    for (const [key, s] of this.streams.entries()) {
+      if (s.count < this.minPrior || wm - s.lastTs < this.forMs) continue;
+      emit({
+        rule: this.rule,
+        key: `${this.rule.id}|${key}`,
+        scopeKey: key,
+        scope: s.scope,
+        ts: wm,
+        count: 1,
+        severity: this.rule.severity,
+        confidence: this.rule.confidence,
+        summary: `No logs from ${describe(s.scope)} for ${Math.round((wm - s.lastTs) / 1000)}s (it had logged ${s.count} lines before).`,
+        details: { silent_for_s: Math.round((wm - s.lastTs) / 1000), last_line_at: new Date(s.lastTs).toISOString() },
+      });
+    }
+  }
+
+  size(): number {
+    return this.streams.size;
+  }
+}
+
+function describe(s: ResourceScope): string {
+  return [s.namespace, s.workload ?? s.pod ?? s.node].filter(Boolean).join('/');
+}

@@ -1,0 +1,106 @@
+import { LRUCache } from 'lru-cache';
+import type { LogRecord } from '../../model/log-record.ts';
+import { metrics } from '../../metrics.ts';
+import { isProblemLine } from '../../parse/level.ts';
+import { parseDuration } from '../../parse/timestamp.ts';
+import type { CompiledRule } from '../compile.ts';
+import { resourceScope, scopeKey } from '../scope.ts';
+import type { Detector, Emit } from '../signal.ts';
+import type { NewPatternRule } from '../types.ts';
+import type { StateLimits } from './count.ts';
+
+interface ScopeTemplates {
+  firstTs: number;
+  seen: LRUCache<string, true>;
+}
+
+export interface NewPatternSnapshot {
+  v: 1;
+  scopes: Array<[string, number, string[]]>;
+}
+
+/**
+ * new_error_pattern: a warning/error template never seen before in this workload, once the
+ * workload has been observed for the warm-up period (so a fresh start does not flag every
+ * template). The per-workload memory is snapshotted so a restart does not re-fire.
+ */
+export class NewPatternDetector implements Detector {
+  private readonly warmupMs: number;
+  private readonly perScope: number;
+  private readonly scopes: LRUCache<string, ScopeTemplates>;
+
+  readonly rule: CompiledRule;
+
+  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits) {
+    this.rule = rule;
+    const spec = rule.spec as NewPatternRule;
+    this.warmupMs = parseDuration(spec.warmup ?? '10m');
+    this.perScope = spec.maxTemplatesPerScope ?? 1000;
+    this.scopes = new LRUCache({
+      max: Math.min(limits.maxKeys, 2000),
+      ttl: Math.max(limits.ttlMs, 24 * 3_600_000),
+      ttlResolution: 0,
+      perf: clock,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
+      },
+    });
+  }
+
+  readonly matchesAll = true;
+
+  private scopeFor(key: string, ts: number): ScopeTemplates {
+    let s = this.scopes.get(key);
+    if (!s) {
+      s = { firstTs: ts, seen: new LRUCache({ max: this.perScope }) };
+      this.scopes.set(key, s);
+    }
+    return s;
+  }
+
+  onRecord(r: LogRecord, text: string, emit: Emit): void {
+    if (!r.template || r.kind === 'event' || r.kind === 'pod_status') return;
+    const key = scopeKey(this.rule.scope, r);
+    const s = this.scopeFor(key, r.tsMs);
+    if (r.tsMs < s.firstTs) s.firstTs = r.tsMs;
+    if (!isProblemLine(r.level, text)) return;
+    const tid = r.template.id;
+    if (s.seen.has(tid)) return;
+    s.seen.set(tid, true);
+    if (r.tsMs - s.firstTs < this.warmupMs) return;
+    emit({
+      rule: this.rule,
+      key: `${this.rule.id}|${key}|${tid}`,
+      scopeKey: `${key}|${tid}`,
+      scope: resourceScope(this.rule.scope, r),
+      ts: r.tsMs,
+      count: 1,
+      severity: this.rule.severity,
+      confidence: this.rule.confidence,
+      record: r,
+      templates: [{ template: r.template.text, count: 1 }],
+      summary: `New ${r.level === 'unknown' ? 'error' : r.level}-level log pattern in ${key.split('/').slice(1).join('/')}: \`${r.template.text.slice(0, 160)}\`.`,
+      details: { template_id: tid },
+    });
+  }
+
+  size(): number {
+    return this.scopes.size;
+  }
+
+  snapshot(): NewPatternSnapshot {
+    const scopes: NewPatternSnapshot['scopes'] = [];
+    for (const [key, s] of this.scopes.entries()) scopes.push([key, s.firstTs, [...s.seen.keys()]]);
+    return { v: 1, scopes };
+  }
+
+  restore(state: unknown): void {
+    const snap = state as NewPatternSnapshot;
+    if (!snap || snap.v !== 1 || !Array.isArray(snap.scopes)) return;
+    for (const [key, firstTs, templates] of snap.scopes) {
+      const s = this.scopeFor(key, firstTs);
+      s.firstTs = Math.min(s.firstTs, firstTs);
+      for (const t of templates.slice(0, this.perScope)) s.seen.set(t, true);
+    }
+  }
+}

@@ -1,0 +1,229 @@
+import type { LogRecord } from '../model/log-record.ts';
+import type { Finding } from '../model/finding.ts';
+import { metrics } from '../metrics.ts';
+import { MAX_PARSE_BYTES } from '../parse/record.ts';
+import { FindingsLifecycle, type LifecycleOptions } from '../findings/lifecycle.ts';
+import { compileRule, type CompiledRule } from './compile.ts';
+import { AbsentDetector } from './detectors/absent.ts';
+import { CorrelateDetector } from './detectors/correlate.ts';
+import { CountDetector, type StateLimits } from './detectors/count.ts';
+import { CustomDetector } from './detectors/custom.ts';
+import { NewPatternDetector } from './detectors/new-pattern.ts';
+import { SpikeDetector } from './detectors/spike.ts';
+import type { Detector, Emit, Signal } from './signal.ts';
+import type { Rule } from './types.ts';
+
+export interface EngineOptions {
+  rules: Rule[];
+  /** The watermark trails the newest event time by this much (default 10s). */
+  allowedLatenessMs?: number;
+  /** Per-rule bound on scope keys (default 10,000). */
+  maxKeysPerRule?: number;
+  /** Event-time TTL of idle per-key state (default 1h). */
+  stateTtlMs?: number;
+  /** Assigns record.template (the template miner); optional. */
+  assignTemplate?: (r: LogRecord) => void;
+  lifecycle?: LifecycleOptions;
+}
+
+interface PatternEntry {
+  d: Detector;
+  rule: CompiledRule;
+  /** True when all of the detector's patterns joined the combined prefilter. */
+  prefiltered: boolean;
+}
+
+/**
+ * The detection engine: event-time state for every rule, one watermark, and the findings
+ * lifecycle. process() is synchronous and deterministic — the same records in the same order
+ * give the same findings — which is what makes replay reproducible and tests free of sleeps.
+ */
+export class DetectionEngine {
+  readonly rules: CompiledRule[];
+  private readonly lateness: number;
+  private readonly recordDetectors: Detector[] = [];
+  private readonly patternDetectors: PatternEntry[] = [];
+  private readonly watermarkDetectors: Detector[] = [];
+  private readonly correlators: Detector[] = [];
+  private readonly customs: CustomDetector[] = [];
+  private readonly prefilter: RegExp | null;
+  private readonly lifecycle: FindingsLifecycle;
+  private readonly assignTemplate: ((r: LogRecord) => void) | undefined;
+  private maxTs = -Infinity;
+  private wm = -Infinity;
+  private out: Finding[] = [];
+  private readonly emitFn: Emit;
+  private signalDepth = 0;
+  readonly counters = { records: 0, late: 0, signals: 0 };
+
+  constructor(opts: EngineOptions) {
+    this.lateness = opts.allowedLatenessMs ?? 10_000;
+    this.assignTemplate = opts.assignTemplate;
+    this.lifecycle = new FindingsLifecycle(opts.lifecycle);
+    const limits: StateLimits = { maxKeys: opts.maxKeysPerRule ?? 10_000, ttlMs: opts.stateTtlMs ?? 3_600_000 };
+    // LRU TTLs run on event time (the newest timestamp seen), never on the wall clock.
+    const clock = { now: () => (this.maxTs > 0 ? this.maxTs : 1) };
+    const seen = new Set<string>();
+    this.rules = opts.rules.map((r) => {
+      if (seen.has(r.id)) throw new Error(`duplicate rule id "${r.id}"`);
+      seen.add(r.id);
+      return compileRule(r);
+    });
+    const prefilterSources: string[] = [];
+    // Group competition needs a deterministic order: priority, then declaration order.
+    const ordered = this.rules.map((rule, i) => ({ rule, i })).sort((a, b) => a.rule.priority - b.rule.priority || a.i - b.i);
+    for (const { rule } of ordered) {
+      const d: Detector = this.create(rule, clock, limits);
+      if (d.onWatermark) this.watermarkDetectors.push(d);
+      if (d.onSignal) {
+        this.correlators.push(d);
+        continue;
+      }
+      if (d instanceof CustomDetector) this.customs.push(d as CustomDetector);
+      const matchesAll = (d as { matchesAll?: boolean }).matchesAll === true;
+      const pats = (d as Detector).patterns;
+      if (matchesAll) {
+        this.recordDetectors.push(d);
+      } else if (pats && pats.length) {
+        const prefiltered = pats.every((p) => p.prefilter !== undefined);
+        if (prefiltered) for (const p of pats) prefilterSources.push(p.prefilter!);
+        this.patternDetectors.push({ d, rule, prefiltered });
+      }
+    }
+    this.prefilter = prefilterSources.length ? new RegExp(prefilterSources.map((s) => `(?:${s})`).join('|'), 'i') : null;
+    this.emitFn = (s) => this.onSignal(s);
+  }
+
+  private create(rule: CompiledRule, clock: { now(): number }, limits: StateLimits): Detector {
+    switch (rule.spec.kind) {
+      case 'signature':
+      case 'rate':
+        return new CountDetector(rule, clock, limits);
+      case 'spike':
+        return new SpikeDetector(rule, clock, limits);
+      case 'absent':
+        return new AbsentDetector(rule, clock, limits);
+      case 'correlate':
+        return new CorrelateDetector(rule, clock, limits);
+      case 'new_pattern':
+        return new NewPatternDetector(rule, clock, limits);
+      case 'custom':
+        return new CustomDetector(rule);
+    }
+  }
+
+  get watermark(): number {
+    return this.wm;
+  }
+
+  get activeEpisodes(): number {
+    return this.lifecycle.active;
+  }
+
+  /** Process a batch in order; returns the findings it produced. */
+  process(batch: readonly LogRecord[]): Finding[] {
+    for (const r of batch) this.processRecord(r);
+    this.advance();
+    return this.take();
+  }
+
+  /** Live mode: with no records for a while, wall-clock time advances the watermark of idle streams. */
+  tick(nowMs: number): Finding[] {
+    const wm = nowMs - this.lateness;
+    if (wm > this.wm) {
+      this.wm = wm;
+      if (nowMs > this.maxTs) this.maxTs = nowMs;
+    }
+    this.advance();
+    return this.take();
+  }
+
+  private take(): Finding[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private processRecord(r: LogRecord): void {
+    this.counters.records++;
+    if (r.tsMs > this.maxTs) {
+      this.maxTs = r.tsMs;
+      this.wm = r.tsMs - this.lateness;
+      if (this.wm >= this.lifecycle.nextDue) for (const f of this.lifecycle.onWatermark(this.wm)) this.out.push(f);
+    } else if (r.tsMs < this.wm) {
+      this.counters.late++;
+    }
+    if (this.assignTemplate) this.assignTemplate(r);
+    const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
+    for (const d of this.recordDetectors) if (d.rule.selects(r)) d.onRecord!(r, text, this.emitFn, this.wm);
+    if (this.patternDetectors.length === 0) return;
+    const hit = this.prefilter === null || this.prefilter.test(text);
+    let claimed: string[] | null = null;
+    for (const { d, rule, prefiltered } of this.patternDetectors) {
+      if (prefiltered && !hit) continue;
+      if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) continue;
+      if (!rule.selects(r)) continue;
+      let m = false;
+      for (const p of d.patterns!) {
+        if (p.test(text)) {
+          m = true;
+          break;
+        }
+      }
+      if (!m) continue;
+      if (d.excludes) {
+        let vetoed = false;
+        for (const x of d.excludes) {
+          if (x.test(text)) {
+            vetoed = true;
+            break;
+          }
+        }
+        if (vetoed) continue;
+      }
+      if (rule.group !== undefined && rule.emit) (claimed ??= []).push(rule.group);
+      d.onRecord!(r, text, this.emitFn, this.wm);
+    }
+  }
+
+  private onSignal(s: Signal): void {
+    this.counters.signals++;
+    const f = this.lifecycle.onSignal(s);
+    if (f) this.out.push(f);
+    // Correlations see every condition; depth-limited so correlations of correlations terminate.
+    if (this.signalDepth > 3) return;
+    this.signalDepth++;
+    try {
+      for (const c of this.correlators) c.onSignal!(s, this.emitFn);
+    } finally {
+      this.signalDepth--;
+    }
+  }
+
+  private advance(): void {
+    if (this.wm === -Infinity) return;
+    for (const d of this.watermarkDetectors) d.onWatermark!(this.wm, this.emitFn);
+    for (const f of this.lifecycle.onWatermark(this.wm)) this.out.push(f);
+    if (Number.isFinite(this.wm)) metrics.watermarkLag.set(Math.max(0, (Date.now() - this.wm) / 1000));
+  }
+
+  /** Errors of custom stages that stopped (reported on /readyz and in the log). */
+  customErrors(): Array<{ rule: string; error: string }> {
+    return this.customs.filter((c) => c.error).map((c) => ({ rule: c.rule.id, error: c.error!.message }));
+  }
+
+  /** Serializable state worth keeping across restarts (new-pattern memory). */
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const d of [...this.recordDetectors]) if (d.snapshot) out[d.rule.id] = d.snapshot();
+    return out;
+  }
+
+  restore(state: Record<string, unknown>): void {
+    for (const d of this.recordDetectors) if (d.restore && state[d.rule.id] !== undefined) d.restore(state[d.rule.id]);
+  }
+
+  close(): void {
+    for (const c of this.customs) c.close();
+  }
+}

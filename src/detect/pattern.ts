@@ -1,0 +1,72 @@
+import { RE2JS } from 're2js';
+import type { Pattern } from './types.ts';
+
+/** A compiled pattern: test() plus a literal (if any) usable in a LogQL line filter. */
+export interface CompiledPattern {
+  test(text: string): boolean;
+  /** A literal every match contains (for LogQL `|=`), when one is known. */
+  literal?: string;
+  /** Native RegExp source when the pattern can join the engine's combined prefilter. */
+  prefilter?: string;
+  describe: string;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** Longest run of plain characters in a regex source: a cheap, sound LogQL hint when unambiguous. */
+function literalOf(source: string): string | undefined {
+  if (/[|]/.test(source)) return undefined; // alternation: no single required literal
+  const runs = source.split(/\\.|[.*+?^${}()[\]\\]/);
+  let best = '';
+  for (const r of runs) if (r.length > best.length) best = r;
+  return best.length >= 4 ? best : undefined;
+}
+
+export function compilePattern(p: Pattern): CompiledPattern {
+  if (typeof p === 'string') return compileContains(p, false);
+  if (p instanceof RegExp) {
+    const re = new RegExp(p.source, p.flags.replace(/[gy]/g, ''));
+    const lit = p.flags.includes('i') ? undefined : literalOf(p.source);
+    return {
+      test: (t) => re.test(t),
+      ...(lit ? { literal: lit } : {}),
+      prefilter: p.flags.includes('i') ? p.source : `(?-i:${p.source})`,
+      describe: String(p),
+    };
+  }
+  if ('contains' in p) return compileContains(p.contains, p.caseSensitive ?? false);
+  // Data-only regex: RE2 semantics, linear time whatever the pattern, so no rule can stall the stream.
+  const re2 = RE2JS.compile(p.regex, p.caseSensitive ? 0 : RE2JS.CASE_INSENSITIVE);
+  return {
+    test: (t) => re2.matcher(t).find(),
+    describe: `re2:/${p.regex}/${p.caseSensitive ? '' : 'i'}`,
+  };
+}
+
+function compileContains(s: string, caseSensitive: boolean): CompiledPattern {
+  if (caseSensitive) {
+    return { test: (t) => t.includes(s), literal: s, prefilter: `(?-i:${escapeRe(s)})`, describe: JSON.stringify(s) };
+  }
+  const re = new RegExp(escapeRe(s), 'i');
+  return { test: (t) => re.test(t), prefilter: escapeRe(s), describe: `${JSON.stringify(s)}i` };
+}
+
+/** Validate a data-only regex: compiles under RE2 (no backreferences, no lookaround). Returns an error text or null. */
+export function checkRe2(source: string): string | null {
+  try {
+    RE2JS.compile(source);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+export function compileAny(patterns: Pattern | Pattern[] | undefined): CompiledPattern[] {
+  if (patterns === undefined) return [];
+  return (Array.isArray(patterns) ? patterns : [patterns]).map(compilePattern);
+}
+
+export function testAny(ps: readonly CompiledPattern[], text: string): boolean {
+  for (const p of ps) if (p.test(text)) return true;
+  return false;
+}

@@ -1,0 +1,206 @@
+import { LRUCache } from 'lru-cache';
+import { FINDING_SCHEMA_VERSION, SEVERITY_ORDER, type Finding, type FindingStatus, type ResourceScope, type Severity } from '../model/finding.ts';
+import type { SourceKind } from '../model/log-record.ts';
+import { metrics } from '../metrics.ts';
+import type { CompiledRule } from '../detect/compile.ts';
+import type { Signal } from '../detect/signal.ts';
+import { dedupeKey, findingId } from './ids.ts';
+import { evidenceLines, literalFromTemplate, lokiQuery, sampleOf, type Sample } from './evidence.ts';
+import { describeScope, recoveredSummary, observedSummary } from './summary.ts';
+
+interface Episode {
+  key: string;
+  rule: CompiledRule;
+  scopeKey: string;
+  scope: ResourceScope;
+  firstTs: number;
+  lastTs: number;
+  count: number;
+  severity: Severity;
+  confidence: number;
+  emittedSeverity: Severity;
+  lastEmitTs: number;
+  samples: Sample[];
+  sampleCursor: number;
+  templates: Map<string, number>;
+  sourceKind: SourceKind | undefined;
+  summary: string | undefined;
+  details: Record<string, string | number | boolean>;
+}
+
+export interface LifecycleOptions {
+  /** Findings' `source` field. */
+  source?: string;
+  maxEpisodes?: number;
+}
+
+const MAX_TEMPLATES = 5;
+
+/**
+ * Turns signals into findings: `observed` on the first signal of an episode, again only when
+ * severity rises or after the rule's suppression window; `recovered` once no signal came for
+ * the rule's quiet period (in event time, so replay is deterministic).
+ */
+export class FindingsLifecycle {
+  private readonly episodes: LRUCache<string, Episode>;
+  private readonly source: string;
+  private lastSweep = -Infinity;
+  /** Earliest event time at which some episode may recover (a lower bound; cheap to check per record). */
+  nextDue = Infinity;
+
+  constructor(opts: LifecycleOptions = {}) {
+    this.source = opts.source ?? 'robot-sre-detector';
+    this.episodes = new LRUCache({
+      max: opts.maxEpisodes ?? 10_000,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') metrics.dropped.inc({ component: 'lifecycle', reason: 'episode_evicted' });
+      },
+    });
+  }
+
+  get active(): number {
+    return this.episodes.size;
+  }
+
+  onSignal(s: Signal): Finding | null {
+    let e = this.episodes.get(s.key);
+    const isNew = !e;
+    if (!e) {
+      e = {
+        key: s.key,
+        rule: s.rule,
+        scopeKey: s.scopeKey,
+        scope: s.scope,
+        firstTs: s.ts,
+        lastTs: s.ts,
+        count: 0,
+        severity: s.severity,
+        confidence: s.confidence,
+        emittedSeverity: s.severity,
+        lastEmitTs: s.ts,
+        samples: [],
+        sampleCursor: 0,
+        templates: new Map(),
+        sourceKind: s.record?.kind,
+        summary: undefined,
+        details: {},
+      };
+      this.episodes.set(s.key, e);
+    }
+    e.count += s.count;
+    if (s.ts > e.lastTs) e.lastTs = s.ts;
+    if (e.lastTs + e.rule.quietMs < this.nextDue) this.nextDue = e.lastTs + e.rule.quietMs;
+    if (s.ts < e.firstTs) e.firstTs = s.ts;
+    if (SEVERITY_ORDER[s.severity] > SEVERITY_ORDER[e.severity]) e.severity = s.severity;
+    e.confidence = Math.max(e.confidence, s.confidence);
+    e.scope = { ...s.scope };
+    if (s.summary !== undefined) e.summary = s.summary;
+    if (s.details) Object.assign(e.details, s.details);
+    this.addSamples(e, s);
+    this.addTemplates(e, s);
+    if (!e.rule.emit) return null;
+    if (isNew) return this.emit(e, 'observed', s.ts);
+    if (SEVERITY_ORDER[e.severity] > SEVERITY_ORDER[e.emittedSeverity] || s.ts - e.lastEmitTs >= e.rule.suppressMs) {
+      return this.emit(e, 'observed', s.ts);
+    }
+    return null;
+  }
+
+  /** Recoveries due at this watermark (checked at most once per event-time second). */
+  onWatermark(wm: number): Finding[] {
+    if (wm < this.nextDue || wm - this.lastSweep < 1000) return [];
+    this.lastSweep = wm;
+    const due: Episode[] = [];
+    let next = Infinity;
+    for (const e of this.episodes.values()) {
+      const at = e.lastTs + e.rule.quietMs;
+      if (at <= wm) due.push(e);
+      else if (at < next) next = at;
+    }
+    this.nextDue = next;
+    // Recoveries in the order they became due, so the output reads as a timeline.
+    due.sort((a, b) => a.lastTs + a.rule.quietMs - (b.lastTs + b.rule.quietMs));
+    const out: Finding[] = [];
+    for (const e of due) {
+      this.episodes.delete(e.key);
+      if (e.rule.emit && e.rule.recovers) out.push(this.emit(e, 'recovered', e.lastTs + e.rule.quietMs));
+    }
+    return out;
+  }
+
+  private addSamples(e: Episode, s: Signal): void {
+    const recs = s.related?.length ? s.related.map((r) => r.record).filter((r) => r !== undefined) : s.record ? [s.record] : [];
+    for (const r of recs) {
+      if (e.samples.some((x) => x.line === r.line && x.pod === r.target.pod)) continue;
+      const sample = sampleOf(r);
+      // Keep the first two lines (how it started) and rotate the last three (how it is going).
+      if (e.samples.length < 5) e.samples.push(sample);
+      else {
+        e.samples[2 + (e.sampleCursor % 3)] = sample;
+        e.sampleCursor++;
+      }
+    }
+  }
+
+  private addTemplates(e: Episode, s: Signal): void {
+    if (s.templates) {
+      for (const t of s.templates) e.templates.set(t.template, Math.max(e.templates.get(t.template) ?? 0, t.count));
+      return;
+    }
+    const t = s.record?.template?.text;
+    if (t === undefined) return;
+    if (e.templates.has(t) || e.templates.size < MAX_TEMPLATES) e.templates.set(t, (e.templates.get(t) ?? 0) + s.count);
+    else e.templates.set('<other>', (e.templates.get('<other>') ?? 0) + s.count);
+  }
+
+  private emit(e: Episode, status: FindingStatus, at: number): Finding {
+    e.lastEmitTs = at;
+    e.emittedSeverity = e.severity;
+    const templates = [...e.templates.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([template, count]) => ({ template, count }));
+    const dedupe = dedupeKey(e.rule.id, e.rule.scope, e.scopeKey);
+    const first = new Date(e.firstTs).toISOString();
+    const last = new Date(e.lastTs).toISOString();
+    const observedAt = new Date(at).toISOString();
+    const topTemplate = templates.find((t) => t.template !== '<other>')?.template;
+    const f: Finding = {
+      schema_version: FINDING_SCHEMA_VERSION,
+      finding_id: findingId(dedupe, first, status, e.severity, observedAt),
+      source: this.source,
+      domain: e.rule.domain,
+      incident_type: e.rule.incident_type,
+      severity: e.severity,
+      confidence: Math.round(e.confidence * 100) / 100,
+      summary:
+        status === 'recovered'
+          ? recoveredSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs)
+          : (e.summary ?? observedSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs, topTemplate)),
+      evidence: {
+        lines: evidenceLines(e.samples),
+        templates,
+        loki: {
+          query: lokiQuery(e.scope, {
+            ...(e.sourceKind !== undefined ? { source: e.sourceKind } : {}),
+            literal: e.rule.literal ?? literalFromTemplate(topTemplate),
+            pod: e.rule.scope === 'pod' || e.rule.scope === 'container',
+          }),
+          start: new Date(e.firstTs - 60_000).toISOString(),
+          end: new Date(e.lastTs + 60_000).toISOString(),
+        },
+        details: { ...e.details, scope: describeScope(e.scope) },
+      },
+      resource_scope: { ...e.scope },
+      dedupe_key: dedupe,
+      observed_at: observedAt,
+      rule: { id: e.rule.id, version: e.rule.version },
+      status,
+      first_seen: first,
+      last_seen: last,
+      count: e.count,
+    };
+    if (e.rule.spec.labels) f.labels = { ...e.rule.spec.labels };
+    metrics.findings.inc({ incident_type: f.incident_type, status });
+    return f;
+  }
+}

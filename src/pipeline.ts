@@ -1,0 +1,46 @@
+import { EMPTY, interval, map, merge, mergeMap, from, Observable, share, tap } from 'rxjs';
+import type { Finding } from './model/finding.ts';
+import type { LogRecord } from './model/log-record.ts';
+import { parseRecord } from './parse/record.ts';
+import type { DetectionEngine } from './detect/engine.ts';
+import type { Source } from './sources/types.ts';
+import type { LogSink } from './sinks/types.ts';
+
+export interface PipelineOptions {
+  sources: Source[];
+  engine: DetectionEngine;
+  /** Loki (or none): every record is written here before detection sees it. */
+  logSink?: LogSink;
+  /** Live mode: a wall-clock tick advances the watermark of idle streams. */
+  live?: boolean;
+  tickMs?: number;
+  now?: () => number;
+}
+
+/**
+ * One direction: sources → parse → Loki sink + detectors → findings. Sources never see sinks;
+ * the sink's delivery acknowledgements flow back to the sources only through acknowledge().
+ */
+export function findings$(opts: PipelineOptions): Observable<Finding> {
+  const { engine, logSink } = opts;
+  if (logSink) {
+    logSink.onDelivered((records) => {
+      for (const s of opts.sources) s.acknowledge(records);
+    });
+  }
+  const parsed$ = merge(...opts.sources.map((s) => s.records$)).pipe(
+    map((batch: LogRecord[]) => {
+      for (const r of batch) parseRecord(r);
+      return batch;
+    }),
+    tap((batch) => {
+      if (logSink) logSink.write(batch);
+      else for (const s of opts.sources) s.acknowledge(batch);
+    }),
+    share(),
+  );
+  const fromRecords$ = parsed$.pipe(mergeMap((batch) => from(engine.process(batch))));
+  const now = opts.now ?? Date.now;
+  const ticks$ = opts.live ? interval(opts.tickMs ?? 1000).pipe(mergeMap(() => from(engine.tick(now())))) : EMPTY;
+  return opts.live ? merge(fromRecords$, ticks$) : fromRecords$;
+}
