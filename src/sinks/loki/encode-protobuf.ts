@@ -19,8 +19,13 @@ const TAG_1_VARINT = 0x08;
 const TAG_2_VARINT = 0x10;
 
 function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 5;
+  v = Math.floor(v / 0x800000000);
+  while (v > 0) {
     v = Math.floor(v / 128);
     n++;
   }
@@ -42,6 +47,15 @@ class Writer {
     this.buf[this.pos++] = b;
   }
   varint(v: number): void {
+    if (v < 0x80000000) {
+      // Bit operations are exact below 2^31 and much cheaper than float division.
+      while (v > 0x7f) {
+        this.buf[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      this.buf[this.pos++] = v;
+      return;
+    }
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 128) | 0x80;
       v = Math.floor(v / 128);
@@ -60,6 +74,14 @@ class Writer {
     }
     this.buf[this.pos++] = Number(x);
   }
+  bytes(b: Buffer): void {
+    if (b.length < 32) {
+      for (let i = 0; i < b.length; i++) this.buf[this.pos++] = b[i]!;
+    } else {
+      b.copy(this.buf, this.pos);
+      this.pos += b.length;
+    }
+  }
   str(s: string, byteLen: number): void {
     this.varint(byteLen);
     this.pos += this.buf.write(s, this.pos, byteLen, 'utf8');
@@ -70,11 +92,58 @@ function strField(len: number): number {
   return 1 + varintSize(len) + len;
 }
 
+/**
+ * Encoded LabelPairAdapter bodies for metadata that repeats from line to line (pod, node, level,
+ * stream…): most entries then cost a map lookup and a short copy. Ids are unique per line and
+ * would only churn the cache, so they are encoded directly.
+ */
+const pairCache = new Map<string, Map<string, Buffer>>();
+let pairCacheSize = 0;
+const PAIR_CACHE_MAX = 20_000;
+const UNCACHED = new Set(['trace_id', 'span_id', 'request_id']);
+
+function encodePair(name: string, value: string): Buffer {
+  const nl = Buffer.byteLength(name);
+  const vl = Buffer.byteLength(value);
+  const len = (nl > 0 ? strField(nl) : 0) + (vl > 0 ? strField(vl) : 0);
+  const w = new Writer(len);
+  if (nl > 0) {
+    w.byte(TAG_1_LEN);
+    w.str(name, nl);
+  }
+  if (vl > 0) {
+    w.byte(TAG_2_LEN);
+    w.str(value, vl);
+  }
+  return w.buf;
+}
+
+function pairBytes(name: string, value: string): Buffer | undefined {
+  if (UNCACHED.has(name)) return undefined;
+  let byValue = pairCache.get(name);
+  if (!byValue) {
+    byValue = new Map();
+    pairCache.set(name, byValue);
+  }
+  let b = byValue.get(value);
+  if (!b) {
+    if (pairCacheSize >= PAIR_CACHE_MAX) {
+      for (const m of pairCache.values()) m.clear();
+      pairCacheSize = 0;
+    }
+    b = encodePair(name, value);
+    byValue.set(value, b);
+    pairCacheSize++;
+  }
+  return b;
+}
+
 /** Serialised PushRequest (not compressed). */
 export function encodePushRequest(streams: readonly StreamBatch[]): Buffer {
   // Pass 1: byte lengths of every string and nested message, kept in flat arrays in visit order.
   const strLens: number[] = [];
   const msgLens: number[] = [];
+  const pairs: Array<Buffer | undefined> = [];
   let total = 0;
   for (const s of streams) {
     const labelsLen = Buffer.byteLength(s.labels);
@@ -88,10 +157,16 @@ export function encodePushRequest(streams: readonly StreamBatch[]): Buffer {
       let entryLen = 1 + varintSize(tsLen) + tsLen + (lineLen > 0 ? strField(lineLen) : 0);
       const entryIdx = msgLens.push(0) - 1;
       for (const [name, value] of e.metadata) {
-        const nl = Buffer.byteLength(name);
-        const vl = Buffer.byteLength(value);
-        strLens.push(nl, vl);
-        const pairLen = (nl > 0 ? strField(nl) : 0) + (vl > 0 ? strField(vl) : 0);
+        const cached = pairBytes(name, value);
+        pairs.push(cached);
+        let pairLen: number;
+        if (cached) pairLen = cached.length;
+        else {
+          const nl = Buffer.byteLength(name);
+          const vl = Buffer.byteLength(value);
+          strLens.push(nl, vl);
+          pairLen = (nl > 0 ? strField(nl) : 0) + (vl > 0 ? strField(vl) : 0);
+        }
         msgLens.push(pairLen);
         entryLen += 1 + varintSize(pairLen) + pairLen;
       }
@@ -106,6 +181,7 @@ export function encodePushRequest(streams: readonly StreamBatch[]): Buffer {
   const w = new Writer(total);
   let si = 0;
   let mi = 0;
+  let pi = 0;
   for (const s of streams) {
     w.byte(TAG_1_LEN);
     w.varint(msgLens[mi++]!);
@@ -133,6 +209,11 @@ export function encodePushRequest(streams: readonly StreamBatch[]): Buffer {
       for (const [name, value] of e.metadata) {
         w.byte(TAG_3_LEN);
         w.varint(msgLens[mi++]!);
+        const cached = pairs[pi++];
+        if (cached) {
+          w.bytes(cached);
+          continue;
+        }
         const nl = strLens[si++]!;
         const vl = strLens[si++]!;
         if (nl > 0) {

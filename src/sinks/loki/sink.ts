@@ -129,7 +129,15 @@ export class LokiSink implements LogSink {
     const o = this.options;
     const now = Date.now();
     for (const r of records) {
-      const e = toEntry(r, this.labels, o.maxLineBytes);
+      let e: Entry;
+      try {
+        e = toEntry(r, this.labels, o.maxLineBytes);
+      } catch (err) {
+        // A malformed record must not take the whole batch (or the caller) down with it.
+        this.drop('invalid_record', 1);
+        if (this.logOnce.allow('invalid_record')) log.warn({ component: 'loki', err: String(err) }, 'loki sink: record could not be converted');
+        continue;
+      }
       if (!this.open) {
         this.open = newChunk(now);
         this.batchTimer = setTimeout(() => this.wake(), o.batchWaitMs);

@@ -1,0 +1,184 @@
+/**
+ * Loki sink benchmark.
+ *   node bench/loki.ts [--lines N] [--no-push]
+ * 1. Encode cost per MiB of log lines: protobuf (hand-written) + snappy block vs JSON (always).
+ * 2. Lines/s pushed through LokiSink to a real Loki (test/env/loki.ts) until every line is
+ *    acknowledged, when the Loki binary is available (built by test/env/build.sh loki).
+ * Each figure is the median of 3 runs. The last line printed is one JSON object.
+ */
+import { performance } from 'node:perf_hooks';
+import snappy from 'snappyjs';
+import type { LogRecord } from '../src/model/log-record.ts';
+import { encodeJsonBody } from '../src/sinks/loki/encode-json.ts';
+import { encodePushRequest, snappyBlock } from '../src/sinks/loki/encode-protobuf.ts';
+import { toEntry, type Entry } from '../src/sinks/loki/entry.ts';
+import { groupByStream } from '../src/sinks/loki/group.ts';
+import { LabelBuilder } from '../src/sinks/loki/labels.ts';
+import { LokiSink } from '../src/sinks/loki/sink.ts';
+
+const args = process.argv.slice(2);
+const argNum = (name: string, dflt: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const pushLines = argNum('--lines', 100_000);
+const noPush = args.includes('--no-push');
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
+
+function records(n: number, cluster: string, startMs = Date.now() - 300_000): LogRecord[] {
+  const out: LogRecord[] = [];
+  const paths = ['/api/v1/cart', '/api/v1/items', '/healthz', '/api/v1/checkout'];
+  for (let i = 0; i < n; i++) {
+    const ms = startMs + Math.floor(i / 10);
+    const c = `c${i % 20}`;
+    const iso = new Date(ms).toISOString();
+    out.push({
+      ts: `${iso.slice(0, 23)}${String((i * 7919) % 1_000_000).padStart(6, '0')}Z`,
+      tsMs: ms,
+      line: `ts=${iso} level=${i % 50 ? 'info' : 'error'} method=GET path=${paths[i % 4]}/${i % 977} status=${i % 50 ? 200 : 503} duration_ms=${(i * 37) % 900} user_agent="Mozilla/5.0" request_id=req-${i.toString(16)} msg="request handled"`,
+      stream: 'stdout',
+      kind: 'pod',
+      level: i % 50 ? 'info' : 'error',
+      target: { cluster, namespace: `ns${i % 4}`, pod: `${c}-5f7d8-abc${i % 3}`, container: c, node: 'node-1', app: c },
+      fields: { request_id: `req-${i.toString(16)}` },
+    });
+  }
+  return out;
+}
+
+function encodeBench(): Record<string, number> {
+  const labels = new LabelBuilder(500);
+  const recs = records(20_000, 'bench');
+  const entries: Entry[] = recs.map((r) => toEntry(r, labels, 255_000));
+  // Batches of ~1 MiB, as the sink sends them.
+  const batches: Entry[][] = [];
+  let cur: Entry[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    cur.push(e);
+    bytes += e.bytes;
+    if (bytes >= 1024 * 1024) {
+      batches.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+  }
+  if (cur.length) batches.push(cur);
+  const lineMiB = entries.reduce((n, e) => n + Buffer.byteLength(e.line), 0) / 1048576;
+
+  const res: Record<string, number[]> = { protobuf: [], snappy: [], protobuf_snappy: [], json: [], entry: [] };
+  let rawBytes = 0;
+  let snappyBytes = 0;
+  let jsonBytes = 0;
+  for (let run = 0; run < 3; run++) {
+    let t = performance.now();
+    const lb = new LabelBuilder(500);
+    for (const r of recs) toEntry(r, lb, 255_000);
+    res.entry!.push((performance.now() - t) / lineMiB);
+    // Warm the JIT once per run, then time 5 passes.
+    const passes = 5;
+    let tp = 0;
+    let ts = 0;
+    for (let p = 0; p < passes + 1; p++) {
+      rawBytes = 0;
+      snappyBytes = 0;
+      for (const b of batches) {
+        const t0 = performance.now();
+        const raw = encodePushRequest(groupByStream(b));
+        const t1 = performance.now();
+        const comp = snappyBlock(raw);
+        const t2 = performance.now();
+        if (p > 0) {
+          tp += t1 - t0;
+          ts += t2 - t1;
+        }
+        rawBytes += raw.length;
+        snappyBytes += comp.length;
+      }
+    }
+    res.protobuf!.push(tp / passes / lineMiB);
+    res.snappy!.push(ts / passes / lineMiB);
+    res.protobuf_snappy!.push((tp + ts) / passes / lineMiB);
+    let tj = 0;
+    for (let p = 0; p < passes + 1; p++) {
+      jsonBytes = 0;
+      t = performance.now();
+      for (const b of batches) jsonBytes += encodeJsonBody(groupByStream(b)).length;
+      if (p > 0) tj += performance.now() - t;
+    }
+    res.json!.push(tj / passes / lineMiB);
+  }
+  // Sanity: what we send must decode back to the same bytes.
+  const check = encodePushRequest(groupByStream(batches[0]!));
+  if (!Buffer.from(snappy.uncompress(snappyBlock(check))).equals(check)) throw new Error('snappy round trip failed');
+  const out: Record<string, number> = {
+    line_mib: round(lineMiB),
+    batches: batches.length,
+    entry_build_ms_per_mib: round(median(res.entry!)),
+    protobuf_ms_per_mib: round(median(res.protobuf!)),
+    snappy_ms_per_mib: round(median(res.snappy!)),
+    protobuf_snappy_ms_per_mib: round(median(res.protobuf_snappy!)),
+    json_ms_per_mib: round(median(res.json!)),
+    protobuf_snappy_wire_bytes_per_line_byte: round(snappyBytes / (lineMiB * 1048576), 3),
+    json_wire_bytes_per_line_byte: round(jsonBytes / (lineMiB * 1048576), 3),
+  };
+  process.stderr.write(`encode: ${JSON.stringify(out)}\n`);
+  return out;
+}
+
+async function pushBench(): Promise<Record<string, unknown>> {
+  if (noPush) return { skipped: '--no-push' };
+  let env: typeof import('../test/env/loki.ts');
+  try {
+    env = await import('../test/env/loki.ts');
+  } catch (err) {
+    return { skipped: `test/env/loki.ts unavailable: ${String(err)}` };
+  }
+  let loki: Awaited<ReturnType<typeof env.startLoki>>;
+  try {
+    // Loki's limits raised so the figure is the sink's own throughput, not the default 4 MB/s tenant cap.
+    loki = await env.startLoki({
+      limits: { ingestion_rate_mb: 1024, ingestion_burst_size_mb: 1024, per_stream_rate_limit: '1GB', per_stream_rate_limit_burst: '1GB' },
+    });
+  } catch (err) {
+    return { skipped: `real Loki unavailable: ${String(err).slice(0, 300)}` };
+  }
+  try {
+    const runs: Array<{ lines_per_sec: number; mib_per_sec: number; cpu_ms_per_mib: number }> = [];
+    for (let run = 0; run < 3; run++) {
+      const recs = records(pushLines, `bench-${run}-${Date.now()}`);
+      const lineMiB = recs.reduce((n, r) => n + Buffer.byteLength(r.line), 0) / 1048576;
+      const sink = new LokiSink({ url: loki.url, tenantRateBytes: 1e10, tenantBurstBytes: 1e10, streamRateBytes: 1e10, streamBurstBytes: 1e10, memoryQueueBytes: 512 * 1024 * 1024 });
+      let acked = 0;
+      sink.onDelivered((rs) => {
+        acked += rs.length;
+      });
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < recs.length; i += 500) sink.write(recs.slice(i, i + 500));
+      await sink.flush(300_000);
+      const dt = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      await sink.close(5000);
+      if (acked !== recs.length) throw new Error(`only ${acked}/${recs.length} lines acknowledged`);
+      const r = { lines_per_sec: Math.round(recs.length / dt), mib_per_sec: round(lineMiB / dt), cpu_ms_per_mib: round((cpu.user + cpu.system) / 1000 / lineMiB) };
+      process.stderr.write(`push run ${run + 1}: ${JSON.stringify(r)}\n`);
+      runs.push(r);
+    }
+    return {
+      lines: pushLines,
+      lines_per_sec: median(runs.map((r) => r.lines_per_sec)),
+      mib_per_sec: median(runs.map((r) => r.mib_per_sec)),
+      sink_cpu_ms_per_mib: median(runs.map((r) => r.cpu_ms_per_mib)),
+      runs,
+    };
+  } finally {
+    await loki.stop();
+  }
+}
+
+const encode = encodeBench();
+const push = await pushBench();
+console.log(JSON.stringify({ bench: 'loki', node: process.version, encode, push }));
