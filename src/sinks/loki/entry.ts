@@ -35,6 +35,21 @@ export function truncateLine(line: string, maxBytes: number): { line: string; tr
   return { line: buf.toString('utf8', 0, end) + TRUNCATION_MARKER, truncated: true };
 }
 
+/** Selector strings by label content: formatting (sort + quote) per line would cost more than the push. */
+const selectorCache = new Map<string, string>();
+
+function selectorOf(labels: readonly Pair[]): string {
+  let key = '';
+  for (const [n, v] of labels) key += `${n}\u0000${v}\u0001`;
+  let sel = selectorCache.get(key);
+  if (sel === undefined) {
+    if (selectorCache.size >= 10_000) selectorCache.clear();
+    sel = formatLabels(labels);
+    selectorCache.set(key, sel);
+  }
+  return sel;
+}
+
 function pairsBytes(pairs: readonly Pair[]): number {
   let n = 0;
   for (const [k, v] of pairs) n += Buffer.byteLength(k) + Buffer.byteLength(v);
@@ -47,7 +62,7 @@ export function toEntry(r: LogRecord, labels: LabelBuilder, maxLineBytes: number
   if (t.truncated) linesTruncated.inc();
   const metadata = t.truncated ? [...built.metadata, ['truncated', 'true'] as const] : built.metadata;
   return {
-    stream: formatLabels(built.labels),
+    stream: selectorOf(built.labels),
     time: recordTime(r.ts, r.tsMs),
     line: t.line,
     metadata,
