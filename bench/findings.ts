@@ -1,7 +1,7 @@
 /**
  * Findings over JetStream, against a real nats-server this bench starts itself.
  *
- * 1. publish: findings/s through JetStreamFindingSink with PubAcks (every finding distinct, ~1.6 KB envelope).
+ * 1. publish: findings/s through JetStreamFindingSink with PubAcks (every finding distinct, ~1.5 KB envelope).
  * 2. latency: a log line entering the live pipeline (parse → default rule set → lifecycle) →
  *    JetStreamFindingSink → OPS_FINDINGS → a durable consumer's handler. p50/p99 over
  *    LATENCY_LINES signature-rule lines, one every LATENCY_GAP_MS. Goal: p99 < 1 s.

@@ -9,15 +9,15 @@ export const FINDING_EVENT_TYPES: Readonly<Record<FindingStatus, string>> = {
   observed: 'sre.detector.finding.observed',
   recovered: 'sre.detector.finding.recovered',
 };
-/** CloudEvents `dataschema`: the Finding JSON Schema (src/model/finding.schema.json), by version. */
-export const FINDING_DATASCHEMA = 'urn:robot-sre-detector:schema:finding:1.0';
+/** CloudEvents `dataschema`: the `$id` of the Finding JSON Schema (src/model/finding.schema.json). */
+export const FINDING_DATASCHEMA = 'urn:robot-sre-detector:finding:1.0';
 export const CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 
 /** The whole serialized envelope may never exceed this (the stream's max_msg_size is larger). */
 export const MAX_ENVELOPE_BYTES = 16 * 1024;
 export const MAX_EVIDENCE_LINES = 5;
 export const MAX_EVIDENCE_LINE_BYTES = 512;
-export const MAX_TEMPLATES = 10;
+export const MAX_TEMPLATES = 6; // = the schema's maxItems
 export const MAX_TEMPLATE_BYTES = 512;
 export const MAX_SUMMARY_BYTES = 1024;
 export const MAX_QUERY_BYTES = 2048;

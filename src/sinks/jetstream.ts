@@ -139,8 +139,9 @@ export class JetStreamFindingSink implements FindingSink {
     return { memory: this.queue.length, spoolBytes: this.spool?.bytes() ?? 0 };
   }
 
+  /** Wait until everything queued is acknowledged, or the deadline (a duration in ms; above 10^12 an epoch-ms time, as the Loki sink reads it). */
   async flush(deadlineMs: number): Promise<void> {
-    const until = Date.now() + deadlineMs;
+    const until = deadlineMs > 1e12 ? deadlineMs : Date.now() + deadlineMs;
     this.wake();
     while (Date.now() < until && (this.queue.length > 0 || (this.spool && !this.spool.isEmpty()))) {
       await sleep(Math.min(20, Math.max(1, until - Date.now())));
@@ -149,7 +150,7 @@ export class JetStreamFindingSink implements FindingSink {
 
   /** Flush within the deadline, then stop; unsent findings go to the spool when there is one. */
   async close(deadlineMs: number): Promise<void> {
-    await this.flush(deadlineMs);
+    await this.flush(deadlineMs > 1e12 ? deadlineMs : Date.now() + deadlineMs);
     this.closing = true;
     this.wake();
     await this.pump;

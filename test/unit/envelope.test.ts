@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.ts';
+import { findingErrors } from '../../src/model/validate-finding.ts';
 import {
   MAX_ENVELOPE_BYTES,
   MAX_EVIDENCE_LINE_BYTES,
@@ -81,7 +83,8 @@ describe('envelope', () => {
       time: '2026-01-01T00:05:00Z',
       datacontenttype: 'application/json',
     });
-    expect(e.dataschema).toMatch(/^urn:/);
+    const schema = JSON.parse(readFileSync(new URL('../../src/model/finding.schema.json', import.meta.url), 'utf8')) as { $id: string };
+    expect(e.dataschema).toBe(schema.$id);
     expect(buildEnvelope(finding({ status: 'recovered' })).type).toBe('sre.detector.finding.recovered');
     const enc = encodeFinding(finding());
     expect(enc.msgId).toBe('f-123');
@@ -108,8 +111,9 @@ describe('caps: no raw lines over NATS', () => {
 
   it('shrinks a finding stuffed with a raw 1 MiB line to ≤5 × 512 B evidence under the envelope cap', () => {
     const mib = 'x'.repeat(1024 * 1024);
-    const lines = Array.from({ length: 50 }, (_, i) => ({ ts: `t${i}`, line: i === 0 ? mib : `line ${i} ${'y'.repeat(2000)}` }));
-    const f = finding({ evidence: { ...finding().evidence, lines } });
+    const lines = Array.from({ length: 50 }, (_, i) => ({ ts: `t${i}`, line: i === 0 ? mib : `line ${i} ${'é'.repeat(2000)}` }));
+    const templates = Array.from({ length: 30 }, (_, i) => ({ template: `tpl ${i} ${'<*> '.repeat(300)}`, count: i }));
+    const f = finding({ evidence: { ...finding().evidence, lines, templates } });
     const enc = encodeFinding(f);
     expect(enc.bytes).toBeLessThanOrEqual(MAX_ENVELOPE_BYTES);
     expect(Buffer.byteLength(enc.payload)).toBe(enc.bytes);
@@ -119,6 +123,8 @@ describe('caps: no raw lines over NATS', () => {
     for (const l of data.evidence.lines) expect(Buffer.byteLength(l.line)).toBeLessThanOrEqual(MAX_EVIDENCE_LINE_BYTES);
     expect(data.evidence.details?.evidence_truncated).toBe(true);
     expect(enc.payload).not.toContain('x'.repeat(MAX_EVIDENCE_LINE_BYTES + 1));
+    // Still a valid Finding after shrinking.
+    expect(findingErrors({ ...data, finding_id: 'a'.repeat(24), dedupe_key: 'b'.repeat(24) })).toEqual([]);
     // The caller's finding is left alone.
     expect(f.evidence.lines[0]?.line.length).toBe(1024 * 1024);
   });
