@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // Loki started by test/env), e2e (real kube-apiserver + etcd + kwok, plus Loki and NATS).
 export default defineConfig({
   test: {
+    // The JSON report lets .ci/run print the plain "N passed, N failed" line CI reads.
+    reporters: ['default', ['json', { outputFile: '.test-report.json' }]],
     projects: [
       {
         test: {

@@ -25,6 +25,8 @@ export interface CompiledRule {
   title: string;
   /** A literal for the LogQL line filter of the finding's evidence query. */
   literal: string | undefined;
+  /** The text a rule pattern matched in a line: a LogQL line filter that finds that line again. */
+  matchedText: (line: string) => string | undefined;
   /** Whether the rule's selector restricts it to Kubernetes events. */
   eventsOnly: boolean;
 }
@@ -64,6 +66,17 @@ export function compileRule(rule: Rule): CompiledRule {
     escalate: [...(rule.escalate ?? [])].sort((a, b) => a.count - b.count),
     title: rule.title ?? rule.incident_type.replace(/_/g, ' '),
     literal: patterns.find((p) => p.literal)?.literal,
+    matchedText: (line) => {
+      for (const p of patterns) {
+        const m = p.exec?.(line);
+        if (m === undefined) continue;
+        // Keep the constant head of the match: stop before numbers, quotes and escapes, which vary.
+        const cut = /[0-9"\\=]/.exec(m.slice(4));
+        const head = (cut ? m.slice(0, 4 + cut.index) : m).slice(0, 60).trimEnd();
+        if (head.length >= 4) return head;
+      }
+      return undefined;
+    },
     eventsOnly,
   };
 }

@@ -8,6 +8,8 @@ export interface CompiledPattern {
   literal?: string;
   /** Native RegExp source when the pattern can join the engine's combined prefilter. */
   prefilter?: string;
+  /** The matched text (for a LogQL filter taken from a real line); not on the hot path. */
+  exec?(text: string): string | undefined;
   describe: string;
 }
 
@@ -29,6 +31,7 @@ export function compilePattern(p: Pattern): CompiledPattern {
     const lit = p.flags.includes('i') ? undefined : literalOf(p.source);
     return {
       test: (t) => re.test(t),
+      exec: (t) => re.exec(t)?.[0],
       ...(lit ? { literal: lit } : {}),
       prefilter: p.flags.includes('i') ? p.source : `(?-i:${p.source})`,
       describe: String(p),
@@ -48,7 +51,7 @@ function compileContains(s: string, caseSensitive: boolean): CompiledPattern {
     return { test: (t) => t.includes(s), literal: s, prefilter: `(?-i:${escapeRe(s)})`, describe: JSON.stringify(s) };
   }
   const re = new RegExp(escapeRe(s), 'i');
-  return { test: (t) => re.test(t), prefilter: escapeRe(s), describe: `${JSON.stringify(s)}i` };
+  return { test: (t) => re.test(t), exec: (t) => re.exec(t)?.[0], prefilter: escapeRe(s), describe: `${JSON.stringify(s)}i` };
 }
 
 /** Validate a data-only regex: compiles under RE2 (no backreferences, no lookaround). Returns an error text or null. */

@@ -1,5 +1,7 @@
 import type { LogRecord } from '../model/log-record.ts';
 import type { StateStore } from '../state/store.ts';
+import { log } from '../logger.ts';
+import { metrics } from '../metrics.ts';
 import { TemplateMiner, type MinerOptions } from './miner/miner.ts';
 
 export interface TemplateAssigner {
@@ -21,9 +23,19 @@ export async function createTemplateAssigner(opts: { minerOptions?: MinerOptions
   } else {
     miner = new TemplateMiner(opts.minerOptions ?? {});
   }
+  let warned = false;
   const assign = (r: LogRecord) => {
-    const m = miner.add(r.message ?? r.line);
-    r.template = { id: m.clusterId, text: m.template };
+    try {
+      const m = miner.add(r.message ?? r.line);
+      r.template = { id: m.clusterId, text: m.template };
+    } catch (err) {
+      // Mining is an enrichment: a line it cannot handle keeps flowing without a template.
+      metrics.dropped.inc({ component: 'miner', reason: 'error' });
+      if (!warned) {
+        warned = true;
+        log.warn({ err }, 'template miner failed on a line; continuing without a template for such lines');
+      }
+    }
   };
   return { assign, clusters: () => miner.stats().clusters, miner };
 }

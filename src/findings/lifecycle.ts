@@ -25,6 +25,8 @@ interface Episode {
   templates: Map<string, number>;
   sourceKind: SourceKind | undefined;
   summary: string | undefined;
+  /** LogQL line filter: the rule's literal, or the text its pattern matched in the first line. */
+  literal: string | undefined;
   details: Record<string, string | number | boolean>;
 }
 
@@ -83,6 +85,7 @@ export class FindingsLifecycle {
         templates: new Map(),
         sourceKind: s.record?.kind,
         summary: undefined,
+        literal: s.rule.literal ?? (s.record ? s.rule.matchedText(s.record.line) : undefined),
         details: {},
       };
       this.episodes.set(s.key, e);
@@ -182,7 +185,7 @@ export class FindingsLifecycle {
         loki: {
           query: lokiQuery(e.scope, {
             ...(e.sourceKind !== undefined ? { source: e.sourceKind } : {}),
-            literal: e.rule.literal ?? literalFromTemplate(topTemplate),
+            literal: e.literal ?? literalFromTemplate(topTemplate),
             pod: e.rule.scope === 'pod' || e.rule.scope === 'container',
           }),
           start: new Date(e.firstTs - 60_000).toISOString(),

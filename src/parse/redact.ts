@@ -30,7 +30,8 @@ const RULES: Rule[] = [
   {
     name: 'kv_secret',
     re: new RegExp(`(\\b(?:[A-Za-z0-9]+[_.-])?(?:${SECRET_KEYS})\\b\\s*[=:]\\s*)("[^"]*"|'[^']*'|[^\\s,;&"'}]+)`, 'gi'),
-    replace: (_m: string, key: string, value: string) => (value.startsWith(R) ? `${key}${value}` : `${key}${R}`),
+    // "Authorization: Bearer [REDACTED]" was already handled by the bearer rule: keep the scheme visible.
+    replace: (_m: string, key: string, value: string) => (value.startsWith(R) || /^(?:Bearer|Basic|Token)$/i.test(value) ? `${key}${value}` : `${key}${R}`),
   },
   // Cloud and SaaS access keys.
   { name: 'aws_access_key', re: /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b/g, replace: R },

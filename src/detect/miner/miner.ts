@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { metrics } from '../../metrics.ts';
 import { templateHash } from './hash.ts';
 import { decodeState, encodeState } from './snapshot.ts';
-import { ExtraMasks, WILDCARD, tokenize, type ExtraMask } from './tokenize.ts';
+import { ExtraMasks, KIND, WILDCARD, coarseOf, tokenize, type ExtraMask } from './tokenize.ts';
 
 /**
  * Online log-template miner. One pass, a cluster id for every message.
@@ -55,7 +55,12 @@ export interface MinerStats {
 
 interface Cluster {
   id: string;
+  /** Coarse tokens: what grouping compares. */
   tokens: string[];
+  /** tokens joined by SEP: the key in its layout index. */
+  key: string;
+  /** Display tokens: the fine form where every message of the cluster agreed, else the coarse one. */
+  display: string[];
   template: string;
   count: number;
   /** Creation order; the oldest cluster of a merge survives so ids stay stable. */
@@ -67,8 +72,19 @@ interface Cluster {
 
 interface MaskIndex {
   positions: number[];
-  byTemplate: Map<string, Cluster>;
+  byKey: Map<string, Cluster>;
 }
+
+interface Message {
+  fine: string[];
+  kinds: number[];
+  /** Fine tokens joined: the exact-signature cache key. */
+  sig: string;
+  coarse: string[] | null;
+}
+
+// Token separator in keys: a control character never survives tokenizing, so keys cannot collide.
+const SEP = '\u0001';
 
 interface Bucket {
   clusters: Set<Cluster>;
@@ -80,6 +96,7 @@ interface Bucket {
 export interface ClusterSnapshot {
   id: string;
   tokens: string[];
+  display: string[];
   count: number;
   seq: number;
 }
@@ -135,24 +152,31 @@ export class TemplateMiner {
 
   add(content: string): MinerMatch {
     this.lines++;
-    const shapes = this.shapesOf(content);
-    const sig = shapes.join(' ');
-    const hit = this.lookup(shapes, sig);
-    if (hit) {
-      hit.count++;
-      this.live.get(hit.id); // recency for the LRU bound
-      return { clusterId: hit.id, template: hit.template, isNew: false, changed: false };
+    const msg = this.messageOf(content);
+    const cached = this.cached(msg.sig);
+    if (cached) {
+      cached.count++;
+      this.live.get(cached.id); // recency for the LRU bound
+      return { clusterId: cached.id, template: cached.template, isNew: false, changed: false };
     }
-    const created = this.create(shapes, 1, this.seq++, null);
-    this.signatures.set(sig, created);
+    const found = this.find(msg);
+    if (found) {
+      found.count++;
+      this.live.get(found.id);
+      this.signatures.set(msg.sig, found);
+      const changed = this.widenDisplay(found, msg.fine);
+      return { clusterId: found.id, template: found.template, isNew: false, changed };
+    }
+    const created = this.create(coarse(msg), msg.fine.slice(), 1, this.seq++, null);
+    this.signatures.set(msg.sig, created);
     const survivor = this.mergeEvidence(created);
     if (survivor === created) return { clusterId: created.id, template: created.template, isNew: true, changed: false };
     return { clusterId: survivor.id, template: survivor.template, isNew: false, changed: true };
   }
 
   match(content: string): MinerMatch | null {
-    const shapes = this.shapesOf(content);
-    const c = this.lookup(shapes, shapes.join(' '));
+    const msg = this.messageOf(content);
+    const c = this.cached(msg.sig) ?? this.find(msg);
     return c ? { clusterId: c.id, template: c.template, isNew: false, changed: false } : null;
   }
 
@@ -180,10 +204,10 @@ export class TemplateMiner {
 
   state(): MinerState {
     const clusters: ClusterSnapshot[] = [];
-    // rentries: least recently used first, so a restore rebuilds the same recency order.
+    // Least recently used first, so a restore rebuilds the same recency order.
     for (const id of this.live.rkeys()) {
       const c = this.live.peek(id);
-      if (c) clusters.push({ id: c.id, tokens: c.tokens, count: c.count, seq: c.seq });
+      if (c) clusters.push({ id: c.id, tokens: c.tokens, display: c.display, count: c.count, seq: c.seq });
     }
     const aliases: Array<[string, string]> = [];
     for (const from of this.aliases.rkeys()) {
@@ -207,39 +231,62 @@ export class TemplateMiner {
     m.lines = state.lines;
     m.evicted = state.evicted;
     m.seq = state.seq;
-    for (const c of state.clusters) m.create(c.tokens, c.count, c.seq, c.id);
+    for (const c of state.clusters) {
+      const display = c.display.length === c.tokens.length ? c.display : c.tokens.slice();
+      m.create(c.tokens, display, c.count, c.seq, c.id);
+    }
     for (const [from, to] of state.aliases) m.aliases.set(from, to);
     return m;
   }
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private shapesOf(content: string): string[] {
+  private messageOf(content: string): Message {
     const t = tokenize(content, this.limits, this.extra);
-    if (t.truncated && t.shapes[t.shapes.length - 1] !== WILDCARD) t.shapes.push(WILDCARD);
-    return t.shapes;
+    if (t.truncated && t.kinds[t.kinds.length - 1] !== KIND.variable) {
+      t.fine.push(WILDCARD);
+      t.kinds.push(KIND.variable);
+    }
+    return { fine: t.fine, kinds: t.kinds, sig: t.fine.join(SEP), coarse: null };
   }
 
-  private lookup(shapes: string[], sig: string): Cluster | null {
+  private cached(sig: string): Cluster | null {
     let c = this.signatures.get(sig);
-    if (c) {
-      while (c.into) c = c.into;
-      if (!c.dead) return c;
-      this.signatures.delete(sig);
-    }
-    const b = this.buckets.get(shapes.length);
+    if (!c) return null;
+    while (c.into) c = c.into;
+    if (!c.dead) return c;
+    this.signatures.delete(sig);
+    return null;
+  }
+
+  /** Template lookup for a signature not in the cache: one probe per wildcard layout of its bucket. */
+  private find(msg: Message): Cluster | null {
+    const b = this.buckets.get(msg.fine.length);
     if (!b) return null;
-    const wordFirst = shapes[0] !== WILDCARD;
+    const tokens = coarse(msg);
+    const key = tokens.join(SEP);
+    const wordFirst = tokens[0] !== WILDCARD;
     for (const m of b.order) {
       // A first word never falls into a `<*>` that came from a number: it names the event.
       if (wordFirst && m.positions[0] === 0) continue;
-      const found = m.positions.length === 0 ? m.byTemplate.get(sig) : m.byTemplate.get(maskJoin(shapes, m.positions));
-      if (found) {
-        this.signatures.set(sig, found);
-        return found;
-      }
+      const found = m.positions.length === 0 ? m.byKey.get(key) : m.byKey.get(maskJoin(tokens, m.positions));
+      if (found) return found;
     }
     return null;
+  }
+
+  /** Positions where this message's fine token differs from the display fall back to the coarse token. */
+  private widenDisplay(c: Cluster, fine: string[]): boolean {
+    let changed = false;
+    for (let p = 0; p < c.display.length; p++) {
+      const d = c.display[p]!;
+      if (d !== fine[p] && d !== c.tokens[p]) {
+        c.display[p] = c.tokens[p]!;
+        changed = true;
+      }
+    }
+    if (changed) c.template = c.display.join(' ');
+    return changed;
   }
 
   private resolveId(id: string): Cluster | undefined {
@@ -254,15 +301,15 @@ export class TemplateMiner {
     return undefined;
   }
 
-  private create(tokens: string[], count: number, seq: number, id: string | null): Cluster {
-    const template = tokens.join(' ');
-    let cid = id ?? templateHash(`${tokens.length}\u0000${template}`);
+  private create(tokens: string[], display: string[], count: number, seq: number, id: string | null): Cluster {
+    const key = tokens.join(SEP);
+    let cid = id ?? templateHash(`${tokens.length}${SEP}${key}`);
     if (id === null) {
       // A hash already in use (collision, or the same first template evicted and then merged
       // away under an alias) gets a suffix so ids never point at two patterns at once.
-      for (let k = 2; this.live.has(cid) || this.aliases.has(cid); k++) cid = `${templateHash(`${template}\u0000${k}`)}`;
+      for (let k = 2; this.live.has(cid) || this.aliases.has(cid); k++) cid = templateHash(`${key}${SEP}${k}`);
     }
-    const c: Cluster = { id: cid, tokens, template, count, seq, dead: false, into: null };
+    const c: Cluster = { id: cid, tokens, key, display, template: display.join(' '), count, seq, dead: false, into: null };
     this.live.set(cid, c);
     this.index(c);
     metrics.minerClusters.inc();
@@ -283,29 +330,27 @@ export class TemplateMiner {
     b.clusters.add(c);
     const positions: number[] = [];
     for (let p = 0; p < c.tokens.length; p++) if (c.tokens[p] === WILDCARD) positions.push(p);
-    // Digit wildcards are already `<*>` in every signature; only word positions need masking, but
-    // masking a `<*>` again is harmless, so all wildcard positions form the layout key.
-    const key = positions.join(',');
-    let m = b.masks.get(key);
+    const layout = positions.join(',');
+    let m = b.masks.get(layout);
     if (!m) {
-      m = { positions, byTemplate: new Map() };
-      b.masks.set(key, m);
+      m = { positions, byKey: new Map() };
+      b.masks.set(layout, m);
       b.order.push(m);
       b.order.sort((x, y) => x.positions.length - y.positions.length);
     }
-    m.byTemplate.set(c.template, c);
+    m.byKey.set(c.key, c);
   }
 
   private unindex(c: Cluster): void {
     const b = this.buckets.get(c.tokens.length);
     if (!b) return;
     b.clusters.delete(c);
-    const key = wildcardKey(c.tokens);
-    const m = b.masks.get(key);
-    if (m && m.byTemplate.get(c.template) === c) {
-      m.byTemplate.delete(c.template);
-      if (m.byTemplate.size === 0) {
-        b.masks.delete(key);
+    const layout = wildcardKey(c.tokens);
+    const m = b.masks.get(layout);
+    if (m && m.byKey.get(c.key) === c) {
+      m.byKey.delete(c.key);
+      if (m.byKey.size === 0) {
+        b.masks.delete(layout);
         b.order.splice(b.order.indexOf(m), 1);
       }
     }
@@ -320,14 +365,14 @@ export class TemplateMiner {
     metrics.minerClusters.dec();
   }
 
-  /** Family evidence for a new cluster: see the class comment. Returns the surviving cluster. */
+  /** Evidence step for a new cluster (see the class comment). Returns the surviving cluster. */
   private mergeEvidence(x: Cluster): Cluster {
     const b = this.buckets.get(x.tokens.length);
     if (!b || b.clusters.size < 2) return x;
     const s = x.tokens;
     const n = s.length;
     // A new template with `<*>` where older clusters hold a word covers them (`user test9` after
-    // `user webmaster`): they are one pattern, the oldest id survives.
+    // `user webmaster`), or an older one covers it: one pattern, the oldest id survives.
     let covered: Cluster[] | null = null;
     for (const c of b.clusters) if (c !== x && (this.covers(s, c.tokens) || this.covers(c.tokens, s))) (covered ??= []).push(c);
     if (covered) return this.merge([x, ...covered], -1);
@@ -367,14 +412,18 @@ export class TemplateMiner {
     if (q >= 0) tokens[q] = WILDCARD;
     for (const c of group) for (let p = 0; p < tokens.length; p++) if (!fits(tokens[p]!, c.tokens[p]!)) tokens[p] = WILDCARD;
     this.unindex(survivor);
-    survivor.tokens = tokens;
-    survivor.template = tokens.join(' ');
-    for (const c of group) if (c !== survivor) this.absorb(survivor, c);
-    // Clusters the generalised template now covers belong to it too.
+    const display = survivor.display.slice();
+    const all = [...group];
     const b = this.buckets.get(tokens.length);
-    if (b) {
-      for (const c of [...b.clusters]) if (c !== survivor && this.covers(tokens, c.tokens)) this.absorb(survivor, c);
-    }
+    // Clusters the generalised template now covers belong to it too.
+    if (b) for (const c of b.clusters) if (!all.includes(c) && this.covers(tokens, c.tokens)) all.push(c);
+    for (const c of all) for (let p = 0; p < display.length; p++) if (display[p] !== c.display[p]) display[p] = tokens[p]!;
+    for (let p = 0; p < display.length; p++) if (tokens[p] === WILDCARD && survivor.tokens[p] !== WILDCARD) display[p] = WILDCARD;
+    survivor.tokens = tokens;
+    survivor.key = tokens.join(SEP);
+    survivor.display = display;
+    survivor.template = display.join(' ');
+    for (const c of all) if (c !== survivor) this.absorb(survivor, c);
     this.index(survivor);
     return survivor;
   }
@@ -422,10 +471,15 @@ export class TemplateMiner {
   }
 }
 
-function maskJoin(shapes: string[], positions: number[]): string {
-  const copy = shapes.slice();
+function coarse(msg: Message): string[] {
+  if (!msg.coarse) msg.coarse = msg.fine.map((f, i) => coarseOf(f, msg.kinds[i]!));
+  return msg.coarse;
+}
+
+function maskJoin(tokens: string[], positions: number[]): string {
+  const copy = tokens.slice();
   for (const p of positions) copy[p] = WILDCARD;
-  return copy.join(' ');
+  return copy.join(SEP);
 }
 
 function wildcardKey(tokens: string[]): string {

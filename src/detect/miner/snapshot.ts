@@ -37,6 +37,7 @@ function isState(v: unknown): v is MinerState {
     const r = c as Record<string, unknown>;
     if (typeof r.id !== 'string' || typeof r.count !== 'number' || typeof r.seq !== 'number') return false;
     if (!Array.isArray(r.tokens) || !(r.tokens as unknown[]).every((t) => typeof t === 'string')) return false;
+    if (!Array.isArray(r.display) || !(r.display as unknown[]).every((t) => typeof t === 'string')) return false;
   }
   for (const a of s.aliases as unknown[]) {
     if (!Array.isArray(a) || a.length !== 2 || typeof a[0] !== 'string' || typeof a[1] !== 'string') return false;

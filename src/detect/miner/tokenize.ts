@@ -1,13 +1,22 @@
+import { RE2JS } from 're2js';
+
 /**
- * Turns a message into the token "shapes" the miner groups on. A shape keeps the words of a
- * token and replaces its variable parts by `<*>`, by token type rather than by per-system regex:
- *   - any alphanumeric run that contains a digit (numbers, hex, ids, IPs, UUIDs, timestamps,
- *     versions, `blk_-123`, `0x7fe`, `3200ms`): `<*>`, with `<*>.<*>` runs folded (IPs, floats);
- *   - the value of `key=value` (`uid=0,` -> `uid=<*>,`, `tag="View Lock"` -> `tag="<*>"`);
- *   - consecutive all-variable tokens fold into one, so variable-length lists of numbers or
- *     addresses (`@0x7fe @0x7ff …`) do not change the token count.
- * Words stay as they are: Loghub-style templates keep words, and merging word positions that turn
- * out to vary is the miner's job (it has the evidence, the tokenizer does not).
+ * Token typing for the miner, at two levels of detail.
+ *
+ * Fine tokens are what a person reads in a template, Loghub style: numbers become `<*>` but the
+ * structure around them stays (`blk_<*>`, `/<*>:<*>`, `<*>ms`, `attempt_<*>`, `uid=<*>,`).
+ * Coarse tokens are what the miner groups on (`coarseOf`): a whole identifier that contains a
+ * number is one variable (`attempt_<*>`, `broadcast_<*>`, `rdd_<*>` are all `<*>`), because the
+ * same slot often holds ids of different shapes.
+ *
+ * Masking is by token type, not per-system regex:
+ *   - identifiers/numbers with a digit: hex, ids, IPs, UUIDs, versions, `blk_-123`, `3200ms`;
+ *   - paths and URLs (`/a/b/c`, `C:\x\y`, `scheme://…`);
+ *   - the value of `key=value` (`tag="View Lock"` → `tag="<*>"`), booleans excepted;
+ *   - timestamps spread over tokens (`Fri Jun 17 07:07:00 2005`) and units after a number
+ *     (`5.2 KB`), which fold into one variable token;
+ *   - consecutive variable tokens fold into one, so variable-length lists do not change the count.
+ * Words stay: whether a word position is a variable is decided by the miner from evidence.
  * Long lines cost bounded time: only the first `maxChars` characters and `maxTokens` tokens count.
  */
 export const WILDCARD = '<*>';
@@ -18,49 +27,63 @@ export interface TokenizerLimits {
 }
 
 export interface ExtraMask {
+  /** RE2 syntax (linear-time matching), applied to each whitespace-separated token. */
   pattern: string;
+  /** Shown as `<name>` in templates; `<*>` when absent. */
   name?: string;
 }
 
+/** How a fine token maps to its coarse (grouping) form. */
+export const KIND = {
+  /** Words, masked key=value, paths: the fine token is also the coarse token. */
+  word: 0,
+  /** Entirely variable (a number, an id, a folded run): coarse `<*>`. */
+  variable: 1,
+  /** Mixed, e.g. `(uid=<*>)`, `/<*>:<*>`: coarse is computed by `coarsen`. */
+  mixed: 2,
+} as const;
+
 export interface Tokenized {
-  shapes: string[];
-  /** The raw text each shape came from (a folded run of variable tokens keeps the first). */
-  raws: string[];
+  fine: string[];
+  kinds: number[];
   /** True when the message went past a limit; the miner then ends the template with `<*>`. */
   truncated: boolean;
 }
 
-const enum_ = {
-  space: 0,
-  alpha: 1,
-  digit: 2,
-  other: 3,
-} as const;
+const C_SPACE = 0;
+const C_ALPHA = 1;
+const C_DIGIT = 2;
+const C_OTHER = 3;
 
 // Character classes for the first 128 code points; everything above is treated as a letter so
 // non-Latin words and U+FFFD replacement characters stay word characters.
 const CLASS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
-  if (c <= 32 || c === 127) CLASS[c] = enum_.space;
-  else if (c >= 48 && c <= 57) CLASS[c] = enum_.digit;
-  else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) CLASS[c] = enum_.alpha;
-  else CLASS[c] = enum_.other;
+  if (c <= 32 || c === 127) CLASS[c] = C_SPACE;
+  else if (c >= 48 && c <= 57) CLASS[c] = C_DIGIT;
+  else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) CLASS[c] = C_ALPHA;
+  else CLASS[c] = C_OTHER;
 }
-const cls = (c: number): number => (c < 128 ? CLASS[c]! : enum_.alpha);
+const cls = (c: number): number => (c < 128 ? CLASS[c]! : C_ALPHA);
 
-const EQ = 61; // =
-const QUOTE = 34; // "
-const DOT = 46; // .
-const MINUS = 45; // -
-const PLUS = 43; // +
+const EQ = 61;
+const QUOTE = 34;
+const DOT = 46;
+const MINUS = 45;
+const PLUS = 43;
+const UNDERSCORE = 95;
+const COLON = 58;
+const SLASH = 47;
+const BACKSLASH = 92;
+const LT = 60;
 
-/** Compiled extra masks from configuration: applied to each whitespace token before typing. */
+/** Compiled extra masks from configuration (RE2: no pattern can stall the stream). */
 export class ExtraMasks {
-  private readonly res: RegExp[];
+  private readonly res: ReturnType<typeof RE2JS.compile>[];
   private readonly names: string[];
   constructor(masks: readonly ExtraMask[] = []) {
-    this.res = masks.map((m) => new RegExp(m.pattern, 'g'));
-    this.names = masks.map((m) => (m.name ? `<${m.name}>` : WILDCARD));
+    this.res = masks.map((m) => RE2JS.compile(m.pattern));
+    this.names = masks.map((m) => (m.name ? `<${m.name.replace(/[\s<>$\\]/g, '_')}>` : WILDCARD));
   }
   get size(): number {
     return this.res.length;
@@ -71,10 +94,8 @@ export class ExtraMasks {
     let hit = false;
     for (let i = 0; i < this.res.length; i++) {
       const re = this.res[i]!;
-      re.lastIndex = 0;
       if (re.test(out)) {
-        re.lastIndex = 0;
-        out = out.replace(re, this.names[i]!);
+        out = re.matcher(out).replaceAll(this.names[i]!);
         hit = true;
       }
     }
@@ -82,114 +103,128 @@ export class ExtraMasks {
   }
 }
 
-// Units glued to the number before them, so `5.2 KB` and `93.0 B` share a shape.
-const UNITS = new Set(['B', 'KB', 'MB', 'GB', 'TB', 'PB', 'KiB', 'MiB', 'GiB', 'TiB', 'kB', 'ms', 'us', 'µs', 'ns']);
-// Date words count as variables next to numbers: `Fri Jun 17 07:07:00 2005` is one timestamp.
+// Units glued to the number before them, so `5.2 KB` and `93.0 B` are one variable token.
+const UNITS = new Set(['B', 'KB', 'MB', 'GB', 'TB', 'PB', 'KiB', 'MiB', 'GiB', 'TiB', 'kB', 'ms', 'us', 'µs', 'ns', 's', 'sec', 'secs']);
+const UNIT_TRAILING = ',;:)]}.';
+// Date words are variables next to numbers: `Fri Jun 17 07:07:00 2005` is one timestamp.
 const DATE_WORDS = new Set(
   'Jan Feb Mar Apr May Jun Jul Aug Sep Sept Oct Nov Dec January February March April June July August September October November December Mon Tue Wed Thu Fri Sat Sun Monday Tuesday Wednesday Thursday Friday Saturday Sunday'.split(
     ' ',
   ),
 );
+const BOOLEANS = new Set(['true', 'false', 'TRUE', 'FALSE', 'True', 'False']);
 
 export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
-  const shapes: string[] = [];
-  const raws: string[] = [];
+  const fine: string[] = [];
+  const kinds: number[] = [];
   const end = content.length < limits.maxChars ? content.length : limits.maxChars;
   let truncated = end < content.length;
   let dateWords = false;
   let i = 0;
   while (i < end) {
-    while (i < end && cls(content.charCodeAt(i)) === enum_.space) i++;
+    while (i < end && cls(content.charCodeAt(i)) === C_SPACE) i++;
     if (i >= end) break;
-    if (shapes.length >= limits.maxTokens) {
+    if (fine.length >= limits.maxTokens) {
       truncated = true;
       break;
     }
     const start = i;
     let digits = false;
+    let identifier = true; // only [A-Za-z0-9_.:-] (after an optional sign): one variable if it has a digit
     let eqAt = -1;
     let slashes = 0;
     while (i < end) {
       const c = content.charCodeAt(i);
       const k = cls(c);
-      if (k === enum_.space) break;
-      if (k === enum_.digit) digits = true;
-      else if (c === SLASH || c === BACKSLASH) slashes++;
-      else if (c === EQ && eqAt < 0) eqAt = i;
-      else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ) {
-        // key="quoted value with spaces" is one token whose value is variable.
-        const close = content.indexOf('"', i + 1);
-        if (close > 0 && close < end) i = close;
+      if (k === C_SPACE) break;
+      if (k === C_DIGIT) digits = true;
+      else if (k !== C_ALPHA) {
+        if (c === SLASH || c === BACKSLASH) slashes++;
+        else if (c === EQ && eqAt < 0) eqAt = i;
+        else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ) {
+          // key="quoted value with spaces" is one token whose value is variable.
+          const close = content.indexOf('"', i + 1);
+          if (close > 0 && close < end) i = close;
+        }
+        if (identifier && !isJoiner(c) && !(i === start && (c === MINUS || c === PLUS || c === LT))) identifier = false;
+        else if (c === DOT && i + 1 < end && content.charCodeAt(i + 1) === DOT) identifier = false;
       }
       i++;
     }
     const raw = content.slice(start, i);
-    let shape: string;
+    let tok: string;
+    let kind: number = KIND.word;
     const masked = extra && extra.size > 0 ? extra.apply(raw) : null;
-    if (masked !== null) shape = masked;
-    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt)) shape = kvShape(raw, eqAt - start);
-    else if (slashes >= 2 && isPath(raw)) shape = pathShape(raw);
-    else if (digits) shape = digitShape(raw);
-    else {
-      shape = raw;
-      const last = shapes.length - 1;
-      if (last >= 0 && shapes[last] === WILDCARD) {
-        // `<*> KB,` -> `<*>,`
-        let u = raw.length;
-        while (u > 1 && TRAILING.includes(raw[u - 1]!)) u--;
-        if (UNITS.has(u === raw.length ? raw : raw.slice(0, u))) {
-          shapes[last] = WILDCARD + raw.slice(u);
-          continue;
-        }
+    if (masked !== null) tok = masked;
+    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt)) tok = kvShape(raw, eqAt - start);
+    else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
+    else if (digits) {
+      tok = fineShape(raw);
+      kind = identifier ? KIND.variable : KIND.mixed;
+    } else {
+      tok = raw;
+      const last = fine.length - 1;
+      if (last >= 0 && kinds[last] === KIND.variable && isUnit(raw)) {
+        // `5.2 KB,` -> one token; the trailing separator keeps it apart from a bare number.
+        fine[last] += ` ${raw}`;
+        if (UNIT_TRAILING.includes(raw[raw.length - 1]!)) kinds[last] = KIND.mixed;
+        continue;
       }
       if (!dateWords && DATE_WORDS.has(raw)) dateWords = true;
     }
-    if (shape === WILDCARD && shapes.length > 0 && shapes[shapes.length - 1] === WILDCARD) continue;
-    shapes.push(shape);
-    raws.push(raw);
+    const last = fine.length - 1;
+    if (kind === KIND.variable && last >= 0 && kinds[last] === KIND.variable) {
+      fine[last] += ` ${tok}`;
+      continue;
+    }
+    fine.push(tok);
+    kinds.push(kind);
   }
-  if (dateWords) foldDates(shapes, raws);
-  return { shapes, raws, truncated };
+  if (dateWords) foldDates(fine, kinds);
+  return { fine, kinds, truncated };
 }
 
-const SLASH = 47;
-const TRAILING = ',;:)]}.';
-const BACKSLASH = 92;
-const COLON = 58;
+const isJoiner = (c: number): boolean => c === UNDERSCORE || c === MINUS || c === DOT || c === COLON;
 
-/** Only digits/wildcards and date punctuation: `<*>`, `<*>:<*>:<*>`, `<*>,`. */
-function isTimeLike(shape: string | undefined): boolean {
-  if (shape === undefined || !shape.includes(WILDCARD)) return false;
-  const rest = shape.replaceAll(WILDCARD, '');
-  for (let j = 0; j < rest.length; j++) {
-    const c = rest.charCodeAt(j);
-    if (c !== COLON && c !== DOT && c !== 44 && c !== MINUS && c !== SLASH && c !== PLUS) return false;
-  }
-  return true;
+function isUnit(raw: string): boolean {
+  if (UNITS.has(raw)) return true;
+  let u = raw.length;
+  while (u > 1 && UNIT_TRAILING.includes(raw[u - 1]!)) u--;
+  return u < raw.length && UNITS.has(raw.slice(0, u));
 }
 
-function foldDates(shapes: string[], raws: string[]): void {
+/** A number-ish token next to a date word: `17`, `07:07:00`, `2005,`. */
+function isTimeLike(kind: number | undefined, tok: string | undefined): boolean {
+  return kind === KIND.variable || (kind === KIND.mixed && tok !== undefined && /^[<*>:.,/+-]+$/.test(tok));
+}
+
+function foldDates(fine: string[], kinds: number[]): void {
   let w = 0;
-  for (let r = 0; r < shapes.length; r++) {
-    let s = shapes[r]!;
-    if (DATE_WORDS.has(s) && (isTimeLike(shapes[r - 1]) || isTimeLike(shapes[r + 1]) || DATE_WORDS.has(shapes[r + 1] ?? ''))) {
-      s = WILDCARD;
+  for (let r = 0; r < fine.length; r++) {
+    const tok = fine[r]!;
+    let kind = kinds[r]!;
+    const isDate =
+      kind === KIND.word &&
+      DATE_WORDS.has(tok) &&
+      (isTimeLike(kinds[r - 1], fine[r - 1]) || isTimeLike(kinds[r + 1], fine[r + 1]) || DATE_WORDS.has(fine[r + 1] ?? ''));
+    if (isDate) kind = KIND.variable;
+    const timeLike = isDate || isTimeLike(kind, tok);
+    // Fold a date word with its neighbours, and neighbours of a date word together.
+    if (w > 0 && timeLike && isTimeLike(kinds[w - 1], fine[w - 1]) && (isDate || DATE_WORDS.has(fine[w - 1]!.split(' ')[0]!))) {
+      fine[w - 1] = `${fine[w - 1]} ${tok}`;
+      kinds[w - 1] = KIND.variable;
+      continue;
     }
-    if (isTimeLike(s) && w > 0 && isTimeLike(shapes[w - 1]) && (s === WILDCARD || shapes[w - 1] === WILDCARD)) {
-      // A timestamp spread over several tokens folds into one variable.
-      if (shapes[w - 1] !== WILDCARD && DATE_WORDS.has(raws[r] ?? '')) shapes[w - 1] = WILDCARD;
-      if (s === WILDCARD || DATE_WORDS.has(raws[w - 1] ?? '')) {
-        shapes[w - 1] = WILDCARD;
-        continue;
-      }
-    }
-    shapes[w] = s;
-    raws[w] = raws[r]!;
+    fine[w] = tok;
+    kinds[w] = kind;
     w++;
   }
-  shapes.length = w;
-  raws.length = w;
+  fine.length = w;
+  kinds.length = w;
 }
+
+const OPENERS = `([{'"<`;
+const CLOSERS = `)]}'",;:.>`;
 
 function isPath(raw: string): boolean {
   let a = 0;
@@ -197,16 +232,16 @@ function isPath(raw: string): boolean {
   while (a < b && OPENERS.includes(raw[a]!)) a++;
   while (b > a && CLOSERS.includes(raw[b - 1]!)) b--;
   const c0 = raw.charCodeAt(a);
-  if (c0 === SLASH) return raw.indexOf('/', a + 1) > 0 && raw.indexOf('/', a + 1) < b - 1;
-  if (raw.includes('://', a)) return true;
-  if (b - a > 3 && cls(c0) === enum_.alpha && raw.charCodeAt(a + 1) === COLON && raw.charCodeAt(a + 2) === BACKSLASH) return true;
-  return false;
+  if (c0 === SLASH) {
+    const next = raw.indexOf('/', a + 1);
+    return next > 0 && next < b - 1;
+  }
+  const scheme = raw.indexOf('://', a);
+  if (scheme > a && scheme < b) return true;
+  return b - a > 3 && cls(c0) === C_ALPHA && raw.charCodeAt(a + 1) === COLON && raw.charCodeAt(a + 2) === BACKSLASH;
 }
 
-const OPENERS = `([{'"<`;
-const CLOSERS = `)]}'",;:.>`;
-
-/** `'/udev/sda'` -> `'<*>'`: the path is the variable, its quoting and brackets are not. */
+/** `'/udev/sda'` -> `'<*>'`: the path is the variable, its quotes and brackets are not. */
 function pathShape(raw: string): string {
   let a = 0;
   let b = raw.length;
@@ -217,14 +252,16 @@ function pathShape(raw: string): string {
 
 function isKey(s: string, start: number, eq: number): boolean {
   const c0 = s.charCodeAt(start);
-  if (cls(c0) !== enum_.alpha && c0 !== 95) return false;
+  if (cls(c0) !== C_ALPHA && c0 !== UNDERSCORE) return false;
   for (let j = start + 1; j < eq; j++) {
     const c = s.charCodeAt(j);
     const k = cls(c);
-    if (k !== enum_.alpha && k !== enum_.digit && c !== 95 && c !== DOT && c !== MINUS) return false;
+    if (k !== C_ALPHA && k !== C_DIGIT && c !== UNDERSCORE && c !== DOT && c !== MINUS) return false;
   }
   return true;
 }
+
+const OPEN_OF: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
 
 // Trailing separators after a value stay, and so does a closing bracket the value did not open,
 // so `uid=0,` and `(uid=0)` keep their shape while `ws=WorkSource{1}` masks as a whole.
@@ -243,51 +280,149 @@ function kvShape(raw: string, eq: number): string {
   const quoted = value.length >= 2 && value.charCodeAt(0) === QUOTE && value.charCodeAt(value.length - 1) === QUOTE;
   return raw.slice(0, eq + 1) + (quoted ? '"<*>"' : WILDCARD) + raw.slice(tail);
 }
-const BOOLEANS = new Set(['true', 'false', 'TRUE', 'FALSE', 'True', 'False']);
-const OPEN_OF: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
 
-const isWordChar = (k: number, c: number): boolean => k === enum_.alpha || k === enum_.digit || c === 95 || c === MINUS || c === DOT;
+const isWordChar = (k: number, c: number): boolean => k === C_ALPHA || k === C_DIGIT || c === UNDERSCORE || c === MINUS || c === DOT;
 
 /**
- * Identifier-level masking: a run of letters/digits joined by `_`, `-` or `.` that contains a
- * digit is one variable (`blk_-12`, `attempt_1445_0020_m_000001_0`, `10.1.2.3`, `v6.1`, `3200ms`);
- * other punctuation (`/ : = ( ) [ ] @ ,`) is structure and stays.
+ * Fine (display) shape: in a run of letters/digits joined by `_ - .`, everything from the first
+ * part with a digit on is one `<*>` (`attempt_1445_0020_m_01` -> `attempt_<*>`, `10.1.2.3` -> `<*>`,
+ * `blk_-12` -> `blk_<*>`), a number with a unit suffix keeps it (`3200ms` -> `<*>ms`); other
+ * punctuation is structure (`/10.1.2.3:80` -> `/<*>:<*>`).
  */
-export function digitShape(raw: string): string {
+export function fineShape(raw: string): string {
   let out = '';
   let j = 0;
   const n = raw.length;
   while (j < n) {
     const c = raw.charCodeAt(j);
     const k = cls(c);
-    if (isWordChar(k, c)) {
-      let d = k === enum_.digit;
-      let e = j + 1;
-      while (e < n) {
-        const ce = raw.charCodeAt(e);
-        const ke = cls(ce);
-        if (ke === enum_.digit) d = true;
-        else if (!isWordChar(ke, ce)) break;
-        // `instruction......0`: a run of dots is a separator, not part of an identifier.
-        else if (ce === DOT && e + 1 < n && raw.charCodeAt(e + 1) === DOT) break;
-        e++;
-      }
-      if (d) {
-        // Keep separators that end the run (`10.1.2.3.` at a sentence end, `x_`), but not inside it.
-        let t = e;
-        while (t > j && (raw.charCodeAt(t - 1) === DOT || raw.charCodeAt(t - 1) === MINUS || raw.charCodeAt(t - 1) === 95)) t--;
-        out += WILDCARD + raw.slice(t, e);
-      } else out += raw.slice(j, e);
-      j = e;
-    } else {
-      // A sign directly before digits belongs to the number (`(-1)`, `+3`).
-      if (c === PLUS && j + 1 < n && cls(raw.charCodeAt(j + 1)) === enum_.digit) {
+    if (!isWordChar(k, c)) {
+      // A sign or `<` directly before digits at the token start belongs to the number.
+      if (j === 0 && (c === PLUS || c === LT || c === MINUS) && j + 1 < n && cls(raw.charCodeAt(j + 1)) === C_DIGIT) {
         j++;
         continue;
       }
       out += raw[j];
       j++;
+      continue;
+    }
+    // One run of word characters; `..` ends it (`instruction......0`).
+    let e = j;
+    while (e < n) {
+      const ce = raw.charCodeAt(e);
+      if (!isWordChar(cls(ce), ce)) break;
+      if (ce === DOT && e + 1 < n && raw.charCodeAt(e + 1) === DOT) break;
+      e++;
+    }
+    out += shapeRun(raw, j, e);
+    j = e;
+  }
+  return out;
+}
+
+function shapeRun(raw: string, a: number, b: number): string {
+  // Find the first part (between joiners) that holds a digit.
+  let p = a;
+  while (p < b) {
+    let q = p;
+    let digit = false;
+    while (q < b) {
+      const cq = raw.charCodeAt(q);
+      if (cq === UNDERSCORE || cq === DOT || cq === MINUS) break;
+      if (cls(cq) === C_DIGIT) digit = true;
+      q++;
+    }
+    // `ssh2`, `eth0`, `jk2`: a lowercase word with a short number suffix reads as a name; it stays
+    // literal in the display form (the coarse form still treats it as a variable).
+    if (digit && !isNamePart(raw, p, q)) {
+      // Separators that end the run (`10.1.2.3.` at a sentence end) stay outside the variable.
+      let t = b;
+      while (t > q && (raw.charCodeAt(t - 1) === DOT || raw.charCodeAt(t - 1) === MINUS || raw.charCodeAt(t - 1) === UNDERSCORE)) t--;
+      // A sign glued to the number (`blk_-12`) belongs to it.
+      let s = p;
+      if (s > a && raw.charCodeAt(s - 1) === MINUS && (s - 1 === a || !isAlnum(raw.charCodeAt(s - 2)))) s--;
+      let unit = '';
+      if (q === t) {
+        // `3200ms`, `12s`: digits then letters, last part of the run.
+        let d = p;
+        while (d < q && cls(raw.charCodeAt(d)) === C_DIGIT) d++;
+        let l = d;
+        while (l < q && cls(raw.charCodeAt(l)) === C_ALPHA) l++;
+        if (d > p && l === q && d < q && q - d <= 3) unit = raw.slice(d, q);
+      }
+      return raw.slice(a, s) + WILDCARD + unit + raw.slice(t, b);
+    }
+    p = q + 1;
+  }
+  return raw.slice(a, b);
+}
+
+function isNamePart(raw: string, a: number, b: number): boolean {
+  let d = a;
+  while (d < b && raw.charCodeAt(d) >= 97 && raw.charCodeAt(d) <= 122) d++;
+  if (d === a || b - d > 2 || d === b) return false;
+  for (let x = d; x < b; x++) if (cls(raw.charCodeAt(x)) !== C_DIGIT) return false;
+  return true;
+}
+
+const isAlnum = (c: number): boolean => {
+  const k = cls(c);
+  return k === C_ALPHA || k === C_DIGIT;
+};
+
+/**
+ * Coarse (grouping) token of a fine token: any identifier run that holds a `<*>` is one `<*>`,
+ * and `<*>:<*>` folds (`/<*>:<*>` -> `/<*>`, `LOGIN(uid=<*>)` stays).
+ */
+export function coarseOf(fine: string, kind: number): string {
+  if (kind === KIND.word) return fine;
+  if (kind === KIND.variable) return WILDCARD;
+  if (fine.includes(' ')) {
+    // A number folded with a unit, followed by a separator: `<*> KB,` -> `<*>,`.
+    let t = fine.length;
+    while (t > 0 && UNIT_TRAILING.includes(fine[t - 1]!)) t--;
+    return WILDCARD + fine.slice(t);
+  }
+  let out = '';
+  let j = 0;
+  const n = fine.length;
+  while (j < n) {
+    if (fine.startsWith(WILDCARD, j) || isCoarseWord(fine.charCodeAt(j))) {
+      let e = j;
+      let v = false;
+      while (e < n) {
+        if (fine.startsWith(WILDCARD, e)) {
+          v = true;
+          e += 3;
+          continue;
+        }
+        const ce = fine.charCodeAt(e);
+        if (!isCoarseWord(ce)) break;
+        if (ce === DOT && e + 1 < n && fine.charCodeAt(e + 1) === DOT) break;
+        e++;
+      }
+      if (e === j) {
+        out += fine[j];
+        j++;
+        continue;
+      }
+      if (v) {
+        let t = e;
+        while (t > j && (fine.charCodeAt(t - 1) === DOT || fine.charCodeAt(t - 1) === MINUS || fine.charCodeAt(t - 1) === UNDERSCORE)) t--;
+        if (out.endsWith(`${WILDCARD}:`)) out = out.slice(0, -1);
+        else out += WILDCARD;
+        out += fine.slice(t, e);
+      } else out += fine.slice(j, e);
+      j = e;
+    } else {
+      out += fine[j];
+      j++;
     }
   }
   return out;
 }
+
+const isCoarseWord = (c: number): boolean => {
+  const k = cls(c);
+  return k === C_ALPHA || k === C_DIGIT || c === UNDERSCORE || c === MINUS || c === DOT;
+};

@@ -1,0 +1,224 @@
+import { parseArgs } from 'node:util';
+import { readdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Subscription } from 'rxjs';
+import { loadConfig, readSecret, type Config } from '../config.ts';
+import { log } from '../logger.ts';
+import { DetectionEngine } from '../detect/engine.ts';
+import { loadRules } from '../detect/rulesets.ts';
+import { createTemplateAssigner, type TemplateAssigner } from '../detect/templates.ts';
+import { findings$ } from '../pipeline.ts';
+import { startServer } from '../server.ts';
+import type { Source } from '../sources/types.ts';
+import type { FindingSink, LogSink } from '../sinks/types.ts';
+import { StdoutFindingSink } from '../sinks/stdout.ts';
+import { MemoryStore } from '../state/memory-store.ts';
+import { FileStore } from '../state/file-store.ts';
+import { stateKey, type StateStore } from '../state/store.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+export const help = `Usage: robot-sre-detector run [options]
+
+Run the detector: tail pod logs and Kubernetes events through the API, push every line to Loki,
+run the detection pipelines, and publish findings to NATS JetStream.
+
+Options:
+  -c, --config FILE   configuration file, YAML or JSON (default: $CONFIG_FILE; see docs/configuration.md)
+  --check             load and validate the configuration and rules, print a summary, and exit
+  -h, --help          show this help
+
+Environment overrides: RSD_CLUSTER, LOKI_URL, LOKI_TENANT, NATS_URL, NATS_CREDS, NODE_NAME,
+SHARD_COUNT, RSD_NAMESPACES, RSD_PORT, LOG_LEVEL, CONFIG_FILE.
+Serves /healthz, /readyz and /metrics on server.port (default 8080).
+`;
+
+async function pipelineFiles(cfg: Config): Promise<string[]> {
+  const files = [...cfg.pipelines.files];
+  for (const dir of cfg.pipelines.dirs) {
+    const names = (await readdir(dir)).filter((n) => /\.(ts|mts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
+    files.push(...names.map((n) => resolve(dir, n)));
+  }
+  return files;
+}
+
+async function openStateStore(cfg: Config, nc: NatsConnection | null): Promise<StateStore> {
+  const kind = cfg.state.store === 'auto' ? (nc ? 'jetstream-kv' : 'file') : cfg.state.store;
+  if (kind === 'jetstream-kv' && nc) {
+    const { JetStreamKvStore } = await import('../state/kv-store.ts');
+    return JetStreamKvStore.open(nc, { create: true, ...(cfg.state.bucket ? { bucket: cfg.state.bucket } : {}) });
+  }
+  if (kind === 'file') {
+    try {
+      const store = new FileStore(cfg.state.dir);
+      await store.put('probe', new Uint8Array([1]));
+      await store.delete('probe');
+      return store;
+    } catch (err) {
+      log.warn({ dir: cfg.state.dir, err: (err as Error).message }, 'state dir not writable; cursors and miner state will not survive a restart');
+    }
+  }
+  return new MemoryStore();
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const cfg = loadConfig(values.config ?? process.env.CONFIG_FILE);
+  log.level = cfg.logLevel;
+  const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFiles(cfg), rules: cfg.pipelines.rules });
+  if (values.check) {
+    new DetectionEngine({ rules }).close();
+    process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}\n`);
+    return 0;
+  }
+
+  // NATS first: it carries findings and, when present, the shared state store.
+  let nc: NatsConnection | null = null;
+  const findingSinks: FindingSink[] = [];
+  if (cfg.nats.servers.length) {
+    const { connectNats } = await import('../nats/connection.ts');
+    const { JetStreamFindingSink } = await import('../sinks/jetstream.ts');
+    const connection = connectNats({
+      servers: cfg.nats.servers,
+      ...(cfg.nats.tokenFile ? { token: readSecret(cfg.nats.tokenFile, 'nats.tokenFile')! } : {}),
+      ...(cfg.nats.user ? { user: cfg.nats.user, pass: readSecret(cfg.nats.passwordFile, 'nats.passwordFile') ?? '' } : {}),
+      ...(cfg.nats.nkeySeedFile ? { nkeySeedFile: cfg.nats.nkeySeedFile } : {}),
+      ...(cfg.nats.credsFile ? { credsFile: cfg.nats.credsFile } : {}),
+      tls: cfg.nats.tls,
+      name: `robot-sre-detector/${cfg.cluster}`,
+    });
+    findingSinks.push(new JetStreamFindingSink({ connection, source: `robot-sre-detector/${cfg.cluster}`, ...(cfg.nats.spoolDir ? { spoolDir: cfg.nats.spoolDir } : {}), ...(cfg.nats.maxQueue ? { maxQueue: cfg.nats.maxQueue } : {}) }));
+    // The state store needs a live connection; findings do not wait for it.
+    if (cfg.state.store !== 'file' && cfg.state.store !== 'memory') {
+      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+      if (!nc) log.warn('NATS not reachable within 15s: using a local state store until restart');
+    }
+  }
+  if (cfg.findingsToStdout || findingSinks.length === 0) findingSinks.push(new StdoutFindingSink('ndjson'));
+  const store = await openStateStore(cfg, nc);
+
+  let templates: TemplateAssigner | undefined;
+  if (cfg.detect.templates) {
+    templates = await createTemplateAssigner({ store, scope: cfg.cluster, minerOptions: { maxClusters: cfg.detect.minerMaxClusters, extraMasks: cfg.detect.extraMasks } });
+  }
+  const engine = new DetectionEngine({
+    rules,
+    allowedLatenessMs: cfg.detect.allowedLatenessMs,
+    maxKeysPerRule: cfg.detect.maxKeysPerRule,
+    stateTtlMs: cfg.detect.stateTtlMs,
+    ...(templates ? { assignTemplate: templates.assign } : {}),
+    lifecycle: { source: `robot-sre-detector/${cfg.cluster}` },
+  });
+  const engineKey = stateKey('engine', cfg.cluster);
+  const saved = await store.get(engineKey);
+  if (saved) engine.restore(JSON.parse(new TextDecoder().decode(saved)) as Record<string, unknown>);
+
+  let logSink: LogSink | undefined;
+  if (cfg.loki.url) {
+    const { LokiSink } = await import('../sinks/loki/index.ts');
+    const password = readSecret(cfg.loki.basicAuth?.passwordFile, 'loki.basicAuth.passwordFile');
+    const bearer = readSecret(cfg.loki.bearerTokenFile, 'loki.bearerTokenFile');
+    const l = cfg.loki;
+    logSink = new LokiSink({
+      url: l.url!,
+      format: l.format,
+      tls: l.tls,
+      ...(l.tenant ? { tenant: l.tenant } : {}),
+      ...(l.basicAuth ? { basicAuth: { username: l.basicAuth.username, password: password ?? '' } } : {}),
+      ...(bearer ? { bearerToken: bearer } : {}),
+      ...(l.batchBytes ? { batchBytes: l.batchBytes } : {}),
+      ...(l.batchWaitMs ? { batchWaitMs: l.batchWaitMs } : {}),
+      ...(l.maxLineBytes ? { maxLineBytes: l.maxLineBytes } : {}),
+      ...(l.memoryQueueBytes ? { memoryQueueBytes: l.memoryQueueBytes } : {}),
+      ...(l.spool ? { spool: l.spool } : {}),
+      ...(l.tenantRateBytes ? { tenantRateBytes: l.tenantRateBytes } : {}),
+      ...(l.streamRateBytes ? { streamRateBytes: l.streamRateBytes } : {}),
+    });
+  } else {
+    log.warn('loki.url not set: lines are analysed but not stored');
+  }
+
+  const sources: Source[] = [];
+  if (cfg.kubernetes.enabled) {
+    const { createKubeSources } = await import('../sources/kube/index.ts');
+    const k = cfg.kubernetes;
+    const kube = createKubeSources({
+      cluster: cfg.cluster,
+      namespaces: k.namespaces,
+      mode: k.mode,
+      maxContainers: k.maxContainers,
+      maxStreamsPerNode: k.maxStreamsPerNode,
+      lookbackSeconds: k.lookbackSeconds,
+      podStatus: k.podStatus,
+      events: { enabled: k.events.enabled, ...(k.events.namespaces ? { namespaces: k.events.namespaces } : {}) },
+      stateStore: store,
+      ...(k.kubeconfig ? { kubeconfigPath: k.kubeconfig } : {}),
+      ...(k.context ? { context: k.context } : {}),
+      ...(k.labelSelector ? { labelSelector: k.labelSelector } : {}),
+      ...(k.fieldSelector ? { fieldSelector: k.fieldSelector } : {}),
+      ...(k.nodeName ? { nodeName: k.nodeName } : {}),
+      ...(k.shardIndex !== undefined ? { shardIndex: k.shardIndex } : {}),
+      ...(k.shardCount !== undefined ? { shardCount: k.shardCount } : {}),
+    });
+    sources.push(kube.pods);
+    if (k.events.enabled) sources.push(kube.events);
+  }
+  if (sources.length === 0) log.warn('no sources enabled (kubernetes.enabled is false)');
+
+  const server = await startServer({
+    host: cfg.server.host,
+    port: cfg.server.port,
+    readiness: [
+      ...sources.map((s) => () => s.unready()),
+      () => {
+        const errs = engine.customErrors();
+        return errs.length ? `custom rule stopped: ${errs.map((e) => `${e.rule}: ${e.error}`).join('; ')}` : null;
+      },
+    ],
+  });
+  log.info({ cluster: cfg.cluster, rules: rules.length, port: cfg.server.port, state: store.kind, loki: !!logSink, nats: cfg.nats.servers.length > 0 }, 'robot-sre-detector started');
+
+  const sub: Subscription = findings$({ sources, engine, ...(logSink ? { logSink } : {}), live: true }).subscribe({
+    next: (f) => {
+      for (const s of findingSinks) s.publish(f);
+    },
+    error: (err: unknown) => log.error({ err }, 'pipeline failed'),
+  });
+  for (const s of sources) await s.start();
+
+  const saveState = async () => {
+    try {
+      await store.put(engineKey, new TextEncoder().encode(JSON.stringify(engine.snapshot())));
+      if (templates) {
+        const { saveMiner } = await import('../detect/miner/persist.ts');
+        await saveMiner(store, cfg.cluster, templates.miner);
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'saving detector state failed');
+    }
+  };
+  const saver = setInterval(() => void saveState(), 60_000);
+  saver.unref();
+
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: flushing sinks');
+      resolveStop();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  clearInterval(saver);
+  const deadline = 20_000;
+  await Promise.allSettled(sources.map((s) => s.stop()));
+  sub.unsubscribe();
+  await Promise.allSettled([logSink?.close(deadline), ...findingSinks.map((s) => s.close(deadline))]);
+  await saveState();
+  engine.close();
+  await store.close();
+  server.close();
+  return 0;
+}

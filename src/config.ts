@@ -1,0 +1,335 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration } from './parse/timestamp.ts';
+
+/**
+ * One typed, validated configuration: a YAML/JSON file plus environment overrides. Every error
+ * names the file, the field and the reason. Secrets are read from files or the environment,
+ * never from the config file itself, so a ConfigMap never holds one.
+ */
+
+export class ConfigError extends Error {
+  constructor(file: string, field: string, reason: string) {
+    super(`${file}: field ${field}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Config {
+  cluster: string;
+  kubernetes: {
+    enabled: boolean;
+    kubeconfig?: string;
+    context?: string;
+    namespaces: string[];
+    labelSelector?: string;
+    fieldSelector?: string;
+    mode: 'cluster' | 'node-local' | 'sharded';
+    nodeName?: string;
+    shardIndex?: number;
+    shardCount?: number;
+    maxContainers: number;
+    maxStreamsPerNode: number;
+    lookbackSeconds: number;
+    podStatus: boolean;
+    events: { enabled: boolean; namespaces?: string[] };
+  };
+  loki: {
+    url?: string;
+    tenant?: string;
+    format: 'protobuf' | 'json';
+    batchBytes?: number;
+    batchWaitMs?: number;
+    maxLineBytes?: number;
+    memoryQueueBytes?: number;
+    spool?: { dir: string; maxBytes: number };
+    tenantRateBytes?: number;
+    streamRateBytes?: number;
+    basicAuth?: { username: string; passwordFile?: string };
+    bearerTokenFile?: string;
+    tls: { caFile?: string; insecureSkipVerify: boolean };
+  };
+  nats: {
+    servers: string[];
+    tokenFile?: string;
+    user?: string;
+    passwordFile?: string;
+    nkeySeedFile?: string;
+    credsFile?: string;
+    tls: { caFile?: string; certFile?: string; keyFile?: string };
+    spoolDir?: string;
+    maxQueue?: number;
+  };
+  state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
+  pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[] };
+  detect: { allowedLatenessMs: number; maxKeysPerRule: number; stateTtlMs: number; templates: boolean; minerMaxClusters: number; extraMasks: Array<{ pattern: string; name?: string }> };
+  server: { host: string; port: number };
+  findingsToStdout: boolean;
+  logLevel: string;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+
+class Reader {
+  private readonly file: string;
+  private readonly root: Obj;
+  constructor(file: string, root: Obj) {
+    this.file = file;
+    this.root = root;
+  }
+  private get(path: string): unknown {
+    let cur: unknown = this.root;
+    for (const part of path.split('.')) {
+      if (!isObj(cur)) return undefined;
+      cur = cur[part];
+    }
+    return cur;
+  }
+  fail(path: string, reason: string): never {
+    throw new ConfigError(this.file, path, reason);
+  }
+  str(path: string): string | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || v.length === 0) this.fail(path, 'must be a non-empty string');
+    return v as string;
+  }
+  bool(path: string, dflt: boolean): boolean {
+    const v = this.get(path);
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'boolean') this.fail(path, 'must be true or false');
+    return v as boolean;
+  }
+  int(path: string, opts: { min?: number; max?: number } = {}): number | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(path, 'must be an integer');
+    const n = v as number;
+    if (opts.min !== undefined && n < opts.min) this.fail(path, `must be ≥ ${opts.min}`);
+    if (opts.max !== undefined && n > opts.max) this.fail(path, `must be ≤ ${opts.max}`);
+    return n;
+  }
+  bytes(path: string): number | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'number' && v > 0) return v;
+    const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(v) : null;
+    if (!m) this.fail(path, 'must be a size like 64MiB or a number of bytes');
+    const unit = (m![2] ?? 'B').toLowerCase();
+    const mult: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
+    return Math.floor(parseFloat(m![1]!) * mult[unit]!);
+  }
+  duration(path: string): number | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    try {
+      return parseDuration(v as string | number);
+    } catch (err) {
+      return this.fail(path, (err as Error).message);
+    }
+  }
+  list(path: string): string[] | undefined {
+    const v = this.get(path);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(path, 'must be a list of strings');
+    return v as string[];
+  }
+  oneOf<T extends string>(path: string, allowed: readonly T[], dflt: T): T {
+    const v = this.get(path);
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'string' || !allowed.includes(v as T)) this.fail(path, `must be one of ${allowed.join(', ')}`);
+    return v as T;
+  }
+  /** Unknown keys are mistakes (a typo silently ignored is a production outage). */
+  known(path: string, keys: string[]): void {
+    const v = path ? this.get(path) : this.root;
+    if (v === undefined || v === null) return;
+    if (!isObj(v)) this.fail(path || '(root)', 'must be a mapping');
+    for (const k of Object.keys(v as Obj)) if (!keys.includes(k)) this.fail(path ? `${path}.${k}` : k, `unknown field (allowed: ${keys.join(', ')})`);
+  }
+}
+
+/** Environment overrides, applied onto the parsed document before validation. */
+const ENV_OVERRIDES: Array<[string, string, 'string' | 'list' | 'int' | 'bool']> = [
+  ['RSD_CLUSTER', 'cluster', 'string'],
+  ['LOKI_URL', 'loki.url', 'string'],
+  ['LOKI_TENANT', 'loki.tenant', 'string'],
+  ['NATS_URL', 'nats.servers', 'list'],
+  ['NATS_CREDS', 'nats.credsFile', 'string'],
+  ['NODE_NAME', 'kubernetes.nodeName', 'string'],
+  ['SHARD_COUNT', 'kubernetes.shardCount', 'int'],
+  ['RSD_NAMESPACES', 'kubernetes.namespaces', 'list'],
+  ['RSD_PORT', 'server.port', 'int'],
+  ['LOG_LEVEL', 'log.level', 'string'],
+];
+
+function setPath(root: Obj, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = root;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObj(cur[p])) cur[p] = {};
+    cur = cur[p] as Obj;
+  }
+  cur[parts.at(-1)!] = value;
+}
+
+export function parseConfig(text: string | null, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let doc: unknown = {};
+  if (text !== null && text.trim()) {
+    try {
+      doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(file, '(document)', `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+    }
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (!isObj(doc)) throw new ConfigError(file, '(root)', 'must be a mapping');
+  const root = structuredClone(doc);
+  for (const [name, path, kind] of ENV_OVERRIDES) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (kind === 'int') {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new ConfigError(`env ${name}`, path, 'must be an integer');
+      setPath(root, path, n);
+    } else setPath(root, path, kind === 'list' ? v.split(',').map((s) => s.trim()) : v);
+  }
+  const r = new Reader(file, root);
+  r.known('', ['cluster', 'kubernetes', 'loki', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log']);
+  r.known('kubernetes', ['enabled', 'kubeconfig', 'context', 'namespaces', 'labelSelector', 'fieldSelector', 'mode', 'nodeName', 'shardIndex', 'shardCount', 'maxContainers', 'maxStreamsPerNode', 'lookback', 'podStatus', 'events']);
+  r.known('kubernetes.events', ['enabled', 'namespaces']);
+  r.known('loki', ['url', 'tenant', 'format', 'batchSize', 'batchWait', 'maxLineSize', 'memoryQueue', 'spool', 'tenantRate', 'streamRate', 'basicAuth', 'bearerTokenFile', 'tls']);
+  r.known('loki.spool', ['dir', 'maxSize']);
+  r.known('loki.basicAuth', ['username', 'passwordFile']);
+  r.known('loki.tls', ['caFile', 'insecureSkipVerify']);
+  r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue']);
+  r.known('nats.tls', ['caFile', 'certFile', 'keyFile']);
+  r.known('state', ['store', 'dir', 'bucket']);
+  r.known('pipelines', ['defaults', 'dirs', 'files', 'rules']);
+  r.known('detect', ['allowedLateness', 'maxKeysPerRule', 'stateTtl', 'templates', 'miner']);
+  r.known('detect.miner', ['maxClusters', 'extraMasks']);
+  r.known('server', ['host', 'port']);
+  r.known('findings', ['stdout']);
+  r.known('log', ['level']);
+
+  const mode = r.oneOf('kubernetes.mode', ['cluster', 'node-local', 'sharded'] as const, 'cluster');
+  const shardCount = r.int('kubernetes.shardCount', { min: 1 });
+  if (mode === 'sharded' && shardCount === undefined) r.fail('kubernetes.shardCount', 'required in sharded mode (or set SHARD_COUNT)');
+  const nodeName = r.str('kubernetes.nodeName');
+  if (mode === 'node-local' && !nodeName) r.fail('kubernetes.nodeName', 'required in node-local mode (set NODE_NAME from the downward API)');
+  const lokiUrl = r.str('loki.url');
+  if (lokiUrl !== undefined) {
+    try {
+      const u = new URL(lokiUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') r.fail('loki.url', 'must be an http(s) URL');
+    } catch {
+      r.fail('loki.url', 'must be an http(s) URL');
+    }
+  }
+  const spoolDir = r.str('loki.spool.dir');
+  const username = r.str('loki.basicAuth.username');
+  const extraMasksRaw = (root.detect as Obj | undefined)?.miner as Obj | undefined;
+  const extraMasks = extraMasksRaw?.extraMasks;
+  if (extraMasks !== undefined && !(Array.isArray(extraMasks) && extraMasks.every((m) => isObj(m) && typeof m.pattern === 'string'))) {
+    r.fail('detect.miner.extraMasks', 'must be a list of { pattern, name }');
+  }
+  const cfg: Config = {
+    cluster: r.str('cluster') ?? 'default',
+    kubernetes: {
+      enabled: r.bool('kubernetes.enabled', true),
+      namespaces: r.list('kubernetes.namespaces') ?? [],
+      mode,
+      maxContainers: r.int('kubernetes.maxContainers', { min: 1 }) ?? 2000,
+      maxStreamsPerNode: r.int('kubernetes.maxStreamsPerNode', { min: 1 }) ?? 100,
+      lookbackSeconds: Math.round((r.duration('kubernetes.lookback') ?? 600_000) / 1000),
+      podStatus: r.bool('kubernetes.podStatus', true),
+      events: { enabled: r.bool('kubernetes.events.enabled', true) },
+    },
+    loki: {
+      format: r.oneOf('loki.format', ['protobuf', 'json'] as const, 'protobuf'),
+      tls: { insecureSkipVerify: r.bool('loki.tls.insecureSkipVerify', false) },
+    },
+    nats: { servers: r.list('nats.servers') ?? [], tls: {} },
+    state: { store: r.oneOf('state.store', ['auto', 'memory', 'file', 'jetstream-kv'] as const, 'auto'), dir: r.str('state.dir') ?? '/var/lib/robot-sre-detector' },
+    pipelines: {
+      defaults: r.bool('pipelines.defaults', true),
+      dirs: r.list('pipelines.dirs') ?? [],
+      files: r.list('pipelines.files') ?? [],
+      rules: r.list('pipelines.rules') ?? [],
+    },
+    detect: {
+      allowedLatenessMs: r.duration('detect.allowedLateness') ?? 10_000,
+      maxKeysPerRule: r.int('detect.maxKeysPerRule', { min: 10 }) ?? 10_000,
+      stateTtlMs: r.duration('detect.stateTtl') ?? 3_600_000,
+      templates: r.bool('detect.templates', true),
+      minerMaxClusters: r.int('detect.miner.maxClusters', { min: 10 }) ?? 5000,
+      extraMasks: (extraMasks as Array<{ pattern: string; name?: string }>) ?? [],
+    },
+    server: { host: r.str('server.host') ?? '0.0.0.0', port: r.int('server.port', { min: 0, max: 65535 }) ?? 8080 },
+    findingsToStdout: r.bool('findings.stdout', false),
+    logLevel: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info'),
+  };
+  const k = cfg.kubernetes;
+  const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);
+  opt(r.str('kubernetes.kubeconfig'), (v) => (k.kubeconfig = v));
+  opt(r.str('kubernetes.context'), (v) => (k.context = v));
+  opt(r.str('kubernetes.labelSelector'), (v) => (k.labelSelector = v));
+  opt(r.str('kubernetes.fieldSelector'), (v) => (k.fieldSelector = v));
+  opt(nodeName, (v) => (k.nodeName = v));
+  opt(r.int('kubernetes.shardIndex', { min: 0 }), (v) => (k.shardIndex = v));
+  opt(shardCount, (v) => (k.shardCount = v));
+  opt(r.list('kubernetes.events.namespaces'), (v) => (k.events.namespaces = v));
+  const l = cfg.loki;
+  opt(lokiUrl, (v) => (l.url = v));
+  opt(r.str('loki.tenant'), (v) => (l.tenant = v));
+  opt(r.bytes('loki.batchSize'), (v) => (l.batchBytes = v));
+  opt(r.duration('loki.batchWait'), (v) => (l.batchWaitMs = v));
+  opt(r.bytes('loki.maxLineSize'), (v) => (l.maxLineBytes = v));
+  opt(r.bytes('loki.memoryQueue'), (v) => (l.memoryQueueBytes = v));
+  opt(r.bytes('loki.tenantRate'), (v) => (l.tenantRateBytes = v));
+  opt(r.bytes('loki.streamRate'), (v) => (l.streamRateBytes = v));
+  if (spoolDir) l.spool = { dir: spoolDir, maxBytes: r.bytes('loki.spool.maxSize') ?? 512 * 1024 * 1024 };
+  if (username) {
+    l.basicAuth = { username };
+    opt(r.str('loki.basicAuth.passwordFile'), (v) => (l.basicAuth!.passwordFile = v));
+  }
+  opt(r.str('loki.bearerTokenFile'), (v) => (l.bearerTokenFile = v));
+  opt(r.str('loki.tls.caFile'), (v) => (l.tls.caFile = v));
+  const n = cfg.nats;
+  opt(r.str('nats.tokenFile'), (v) => (n.tokenFile = v));
+  opt(r.str('nats.user'), (v) => (n.user = v));
+  opt(r.str('nats.passwordFile'), (v) => (n.passwordFile = v));
+  opt(r.str('nats.nkeySeedFile'), (v) => (n.nkeySeedFile = v));
+  opt(r.str('nats.credsFile'), (v) => (n.credsFile = v));
+  opt(r.str('nats.tls.caFile'), (v) => (n.tls.caFile = v));
+  opt(r.str('nats.tls.certFile'), (v) => (n.tls.certFile = v));
+  opt(r.str('nats.tls.keyFile'), (v) => (n.tls.keyFile = v));
+  opt(r.str('nats.spoolDir'), (v) => (n.spoolDir = v));
+  opt(r.int('nats.maxQueue', { min: 1 }), (v) => (n.maxQueue = v));
+  opt(r.str('state.bucket'), (v) => (cfg.state.bucket = v));
+  if (cfg.state.store === 'jetstream-kv' && n.servers.length === 0) r.fail('state.store', 'jetstream-kv needs nats.servers');
+  return cfg;
+}
+
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return parseConfig(null, '(defaults)', env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '(file)', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** Read a secret from a file (trimmed); the value is never logged. */
+export function readSecret(file: string | undefined, what: string): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(file, what, `cannot read secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}

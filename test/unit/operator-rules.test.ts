@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { parseOperatorRules, loadOperatorRules } from '../../src/detect/operator-rules.ts';
+import { DetectionEngine } from '../../src/detect/engine.ts';
+import { main } from '../../src/cli.ts';
+import { expectValid, rec, event } from '../helpers/records.ts';
+
+const parse = (yaml: string) => parseOperatorRules(yaml, 'rules.yaml');
+
+describe('operator rules (data only)', () => {
+  it('loads the example file and detects with it', async () => {
+    const set = await loadOperatorRules('examples/operator-rules.yaml');
+    expect(set.rules.map((r) => r.id)).toEqual(['payments-ldap-timeouts', 'payments-ldap-timeouts-correlated', 'quota-exceeded-events']);
+    const e = new DetectionEngine({ rules: set.rules });
+    const out = expectValid(e.process([
+      ...[0, 1, 2, 3, 4].map((i) => rec(i * 1000, 'ldap search timed out', { namespace: 'payments' })),
+      event(9000, 'FailedCreate', 'pods "x" is forbidden: exceeded quota: compute'),
+    ]));
+    expect(out.map((f) => f.incident_type)).toEqual(['ldap_unreachable', 'quota_exceeded']);
+    expect(out[0]!.labels).toEqual({ team: 'identity', runbook: 'https://runbooks.example.com/ldap' });
+  });
+
+  it.each([
+    ['rules: [{ name: a, match: { regex: [x] }, severity: loud, incident_type: t }]', /rules.yaml: rule "a": field severity: must be one of info, warning, error, critical/],
+    ['rules: [{ name: a, match: { regex: ["(a)\\\\1"] }, severity: error, incident_type: t }]', /rule "a": field match.regex\[0\]: not a valid RE2 regex/],
+    ['rules: [{ name: a, match: { regex: ["(?=x)y"] }, severity: error, incident_type: t }]', /field match.regex\[0\]: not a valid RE2 regex/],
+    ['rules: [{ name: a, match: {}, severity: error, incident_type: t }]', /field match: needs at least one regex or contains pattern/],
+    ['rules: [{ name: a, mtach: { contains: x }, severity: error, incident_type: t }]', /field mtach: unknown field/],
+    ['rules: [{ name: a, match: { contains: x }, severity: error, incident_type: t, threshold: { count: 0 } }]', /field threshold.count: must be an integer ≥ 1/],
+    ['rules: [{ name: a, match: { contains: x }, severity: error, incident_type: t, threshold: { count: 2, window: soon } }]', /field threshold.window: invalid duration "soon"/],
+    ['rules: [{ name: a, match: { contains: x }, severity: error, incident_type: Bad-Type }]', /field incident_type: must be snake_case/],
+    ['rules:\n  - name: a\n    match: [oops', /rules.yaml: not valid YAML/],
+  ])('rejects %s', (yaml, err) => {
+    expect(() => parse(yaml)).toThrow(err);
+  });
+
+  it('matches catastrophic-backtracking patterns in linear time (RE2)', () => {
+    const set = parse('rules: [{ name: evil, match: { regex: ["(a+)+$"] }, severity: error, incident_type: evil }]');
+    const e = new DetectionEngine({ rules: set.rules });
+    // With a backtracking engine this line takes longer than the age of the universe.
+    const hostile = `${'a'.repeat(50_000)}!`;
+    expect(e.process([rec(0, hostile)])).toEqual([]);
+    expect(e.process([rec(1000, 'aaaa')]).map((f) => f.incident_type)).toEqual(['evil']);
+  });
+
+  it('rules lint reports file, rule and field, and exits 1', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'rsd-lint-'));
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'rules: [{ name: a, match: { contains: x }, severity: error, incident_type: t, domain: web }]');
+    const chunks: string[] = [];
+    const orig = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
+    try {
+      expect(await main(['rules', 'lint', 'examples/operator-rules.yaml', bad, 'pipelines/default.ts'])).toBe(1);
+    } finally {
+      process.stdout.write = orig;
+    }
+    const out = chunks.join('');
+    expect(out).toContain('ok   examples/operator-rules.yaml: 3 rules');
+    expect(out).toContain(`FAIL ${bad}: rule "a": field domain: must be one of`);
+    expect(out).toMatch(/ok {3}pipelines\/default.ts: \d+ rules/);
+  });
+});
