@@ -42,6 +42,8 @@ export class KubeEventsSource implements Source {
   private readonly emitted = new LRUCache<string, number>({ max: 100_000, ttl: 3 * 3_600_000 });
   private readonly totals = new WeakMap<RecordPosition, number>();
   private state: EventsState = { v: 1, hwmMs: 0, recent: {} };
+  /** What was acknowledged before this process started (the state as loaded). */
+  private restored: EventsState = { v: 1, hwmMs: 0, recent: {} };
   private loaded = false;
   private dirty = false;
   private forbidden = false;
@@ -94,7 +96,10 @@ export class KubeEventsSource implements Source {
       const bytes = await this.shared.opts.stateStore.get(this.stateKey);
       if (bytes) {
         const s = JSON.parse(Buffer.from(bytes).toString('utf8')) as EventsState;
-        if (s?.v === 1 && typeof s.hwmMs === 'number' && s.recent && typeof s.recent === 'object') this.state = s;
+        if (s?.v === 1 && typeof s.hwmMs === 'number' && s.recent && typeof s.recent === 'object') {
+          this.state = s;
+          this.restored = structuredClone(s);
+        }
       }
     } catch (err) {
       log.warn({ err }, 'events state load failed: events of the last lookback window may be emitted again');
@@ -145,9 +150,11 @@ export class KubeEventsSource implements Source {
   private known(ev: CoreEvent, uid: string, total: number, lastMs: number): number {
     const mem = this.emitted.get(uid);
     if (mem !== undefined) return mem;
-    const rec = this.state.recent[uid];
-    if (rec) return lastMs <= this.state.hwmMs ? Math.max(rec[0], total) : rec[0];
-    if (this.state.hwmMs > 0 && lastMs <= this.state.hwmMs) return total; // acknowledged before the restart
+    // Before the restart: `recent` holds every event acknowledged in the window before the high-water mark,
+    // so inside the window an event not in it was never delivered; before the window, everything was.
+    const rec = this.restored.recent[uid];
+    if (rec) return rec[0];
+    if (this.restored.hwmMs > 0 && lastMs < this.restored.hwmMs - RECENT_WINDOW_MS) return total;
     // First sight: history beyond the lookback window is not news.
     if (lastMs < Date.now() - this.shared.opts.lookbackSeconds * 1000) return total;
     return 0;
