@@ -21,8 +21,10 @@ export interface JetStreamSinkOptions {
   connection: NatsConnection | Promise<NatsConnection>;
   /** CloudEvents `source`; default `robot-sre-detector/<cluster>`. */
   source?: string;
-  /** Findings held in memory (default 10 000). */
+  /** Findings held in memory (default 10 000) … */
   maxQueue?: number;
+  /** … and their bytes (default 32 MiB; envelopes are ≤16 KiB, typically ~1.5 KiB). */
+  maxQueueBytes?: number;
   /** Optional disk spool behind the memory queue; it also keeps unsent findings across restarts. */
   spoolDir?: string;
   spoolMaxBytes?: number;
@@ -78,6 +80,7 @@ export class JetStreamFindingSink implements FindingSink {
   constructor(o: JetStreamSinkOptions) {
     this.opts = {
       maxQueue: o.maxQueue ?? 10_000,
+      maxQueueBytes: o.maxQueueBytes ?? 32 * 1024 * 1024,
       spoolMaxBytes: o.spoolMaxBytes ?? 64 * 1024 * 1024,
       publishTimeoutMs: o.publishTimeoutMs ?? 5_000,
       maxInFlight: o.maxInFlight ?? 64,
@@ -112,8 +115,9 @@ export class JetStreamFindingSink implements FindingSink {
       return;
     }
     const item: Item = { subject: enc.subject, msgId: enc.msgId, payload: enc.payload, bytes: enc.bytes, enqueuedAt: Date.now() };
+    const full = this.queue.length >= this.opts.maxQueue || this.queueBytes + item.bytes > this.opts.maxQueueBytes;
     // Once anything is on disk, new findings queue behind it so order is kept.
-    if (this.spool && (!this.spool.isEmpty() || this.queue.length >= this.opts.maxQueue)) {
+    if (this.spool && (!this.spool.isEmpty() || full)) {
       if (!this.spool.append(item)) {
         void this.spool.dropOldest().then((n) => {
           if (n > 0) this.drop(n, 'overflow');
@@ -121,11 +125,16 @@ export class JetStreamFindingSink implements FindingSink {
           this.gauges();
         });
       }
-    } else if (this.queue.length >= this.opts.maxQueue) {
-      // Memory only: drop the oldest finding that is not awaiting a PubAck; fresher signals matter more.
-      const [old] = this.queue.splice(this.inFlight, 1);
-      if (old) this.queueBytes -= old.bytes;
-      this.drop(1, 'overflow');
+    } else if (full) {
+      // Memory only: drop the oldest findings not awaiting a PubAck; fresher signals matter more.
+      while (
+        this.queue.length > this.inFlight &&
+        (this.queue.length >= this.opts.maxQueue || this.queueBytes + item.bytes > this.opts.maxQueueBytes)
+      ) {
+        const [old] = this.queue.splice(this.inFlight, 1);
+        if (old) this.queueBytes -= old.bytes;
+        this.drop(1, 'overflow');
+      }
       this.enqueue(item);
     } else {
       this.enqueue(item);
@@ -256,7 +265,7 @@ export class JetStreamFindingSink implements FindingSink {
   private async refill(): Promise<void> {
     const spool = this.spool;
     if (!spool) return;
-    while (!spool.isEmpty() && this.queue.length <= this.opts.maxQueue / 2) {
+    while (!spool.isEmpty() && this.queue.length <= this.opts.maxQueue / 2 && this.queueBytes <= this.opts.maxQueueBytes / 2) {
       const seg = await spool.shift();
       if (!seg) break;
       if (!seg.items.length) {

@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { metrics } from '../../src/metrics.ts';
 import { connectNats } from '../../src/nats/connection.ts';
+import { encodeFinding } from '../../src/nats/envelope.ts';
 import { applyLayout, FINDINGS_STREAM } from '../../src/nats/streams.ts';
 import { JetStreamFindingSink } from '../../src/sinks/jetstream.ts';
 import { natsUnavailableSkip, startNats, type NatsServerHandle } from '../env/nats.ts';
@@ -77,6 +78,12 @@ describe.skipIf(natsUnavailableSkip())('JetStream findings sink: NATS down', () 
     for (let i = 0; i < 25; i++) sink.publish(makeFinding(`ovf-${i}`));
     expect(sink.pending().memory).toBe(10);
     expect((await counterValue(metrics.dropped, { component: 'jetstream', reason: 'overflow' })) - dropsBefore).toBe(15);
+    // The byte bound holds too: room for 4 envelopes of this size.
+    const size = encodeFinding(makeFinding('ovfb-0')).bytes;
+    const byBytes = new JetStreamFindingSink({ connection: nc, maxQueueBytes: Math.floor(size * 4.5), publishTimeoutMs: 500 });
+    for (let i = 0; i < 12; i++) byBytes.publish(makeFinding(`ovfb-${i}`));
+    expect(byBytes.pending().memory).toBe(4);
+    await byBytes.close(0);
     await server.restart();
     await sink.close(20_000);
     const ids = await storedIds();
