@@ -14,7 +14,13 @@ import {
 } from '@nats-io/transport-node';
 import { log as defaultLog, type Logger } from '../logger.ts';
 
+/**
+ * TLS settings. An empty object changes nothing (config files carry `tls: {}` by default):
+ * the client still upgrades when the server requires TLS, verifying against the system CAs.
+ * Set `required` to insist on TLS even when the server would allow plain text.
+ */
 export interface NatsTlsOptions {
+  required?: boolean;
   caFile?: string;
   certFile?: string;
   keyFile?: string;
@@ -89,8 +95,8 @@ function buildClientOptions(o: NatsConnectOptions): { options: NodeConnectionOpt
   const auth = authenticators(o);
   if (auth.length === 1) opts.authenticator = auth[0];
   else if (auth.length > 1) opts.authenticator = auth;
-  if (o.tls) {
-    const t = o.tls;
+  const t = o.tls;
+  if (t && (t.required || t.caFile || t.certFile || t.keyFile || t.rejectUnauthorized === false)) {
     opts.tls = {
       ...(t.caFile ? { caFile: t.caFile } : {}),
       ...(t.certFile ? { certFile: t.certFile } : {}),
@@ -112,7 +118,7 @@ export function describeOptions(o: NatsConnectOptions): Record<string, unknown> 
   return {
     servers: servers.map(redactUrl),
     auth: o.credsFile ? 'creds' : o.nkeySeed || o.nkeySeedFile ? 'nkey' : o.user ? 'user' : o.token ? 'token' : 'none',
-    tls: Boolean(o.tls),
+    tls: Boolean(o.tls && (o.tls.required || o.tls.caFile || o.tls.certFile || o.tls.keyFile)),
     name: o.name ?? 'robot-sre-detector',
   };
 }

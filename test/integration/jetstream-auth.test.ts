@@ -91,8 +91,16 @@ describe.skipIf(natsUnavailableSkip())('auth and TLS against real nats-servers',
     const s = await startNats({ args: ['--tls', '--tlscert', `${srv}.pem`, '--tlskey', `${srv}.key`] });
     try {
       expect(await roundTrip({ servers: s.url, tls: { caFile: `${ca}.pem` } })).toBe(1);
-      // Without our CA the server's certificate is not trusted.
+      // Without our CA the server's certificate is not trusted (the client upgrades because the server requires TLS).
       await expect(roundTrip({ servers: s.url, tls: {} })).rejects.toThrow();
+      await expect(roundTrip({ servers: s.url, tls: { required: true } })).rejects.toThrow();
+      // An empty tls object (the config default) must not force TLS on a plain server.
+      const plain = await startNats();
+      try {
+        expect(await roundTrip({ servers: plain.url, tls: {} })).toBe(1);
+      } finally {
+        await plain.stop();
+      }
     } finally {
       await s.stop();
     }
