@@ -1,4 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats } from '../../src/nats/connection.ts';
@@ -88,6 +89,36 @@ describe.skipIf(natsUnavailableSkip())('streams apply and the KV state store', (
     expect(nc.isClosed()).toBe(false); // the stores did not own the connection
     const status = await (await jetstreamManager(nc)).streams.info(`KV_${STATE_BUCKET}`);
     expect(status.config.max_bytes).toBe(DEFAULT_STATE_BUCKET.maxBytes);
+  });
+
+  it('KV state store: values beyond the 1 MiB NATS payload are chunked, replaced and deleted cleanly', async () => {
+    const store = await JetStreamKvStore.open(nc, { create: false });
+    const kv = await new Kvm(nc).open(STATE_BUCKET);
+    const chunkKeys = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const k of await kv.keys('_chunks.>')) out.push(k);
+      return out;
+    };
+    const big = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 7) % 256);
+    const key = stateKey('miner', 'big');
+    await store.put(key, big);
+    expect(Buffer.from((await store.get(key)) ?? []).equals(big)).toBe(true);
+    expect((await chunkKeys()).length).toBe(13); // 3 MiB + 7 B in 256 KiB chunks
+    // Another replica reads the same value.
+    const other = await JetStreamKvStore.open(nc, { create: false });
+    expect(Buffer.from((await other.get(key)) ?? []).equals(big)).toBe(true);
+    // Replacing it (even from the other replica) leaves only the new generation's chunks.
+    const bigger = new Uint8Array(600 * 1024).fill(9);
+    await other.put(key, bigger);
+    expect(Buffer.from((await store.get(key)) ?? []).equals(bigger)).toBe(true);
+    expect((await chunkKeys()).length).toBe(3);
+    await other.put(key, new Uint8Array([1, 2, 3]));
+    expect(await store.get(key)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await chunkKeys()).toEqual([]);
+    await store.put(key, big);
+    await store.delete(key);
+    expect(await store.get(key)).toBeNull();
+    expect(await chunkKeys()).toEqual([]);
   });
 
   it('opening a missing bucket without create fails clearly', async () => {
