@@ -68,13 +68,18 @@ export async function startLoki(opts: LokiOptions = {}): Promise<LokiHandle> {
     },
     // The default 15 s wait after the ring is healthy only slows tests down.
     ingester: { lifecycler: { min_ready_duration: '0s' } },
+    // The query frontend only turns ready once it found the scheduler, polled every 10 s by default.
+    frontend: { scheduler_dns_lookup_period: '500ms' },
+    frontend_worker: { dns_lookup_duration: '500ms' },
     schema_config: {
       configs: [{ from: '2020-10-24', store: 'tsdb', object_store: 'filesystem', schema: 'v13', index: { prefix: 'index_', period: '24h' } }],
     },
     query_range: { results_cache: { cache: { embedded_cache: { enabled: true, max_size_mb: 50 } } } },
     pattern_ingester: { enabled: false },
     analytics: { reporting_enabled: false },
-    limits_config: { allow_structured_metadata: true, ...opts.limits },
+    // Loki 3 adds a service_name label and detected_level metadata on its own; off by default so tests
+    // see exactly what the collector sent (pass them in `limits` to get upstream defaults back).
+    limits_config: { allow_structured_metadata: true, discover_service_name: [], discover_log_levels: false, ...opts.limits },
     ...opts.extraConfig,
   };
   const configFile = join(dataDir, 'loki.yaml');
