@@ -111,4 +111,29 @@ describe.skipIf(natsUnavailableSkip())('JetStream findings sink: NATS down', () 
     expect(ids.size).toBe(300);
     expect(await readdir(spoolDir)).toEqual([]);
   });
+
+  it('disk spool bound: past memory and spool, the oldest segments go, counted; the rest arrives', async () => {
+    const dropsBefore = await counterValue(metrics.dropped, { component: 'jetstream', reason: 'overflow' });
+    await server.kill();
+    await sleep(100);
+    const size = Buffer.byteLength(JSON.stringify({ s: 'x', m: 'y', p: encodeFinding(makeFinding('bound-00')).payload })) + 60;
+    const spoolMaxBytes = size * 30;
+    const sink = new JetStreamFindingSink({ connection: nc, maxQueue: 10, spoolDir, spoolMaxBytes, publishTimeoutMs: 500, retryMaxMs: 200 });
+    let maxSpool = 0;
+    for (let i = 0; i < 100; i++) {
+      sink.publish(makeFinding(`bound-${String(i).padStart(2, '0')}`));
+      maxSpool = Math.max(maxSpool, sink.pending().spoolBytes);
+      if (i % 10 === 0) await sleep(5); // let segment drops land
+    }
+    await sleep(50);
+    expect(maxSpool).toBeLessThanOrEqual(spoolMaxBytes);
+    await server.restart();
+    await sink.flush(20_000);
+    await sink.close(5_000);
+    const ids = await storedIds();
+    const dropped = (await counterValue(metrics.dropped, { component: 'jetstream', reason: 'overflow' })) - dropsBefore;
+    expect(dropped).toBeGreaterThan(0);
+    expect(ids.size + dropped).toBe(100);
+    expect(ids.has('fid-bound-99')).toBe(true); // the newest made it
+  });
 });
