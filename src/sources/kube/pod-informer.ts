@@ -16,8 +16,11 @@ export interface PodListener {
 
 export function slimPod(p: Pod): Pod {
   const m = p.metadata;
+  // Runtimes that report no container ID (kwok's simulated pods) still get a stable per-instance key.
+  const id = (s: ContainerStatus): string | undefined =>
+    s.containerID || (s.state?.running || s.state?.terminated ? `pod://${m.uid}/${s.name}/${s.restartCount ?? 0}` : undefined);
   const slimStatus = (list: ContainerStatus[] | undefined): ContainerStatus[] | undefined =>
-    list?.map((s) => ({ name: s.name, containerID: s.containerID, restartCount: s.restartCount, state: s.state, lastState: s.lastState }));
+    list?.map((s) => ({ name: s.name, containerID: id(s), restartCount: s.restartCount, state: s.state, lastState: s.lastState }));
   return {
     metadata: {
       name: m.name,
