@@ -149,6 +149,11 @@ describe.skipIf(skip)('LokiSink → real Loki', () => {
       sent += n;
     };
     const producer = setInterval(() => writeSome(Math.min(50, records.length - sent)), 20);
+    let maxSpoolSegments = 0;
+    const watcher = setInterval(() => {
+      maxSpoolSegments = Math.max(maxSpoolSegments, sink.queued().spoolSegments);
+    }, 10);
+    const errorsBefore = await counter(metrics.sinkRequests, { sink: 'loki', status: 'error' });
     try {
       await new Promise((r) => setTimeout(r, 500));
       await loki.kill();
@@ -160,7 +165,6 @@ describe.skipIf(skip)('LokiSink → real Loki', () => {
     } finally {
       clearInterval(producer);
     }
-    const spilled = (await readdir(dir)).length;
     await sink.flush(60_000);
     await sink.close(5_000);
     expect(acked.size).toBe(records.length);
@@ -168,7 +172,11 @@ describe.skipIf(skip)('LokiSink → real Loki', () => {
     const all = await waitForEntries(loki.url, `{cluster="${cluster}"}`, (e) => e.length >= records.length, { limit: 5000, timeoutMs: 30_000 });
     expect(new Set(all.map((e) => e.line)).size).toBe(records.length);
     expect(all.length).toBe(records.length); // re-sent batches are identical, so Loki stored them once
-    expect(spilled + 1).toBeGreaterThan(0);
+    clearInterval(watcher);
+    // The outage really went through the spool (memory was only 32 KiB) and the pushes really failed.
+    expect(maxSpoolSegments).toBeGreaterThan(0);
+    expect((await counter(metrics.sinkRequests, { sink: 'loki', status: 'error' })) - errorsBefore).toBeGreaterThan(0);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
     await rm(dir, { recursive: true, force: true });
   });
 });

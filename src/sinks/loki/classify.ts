@@ -47,7 +47,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export function classify(status: number, body: string, retryAfter: string | undefined): Outcome {
   if (status >= 200 && status < 300) return { kind: 'delivered' };
   if (status === 429) {
-    const reason = body.includes('Per stream rate limit') ? 'per_stream_rate_limit' : body.includes('stream limit') || body.includes('streams limit') ? 'stream_limit' : 'rate_limited';
+    const b = body.toLowerCase();
+    const reason = b.includes('per stream rate limit') ? 'per_stream_rate_limit' : b.includes('stream limit') || b.includes('streams limit') ? 'stream_limit' : 'rate_limited';
     return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(retryAfter) };
   }
   if (status >= 500) return { kind: 'retry', reason: `http_${status}`, retryAfterMs: parseRetryAfter(retryAfter) };
