@@ -36,7 +36,7 @@ describe.skipIf(skip)('real kube-apiserver + etcd + kwok (test/env/kube.ts)', ()
       await s.waitFor('first line');
       await appendCriLines(logsFile, [{ ts: '2026-01-02T03:04:07.5Z', line: 'appended while following' }]);
       const text = await s.waitFor('appended while following');
-      expect(text).toBe('2026-01-02T03:04:06.000000001Z first line\n2026-01-02T03:04:07.5Z appended while following\n');
+      expect(text).toBe('2026-01-02T03:04:06.000000001Z first line\n2026-01-02T03:04:07.500000000Z appended while following\n');
     } finally {
       s.close();
     }

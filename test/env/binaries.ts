@@ -76,9 +76,9 @@ function onPath(name: string, extra: string[] = []): string | null {
   return null;
 }
 
-/** `go` from GO, PATH or the usual install dir. */
+/** `go` from GO (authoritative when set: GO=/nonexistent simulates a machine without Go), PATH or the usual install dir. */
 export function goBinary(): string | null {
-  if (process.env.GO && isExecutable(process.env.GO)) return process.env.GO;
+  if (process.env.GO) return isExecutable(process.env.GO) ? process.env.GO : null;
   return onPath('go', ['/usr/local/go/bin', join(homedir(), 'go', 'bin'), join(homedir(), 'sdk', 'go', 'bin')]);
 }
 

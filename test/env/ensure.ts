@@ -118,7 +118,10 @@ async function main(): Promise<void> {
   console.log(`test/env: done in ${Math.round((Date.now() - t0) / 1000)}s`);
   if (bad.length === 0) return;
   if (!b.go && bad.every((r) => r.status === 'skipped')) {
-    console.log(`E2E SKIPPED: go not found — cannot build ${bad.map((r) => r.component).join(', ')}; tests needing them will skip (CI=true makes this fatal)`);
+    const names = bad.map((r) => r.component).join(', ');
+    console.log(inCI()
+      ? `E2E FAILED: go not found — cannot build ${names}, and CI=true forbids skipping`
+      : `E2E SKIPPED: go not found — cannot build ${names}; tests needing them will skip (CI=true makes this fatal)`);
     process.exit(inCI() ? 1 : 0);
   }
   // A failed build is a real error even outside CI: it means the pinned versions are broken.
