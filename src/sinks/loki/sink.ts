@@ -78,6 +78,7 @@ export class LokiSink implements LogSink {
   private memBytes = 0;
   private spoolBytes = 0;
   private spilling = 0;
+  private spillingBytes = 0;
   private spillChain: Promise<void> = Promise.resolve();
   private liveTurn = false;
   private flushing = 0;
@@ -243,7 +244,9 @@ export class LokiSink implements LogSink {
       const victim = this.sealed.shift();
       if (!victim) break;
       this.memBytes -= victim.bytes;
-      if (this.spool) this.spill(victim);
+      // Spills waiting for the disk still hold their records in memory: bound them as well
+      // (at least 16 MiB, so a burst in one tick is not dropped while the disk has room).
+      if (this.spool && this.spillingBytes <= Math.max(this.options.memoryQueueBytes, 16 << 20)) this.spill(victim);
       else {
         this.drop('queue_full', victim.records.length);
       }
@@ -255,6 +258,7 @@ export class LokiSink implements LogSink {
     const spool = this.spool;
     if (!spool) return;
     this.spilling++;
+    this.spillingBytes += c.bytes;
     this.spillChain = this.spillChain.then(async () => {
       try {
         const seg = await spool.append(c.records);
@@ -266,6 +270,7 @@ export class LokiSink implements LogSink {
         if (this.logOnce.allow('spool_error')) log.error({ component: 'loki', err }, 'loki spool write failed: batch dropped');
       } finally {
         this.spilling--;
+        this.spillingBytes -= c.bytes;
         this.updateGauges();
         this.notifyChange();
         this.wake();
