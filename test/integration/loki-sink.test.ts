@@ -224,3 +224,37 @@ describe.skipIf(skip)('LokiSink → real Loki with tiny ingestion limits', () =>
     expect(acked.length).toBe(records.length);
   });
 });
+
+describe.skipIf(skip)('LokiSink → real multi-tenant Loki (auth_enabled)', () => {
+  let loki: LokiHandle;
+  beforeAll(async () => {
+    loki = await startLoki({ authEnabled: true });
+  });
+  afterAll(async () => {
+    await loki?.stop();
+  });
+
+  it('pushes under X-Scope-OrgID; without a tenant Loki says 401 and nothing is acknowledged', async () => {
+    const cluster = `it-${randomUUID().slice(0, 8)}`;
+    const records = makeRecords(cluster, 30);
+    const sink = new LokiSink({ url: loki.url, tenant: 'team-a', batchWaitMs: 50 });
+    const acked: LogRecord[] = [];
+    sink.onDelivered((rs) => acked.push(...rs));
+    sink.write(records);
+    await sink.close(10_000);
+    expect(acked.length).toBe(30);
+    const mine = await waitForEntries(loki.url, `{cluster="${cluster}"}`, (e) => e.length >= 30, { tenant: 'team-a' });
+    expect(mine.length).toBe(30);
+    expect(await queryRange(loki.url, `{cluster="${cluster}"}`, { tenant: 'team-b' })).toEqual([]);
+
+    const before = await counter(metrics.dropped, { component: 'loki', reason: 'unauthorized' });
+    const anon = new LokiSink({ url: loki.url, name: 'loki-anon', batchWaitMs: 50 });
+    const anonAcked: LogRecord[] = [];
+    anon.onDelivered((rs) => anonAcked.push(...rs));
+    anon.write(makeRecords(`${cluster}-anon`, 5));
+    await anon.close(10_000);
+    expect(anonAcked).toEqual([]);
+    expect(await counter(metrics.sinkRequests, { sink: 'loki-anon', status: '401' })).toBe(1);
+    expect((await counter(metrics.dropped, { component: 'loki', reason: 'unauthorized' })) - before).toBe(5);
+  });
+});
