@@ -39,8 +39,10 @@ export const KIND = {
   word: 0,
   /** Entirely variable (a number, an id, a folded run): coarse `<*>`. */
   variable: 1,
-  /** Mixed, e.g. `(uid=<*>)`, `/<*>:<*>`: coarse is computed by `coarsen`. */
+  /** Mixed, e.g. `(uid=<*>)`, `/<*>:<*>`: coarse is computed by `coarseOf`. */
   mixed: 2,
+  /** `key=value`: the display keeps a word value (`user=root`), grouping masks it. */
+  kv: 3,
 } as const;
 
 export interface Tokenized {
@@ -156,8 +158,15 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
     let kind: number = KIND.word;
     const masked = extra && extra.size > 0 ? extra.apply(raw) : null;
     if (masked !== null) tok = masked;
-    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt)) tok = kvShape(raw, eqAt - start);
-    else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
+    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt)) {
+      const v = kvShape(raw, eqAt - start);
+      if (v === raw) tok = raw;
+      else {
+        tok = digits ? fineShape(raw) : raw;
+        if (tok.charCodeAt(eqAt - start + 1) === QUOTE) tok = v;
+        kind = KIND.kv;
+      }
+    } else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
     else if (digits) {
       tok = fineShape(raw);
       kind = identifier ? KIND.variable : KIND.mixed;
@@ -174,7 +183,8 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
     }
     const last = fine.length - 1;
     if (kind === KIND.variable && last >= 0 && kinds[last] === KIND.variable) {
-      fine[last] += ` ${tok}`;
+      // The display of a long run stays short: it varies anyway and only its start is informative.
+      if (fine[last]!.length < MAX_FOLD) fine[last] += ` ${tok}`;
       continue;
     }
     fine.push(tok);
@@ -184,6 +194,7 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
   return { fine, kinds, truncated };
 }
 
+const MAX_FOLD = 64;
 const isJoiner = (c: number): boolean => c === UNDERSCORE || c === MINUS || c === DOT || c === COLON;
 
 function isUnit(raw: string): boolean {
@@ -314,6 +325,11 @@ export function fineShape(raw: string): string {
       if (ce === DOT && e + 1 < n && raw.charCodeAt(e + 1) === DOT) break;
       e++;
     }
+    if (e === j) {
+      out += raw[j];
+      j++;
+      continue;
+    }
     out += shapeRun(raw, j, e);
     j = e;
   }
@@ -348,7 +364,7 @@ function shapeRun(raw: string, a: number, b: number): string {
         while (d < q && cls(raw.charCodeAt(d)) === C_DIGIT) d++;
         let l = d;
         while (l < q && cls(raw.charCodeAt(l)) === C_ALPHA) l++;
-        if (d > p && l === q && d < q && q - d <= 3) unit = raw.slice(d, q);
+        if (d > p && l === q && d < q && NUMBER_SUFFIXES.has(raw.slice(d, q))) unit = raw.slice(d, q);
       }
       return raw.slice(a, s) + WILDCARD + unit + raw.slice(t, b);
     }
@@ -356,6 +372,8 @@ function shapeRun(raw: string, a: number, b: number): string {
   }
   return raw.slice(a, b);
 }
+
+const NUMBER_SUFFIXES = new Set(['ms', 's', 'us', 'ns', 'm', 'h', 'd', 'B', 'KB', 'MB', 'GB', 'TB', 'kB', 'k', 'K', 'M', 'G', 'x', 'px', 'Hz', 'MHz', 'GHz', 'th', 'st', 'nd', 'rd']);
 
 function isNamePart(raw: string, a: number, b: number): boolean {
   let d = a;
@@ -377,6 +395,7 @@ const isAlnum = (c: number): boolean => {
 export function coarseOf(fine: string, kind: number): string {
   if (kind === KIND.word) return fine;
   if (kind === KIND.variable) return WILDCARD;
+  if (kind === KIND.kv) return kvShape(fine, fine.indexOf('='));
   if (fine.includes(' ')) {
     // A number folded with a unit, followed by a separator: `<*> KB,` -> `<*>,`.
     let t = fine.length;
@@ -407,6 +426,8 @@ export function coarseOf(fine: string, kind: number): string {
         continue;
       }
       if (v) {
+        // Leading separators (`.` after `....`) stay outside the variable.
+        while (j < e && (fine.charCodeAt(j) === DOT || fine.charCodeAt(j) === MINUS || fine.charCodeAt(j) === UNDERSCORE)) out += fine[j++];
         let t = e;
         while (t > j && (fine.charCodeAt(t - 1) === DOT || fine.charCodeAt(t - 1) === MINUS || fine.charCodeAt(t - 1) === UNDERSCORE)) t--;
         if (out.endsWith(`${WILDCARD}:`)) out = out.slice(0, -1);

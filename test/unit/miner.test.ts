@@ -1,0 +1,238 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadLoghubSystem, scoreSystem, groupingAccuracy, parseCsv } from '../../src/detect/miner/evaluate.ts';
+import { TemplateMiner } from '../../src/detect/miner/miner.ts';
+import { loadMiner, minerKey, saveMiner } from '../../src/detect/miner/persist.ts';
+import { coarseOf, tokenize } from '../../src/detect/miner/tokenize.ts';
+import { metrics } from '../../src/metrics.ts';
+import { MemoryStore } from '../../src/state/memory-store.ts';
+
+const LIMITS = { maxChars: 4096, maxTokens: 96 };
+/** The grouping (coarse) form of a message. */
+const shape = (s: string) => {
+  const t = tokenize(s, LIMITS);
+  return t.fine.map((f, i) => coarseOf(f, t.kinds[i]!)).join(' ');
+};
+/** The display (fine) form of a message. */
+const display = (s: string) => tokenize(s, LIMITS).fine.join(' ');
+
+describe('token-type masking', () => {
+  it.each([
+    ['Connection to 10.1.2.3:8080 timed out after 5000 ms', 'Connection to <*> timed out after <*>'],
+    ['took 12.5 s and 3ms', 'took <*> and <*>'],
+    ['id 0x7fe3a and 9f4ef63 and deadbeef', 'id <*> and <*> and deadbeef'],
+    ['req 123e4567-e89b-12d3-a456-426614174000 done', 'req <*> done'],
+    ['block blk_-6952295868487656571 and blk_38865', 'block <*> and <*>'],
+    ['open /var/lib/app/data.db failed', 'open <*> failed'],
+    ["creating device node '/udev/sda1'", "creating device node '<*>'"],
+    ['fetch https://example.com/a/b?x=1 ok', 'fetch <*> ok'],
+    ['user=alice, uid=0, force=false', 'user=<*>, uid=<*>, force=false'],
+    ['acquire tag="View Lock", name=x', 'acquire tag="<*>", name=<*>'],
+    ['at Fri Jun 17 07:07:00 2005 done', 'at <*> done'],
+    ['stored 5.2 KB, free 93.0 B)', 'stored <*>, free <*>)'],
+    ['stack @0x7fe @0x7ff @0x800 end', 'stack @<*> @<*> @<*> end'],
+    ['values 1 2 3 4 end', 'values <*> end'],
+    ['illegal instruction......0', 'illegal instruction......<*>'],
+    ['session opened for user root by LOGIN(uid=0)', 'session opened for user root by LOGIN(uid=<*>)'],
+  ])('%s', (input, expected) => {
+    expect(shape(input)).toBe(expected);
+  });
+
+  it.each([
+    ['Received block blk_-123 src: /10.250.19.102:54106', 'Received block blk_<*> src: /<*>:<*>'],
+    ['Created MRAppMaster for application appattempt_1445144423722_0020_000001', 'Created MRAppMaster for application appattempt_<*>'],
+    ['timeout of 10000ms exceeded', 'timeout of <*>ms exceeded'],
+    ['Failed password for root from 1.2.3.4 port 22 ssh2', 'Failed password for root from <*> port <*> ssh2'],
+    ['jk2_init() Found child 6725', 'jk2_init() Found child <*>'],
+    ['logname= uid=0 euid=0 tty=NODEVssh user=root', 'logname= uid=<*> euid=<*> tty=NODEVssh user=root'],
+    ['estimated size 5.2 KB, free 93.0 B', 'estimated size <*> KB, free <*> B'],
+  ])('display form of %s', (input, expected) => {
+    expect(display(input)).toBe(expected);
+  });
+
+  it('keeps words, including words that look like enum values', () => {
+    expect(shape('Transitioned from RUNNING to SUCCEEDED')).toBe('Transitioned from RUNNING to SUCCEEDED');
+  });
+
+  it('applies extra masks from configuration before the built-in typing', () => {
+    const m = new TemplateMiner({ extraMasks: [{ pattern: '^tenant-[a-z]+$', name: 'TENANT' }] });
+    expect(m.add('login for tenant-acme ok').template).toBe('login for <TENANT> ok');
+    expect(m.add('login for tenant-globex ok').isNew).toBe(false);
+  });
+});
+
+describe('TemplateMiner grouping', () => {
+  it('gives repeated messages one stable id and masks variables from the first line', () => {
+    const m = new TemplateMiner();
+    const a = m.add('Connection to 10.0.0.1 timed out after 3000 ms');
+    const b = m.add('Connection to 10.0.0.7 timed out after 120 ms');
+    expect(a.isNew).toBe(true);
+    expect(b.isNew).toBe(false);
+    expect(b.clusterId).toBe(a.clusterId);
+    expect(a.template).toBe('Connection to <*> timed out after <*> ms');
+    expect(m.stats()).toMatchObject({ clusters: 1, lines: 2 });
+  });
+
+  it('keeps short messages apart: one- and two-word messages are not a variable', () => {
+    const m = new TemplateMiner();
+    const ids = ['suspendAutohide', 'setLightsOn(true)', 'isMusicActive...', 'getRingtonePlayer...', 'LOOKING', 'FOLLOWING'].map(
+      (s) => m.add(s).clusterId,
+    );
+    expect(new Set(ids).size).toBe(6);
+    const two = ['Starting remoting', 'Registered BlockManager', 'Slf4jLogger started', 'Starting executor'].map((s) => m.add(s).clusterId);
+    expect(new Set(two).size).toBe(4);
+    // A numeric-only message must not swallow word messages of the same length.
+    m.add('12345');
+    expect(m.add('suspendAutohide').clusterId).toBe(ids[0]);
+  });
+
+  it('merges a word position once enough distinct values were seen, keeping the oldest id', () => {
+    const m = new TemplateMiner();
+    const first = m.add('Invalid user webmaster from 1.2.3.4');
+    m.add('Invalid user admin from 1.2.3.5');
+    const third = m.add('Invalid user oracle from 1.2.3.6');
+    expect(third.changed).toBe(true);
+    expect(third.clusterId).toBe(first.clusterId);
+    expect(third.template).toBe('Invalid user <*> from <*>');
+    expect(m.add('Invalid user postgres from 9.9.9.9').clusterId).toBe(first.clusterId);
+    expect(m.templateOf(first.clusterId)).toBe('Invalid user <*> from <*>');
+    expect(m.stats().clusters).toBe(1);
+  });
+
+  it('resolves merged-away ids to the surviving cluster', () => {
+    const m = new TemplateMiner();
+    m.add('session closed for user alice');
+    const bob = m.add('session closed for user bob');
+    const carol = m.add('session closed for user carol');
+    expect(bob.clusterId).not.toBe(carol.clusterId);
+    expect(m.canonicalId(bob.clusterId)).toBe(carol.clusterId);
+    expect(m.templateOf(bob.clusterId)).toBe('session closed for user <*>');
+  });
+
+  it('merges a word value into an existing numeric variable (user test9, then user webmaster)', () => {
+    const m = new TemplateMiner();
+    const a = m.add('Invalid user webmaster from 1.2.3.4');
+    const b = m.add('Invalid user test9 from 1.2.3.4');
+    expect(b.clusterId).toBe(a.clusterId);
+    expect(b.template).toBe('Invalid user <*> from <*>');
+  });
+
+  it('does not merge different events that differ in one word', () => {
+    const m = new TemplateMiner();
+    const accepted = m.add('Accepted password for root from 1.2.3.4 port 22 ssh2');
+    const failed = m.add('Failed password for root from 1.2.3.4 port 22 ssh2');
+    const running = m.add('attempt_1 TaskAttempt Transitioned from ASSIGNED to RUNNING');
+    const succeeded = m.add('attempt_1 TaskAttempt Transitioned from RUNNING to SUCCEEDED');
+    expect(accepted.clusterId).not.toBe(failed.clusterId);
+    expect(running.clusterId).not.toBe(succeeded.clusterId);
+    expect(m.stats().clusters).toBe(4);
+  });
+
+  it('match() looks up without learning', () => {
+    const m = new TemplateMiner();
+    expect(m.match('disk /dev/sda1 is full')).toBeNull();
+    const a = m.add('disk /dev/sda1 is full');
+    expect(m.match('disk /dev/sdb2 is full')?.clusterId).toBe(a.clusterId);
+    expect(m.stats().lines).toBe(1);
+  });
+
+  it('bounds live clusters, evicts the least recently used, and counts evictions', async () => {
+    const before = (await metrics.minerEvictions.get()).values[0]?.value ?? 0;
+    const m = new TemplateMiner({ maxClusters: 10 });
+    const keep = m.add('heartbeat ok from scheduler');
+    for (let i = 0; i < 50; i++) {
+      m.add(`event${'abcdefghijklmnopqrstuvwxyz'[i % 26]}${'xyzw'[Math.floor(i / 26)]} happened here`);
+      m.add('heartbeat ok from scheduler'); // recently used: survives
+    }
+    const s = m.stats();
+    expect(s.clusters).toBe(10);
+    expect(s.evicted).toBe(41);
+    expect(m.add('heartbeat ok from scheduler').clusterId).toBe(keep.clusterId);
+    const after = (await metrics.minerEvictions.get()).values[0]?.value ?? 0;
+    expect(after - before).toBe(41);
+  });
+
+  it('survives a 1 MiB line and invalid UTF-8 in bounded work', () => {
+    const m = new TemplateMiner();
+    const huge = `payload ${'x1y2 '.repeat(220_000)}`;
+    const r = m.add(huge);
+    expect(r.template.startsWith('payload <*>')).toBe(true);
+    expect(r.template.length).toBeLessThan(1000);
+    const bad = Buffer.from([0x62, 0x61, 0x64, 0x20, 0xff, 0xfe, 0x20, 0x62, 0x79, 0x74, 0x65, 0x73, 0x20, 0xc3]).toString('utf8');
+    const a = m.add(bad);
+    expect(a.template).toContain('\uFFFD');
+    expect(m.add(bad).clusterId).toBe(a.clusterId);
+    expect(m.add('').template).toBe('');
+  });
+});
+
+describe('snapshot and restore', () => {
+  const lines = [
+    'Invalid user webmaster from 1.2.3.4',
+    'Invalid user admin from 1.2.3.5',
+    'Invalid user oracle from 1.2.3.6',
+    'Accepted password for root from 1.2.3.4 port 22 ssh2',
+    'Connection closed by 1.2.3.4 [preauth]',
+  ];
+
+  it('restores the same ids and templates; known messages are not new', () => {
+    const m = new TemplateMiner();
+    const ids = lines.map((l) => m.add(l).clusterId);
+    const bytes = m.snapshot();
+    expect(bytes.subarray(0, 4)).toEqual(new Uint8Array([0x52, 0x53, 0x44, 0x4d]));
+    const r = TemplateMiner.restore(bytes);
+    expect(r.stats()).toEqual(m.stats());
+    lines.forEach((l, i) => {
+      const got = r.add(l);
+      expect(got.isNew).toBe(false);
+      expect(got.clusterId).toBe(m.canonicalId(ids[i]!));
+    });
+    expect(r.templateOf(ids[0]!)).toBe('Invalid user <*> from <*>');
+    expect(r.add('Disconnected from 1.2.3.4').isNew).toBe(true);
+  });
+
+  it('rejects foreign or future snapshots', () => {
+    expect(() => TemplateMiner.restore(new Uint8Array([1, 2, 3, 4, 5, 6]))).toThrow(/magic/);
+    const bytes = new TemplateMiner().snapshot();
+    bytes[4] = 99;
+    expect(() => TemplateMiner.restore(bytes)).toThrow(/version/);
+  });
+
+  it('saves and loads through the StateStore under stateKey(miner, scope)', async () => {
+    const store = new MemoryStore();
+    const m = new TemplateMiner();
+    const id = m.add('payment failed for order 42').clusterId;
+    await saveMiner(store, 'prod/checkout', m);
+    expect(minerKey('prod/checkout')).toBe('miner.prod_checkout');
+    expect(await store.get('miner.prod_checkout')).not.toBeNull();
+    const back = await loadMiner(store, 'prod/checkout');
+    expect(back.add('payment failed for order 43')).toMatchObject({ clusterId: id, isNew: false });
+    const fresh = await loadMiner(store, 'other');
+    expect(fresh.stats().clusters).toBe(0);
+    await store.put(minerKey('broken'), new Uint8Array([0, 1, 2]));
+    expect((await loadMiner(store, 'broken')).stats().clusters).toBe(0);
+  });
+});
+
+describe('accuracy against Loghub ground truth (regression guard)', () => {
+  const dir = process.env.RSD_LOGHUB_DIR ?? resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
+
+  it('parses quoted CSV fields and computes GA as logparser does', () => {
+    expect(parseCsv('a,"b,""c""",d\n1,"x\ny",3\n')).toEqual([
+      ['a', 'b,"c"', 'd'],
+      ['1', 'x\ny', '3'],
+    ]);
+    expect(groupingAccuracy(['A', 'A', 'B', 'C'], ['1', '1', '2', '2'])).toBe(0.5);
+    expect(groupingAccuracy(['A', 'A', 'B'], ['1', '2', '3'])).toBeCloseTo(1 / 3);
+  });
+
+  it.each(['HDFS', 'OpenSSH', 'Zookeeper', 'Hadoop'])('%s: GA above 0.95 with the default configuration', (system) => {
+    expect(existsSync(dir), `Loghub-2k datasets expected at ${dir} (set RSD_LOGHUB_DIR)`).toBe(true);
+    const sys = loadLoghubSystem(dir, system);
+    expect(sys.contents).toHaveLength(2000);
+    expect(sys.contentMismatches).toBe(0);
+    const score = scoreSystem(sys);
+    expect(score.ga).toBeGreaterThan(0.95);
+  });
+});
