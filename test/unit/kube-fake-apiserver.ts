@@ -6,7 +6,10 @@
  * cut lines (and UTF-8 characters) in the middle. For unit tests only; the real server is in test/e2e.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApi } from '../../src/sources/kube/api.ts';
 
@@ -93,8 +96,27 @@ export class FakeKube {
     return kc;
   }
 
+  /** A kubeconfig file for this server (token auth over plain HTTP). */
+  kubeconfigFile(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'rsd-fake-kube-'));
+    const file = join(dir, 'config');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: fake, cluster: {server: "' + this.url + '"}}]',
+        'users: [{name: u, user: {token: test-token}}]',
+        'contexts: [{name: fake, context: {cluster: fake, user: u}}]',
+        'current-context: fake',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
   api(): KubeApi {
-    return new KubeApi({ kubeConfig: this.kubeConfig() });
+    return new KubeApi({ kubeconfigPath: this.kubeconfigFile() });
   }
 
   /** Simulates a server outage: every open connection dropped; new ones refused while down. */

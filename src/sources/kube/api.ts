@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
+import { log } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
+import { loadConnection, type Connection, type ConnectionOptions } from './kubeconfig.ts';
 import type { Status } from './k8s-types.ts';
 
 /**
@@ -9,9 +10,8 @@ import type { Status } from './k8s-types.ts';
  *
  * Why not client-node's Watch/Log classes: Log stalls silently on connection reset and never signals the
  * end of an aborted stream, neither exposes the body of an error Status (so a 403 cannot say what RBAC
- * lacks), and Watch applies a fixed 30 s inactivity abort. We keep client-node for what it does well —
- * loading kubeconfig / in-cluster config and computing auth headers (token files, exec plugins, OIDC) —
- * and send the requests with undici ourselves so every stream has our own watchdog and metrics.
+ * lacks), and Watch applies a fixed 30 s inactivity abort. Requests go through undici with our own
+ * watchdogs and metrics; credentials come from kubeconfig.ts (client-node only for exec/auth providers).
  */
 
 export const RBAC_MANIFEST = 'manifests/base/rbac.yaml';
@@ -19,7 +19,7 @@ export const RBAC_MANIFEST = 'manifests/base/rbac.yaml';
 export type ApiVerb = 'list' | 'watch' | 'get';
 
 export class KubeApiError extends Error {
-  /** HTTP status; 0 when the server could not be reached. */
+  /** HTTP status; 0 when the server could not be reached, -1 when the configuration could not be loaded. */
   readonly status: number;
   readonly verb: ApiVerb;
   readonly resource: string;
@@ -37,8 +37,9 @@ export class KubeApiError extends Error {
   get forbidden(): boolean {
     return this.status === 403;
   }
+  /** Nothing can be read: no connection (0), bad configuration (-1) or a failing server (5xx). */
   get unreachable(): boolean {
-    return this.status === 0 || this.status >= 500;
+    return this.status <= 0 || this.status >= 500;
   }
 }
 
@@ -55,27 +56,9 @@ export function forbiddenMessage(verb: ApiVerb, resource: string, namespace: str
   );
 }
 
-export interface KubeApiOptions {
-  /** Path to a kubeconfig file. Unset: $KUBECONFIG / ~/.kube/config / in-cluster, as kubectl does. */
-  kubeconfigPath?: string;
-  /** Force the in-cluster ServiceAccount config. */
-  inCluster?: boolean;
-  /** Context to use from the kubeconfig (default: current-context). */
-  context?: string;
-  /** An already loaded KubeConfig (tests). */
-  kubeConfig?: KubeConfig;
-  /** Seconds to wait for response headers (default 30). */
+export interface KubeApiOptions extends ConnectionOptions {
+  /** Milliseconds to wait for response headers (default 30 s). */
   headersTimeoutMs?: number;
-}
-
-export function loadKubeConfig(opts: KubeApiOptions): KubeConfig {
-  if (opts.kubeConfig) return opts.kubeConfig;
-  const kc = new KubeConfig();
-  if (opts.inCluster) kc.loadFromCluster();
-  else if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
-  else kc.loadFromDefault();
-  if (opts.context) kc.setCurrentContext(opts.context);
-  return kc;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -91,42 +74,35 @@ export interface RequestSpec {
 }
 
 export class KubeApi {
-  readonly server: string;
-  private readonly kc: KubeConfig;
+  private readonly opts: KubeApiOptions;
+  private conn: Promise<Connection> | null = null;
   private dispatcher: Dispatcher | undefined;
-  private readonly headersTimeoutMs: number;
+  private server = '';
 
   constructor(opts: KubeApiOptions = {}) {
-    this.kc = loadKubeConfig(opts);
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    if (cluster.proxyUrl) throw new Error('kubeconfig proxy-url is not supported by the kube source');
-    this.server = cluster.server.replace(/\/+$/, '');
-    this.headersTimeoutMs = opts.headersTimeoutMs ?? 30_000;
+    this.opts = opts;
+  }
+
+  /** Loads the connection (kubeconfig / in-cluster); errors here are configuration errors, not outages. */
+  connection(): Promise<Connection> {
+    this.conn ??= loadConnection(this.opts).then((c) => {
+      this.server = c.server.replace(/\/+$/, '');
+      log.info({ api: this.server, via: c.describe }, 'kube API configured');
+      return c;
+    });
+    return this.conn;
   }
 
   /** Headers are computed per request: token files and exec credentials rotate. */
   private async prepare(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
-    const opts: { headers?: Record<string, unknown>; ca?: unknown; cert?: unknown; key?: unknown; rejectUnauthorized?: boolean; servername?: string } = {};
-    await this.kc.applyToHTTPSOptions(opts as never);
-    if (!this.dispatcher) {
-      const connect: Record<string, unknown> = { keepAlive: true, keepAliveInitialDelay: 30_000 };
-      for (const k of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
-        if (opts[k] !== undefined) connect[k] = opts[k];
-      }
-      // Streams can be quiet for hours: our own watchdogs decide when a stream is dead, not undici's timers.
-      this.dispatcher = new Agent({ connect, bodyTimeout: 0, headersTimeout: this.headersTimeoutMs, pipelining: 0 });
-    }
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k.toLowerCase()] = String(v);
-    const user = this.kc.getCurrentUser();
-    if (user?.username && !headers.authorization) {
-      headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
-    }
+    const c = await this.connection();
+    const headers: Record<string, string> = { accept: 'application/json', ...(await c.headers()) };
+    // Streams can be quiet for hours: our own watchdogs decide when a stream is dead, not undici's timers.
+    this.dispatcher ??= new Agent({ connect: { ...c.tls, keepAlive: true, keepAliveInitialDelay: 30_000 }, bodyTimeout: 0, headersTimeout: this.opts.headersTimeoutMs ?? 30_000 });
     return { headers, dispatcher: this.dispatcher };
   }
 
-  url(path: string, query?: Query): string {
+  private url(path: string, query?: Query): string {
     const u = new URL(this.server + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
     return u.toString();
@@ -135,8 +111,14 @@ export class KubeApi {
   /** Opens a request and returns the body stream of a 200; any other answer becomes a KubeApiError. */
   async open(spec: RequestSpec): Promise<Readable> {
     let res: Dispatcher.ResponseData;
+    let prepared: { headers: Record<string, string>; dispatcher: Dispatcher };
     try {
-      const { headers, dispatcher } = await this.prepare();
+      prepared = await this.prepare();
+    } catch (err) {
+      throw new KubeApiError({ status: -1, verb: spec.verb, resource: spec.resource, namespace: spec.namespace, message: `kube API configuration: ${(err as Error).message}`, cause: err });
+    }
+    try {
+      const { headers, dispatcher } = prepared;
       res = await request(this.url(spec.path, spec.query), { method: 'GET', headers, dispatcher, signal: spec.signal ?? null });
     } catch (err) {
       if (spec.signal?.aborted) throw err;

@@ -90,6 +90,7 @@ export class KubeShared {
 
   /** Null when the API answers; else why not (for /readyz). */
   apiProblem(): string | null {
-    return this.apiError ? `kube API unreachable (${this.apiError.message}); retrying` : null;
+    if (!this.apiError) return null;
+    return this.apiError.status === -1 ? `${this.apiError.message} (retrying)` : `kube API unreachable (${this.apiError.message}); retrying`;
   }
 }
