@@ -62,10 +62,13 @@ async function fakeLoki(script: (req: Got, n: number) => Reply = () => ({ status
   };
 }
 
-function rec(i: number, over: Partial<LogRecord> = {}): LogRecord {
-  const ms = Date.UTC(2026, 10, 22, 1, 0, 0) + i;
+/** Recent by default: live-first interleaving only applies inside Loki's out-of-order window. */
+const BASE_MS = Date.now() - 60_000;
+
+function rec(i: number, over: Partial<LogRecord> = {}, baseMs = BASE_MS): LogRecord {
+  const ms = baseMs + i;
   return {
-    ts: new Date(ms).toISOString().replace('Z', `${String(i % 1000).padStart(6, '0')}Z`).replace(/\.(\d{3})(\d{6})Z/, '.$1$2Z'),
+    ts: `${new Date(ms).toISOString().slice(0, 23)}${String(i % 1000).padStart(6, '0')}Z`,
     tsMs: ms,
     line: `line ${i}`,
     stream: 'stdout',
@@ -238,6 +241,23 @@ describe('LokiSink against a local HTTP endpoint', () => {
         expect(nums).toEqual([...nums].sort((a, b) => a - b));
       }
     }
+  });
+  it('catches up strictly oldest first when the backlog is older than the out-of-order window', async () => {
+    let down = true;
+    const loki = await fakeLoki(() => (down ? { status: 503 } : { status: 204 }));
+    cleanup.push(loki.close);
+    const { s, acked } = sink(loki.url, { batchBytes: 100, liveWindowMs: 50, maxBackoffMs: 20, outOfOrderWindowMs: 3_600_000 });
+    const old = Date.now() - 2 * 3_600_000;
+    for (let i = 0; i < 40; i++) s.write([rec(i, {}, old)]);
+    await new Promise((r) => setTimeout(r, 120));
+    s.write([rec(1000, { line: 'live line' })]);
+    await new Promise((r) => setTimeout(r, 30));
+    down = false;
+    await until(() => acked.length === 41);
+    const ok = loki.got.filter((g) => g.status === 204);
+    expect(ok.at(-1)!.lines).toContain('live line');
+    const seqs = ok.flatMap((g) => g.lines).filter((l) => l !== 'live line').map((l) => Number(l.split(' ')[1]));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 });
 

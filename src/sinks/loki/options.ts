@@ -39,6 +39,12 @@ export interface LokiSinkOptions {
   timeoutMs?: number;
   /** A chunk older than this counts as backlog: live chunks are then interleaved with it. Default 10 000 ms. */
   liveWindowMs?: number;
+  /**
+   * Live-first interleaving is only used while the oldest backlog entry is younger than this;
+   * beyond it, newer pushes would make Loki refuse the backlog as too_far_behind (its window is
+   * max_chunk_age/2 = 1 h by default), so catch-up goes strictly oldest first. Default 50 min.
+   */
+  outOfOrderWindowMs?: number;
   /** Consecutive 429s on one batch before it is split in two (a batch above Loki's burst can never pass). Default 2. */
   splitAfter429?: number;
   /** Value of the `sink` label on the shared metrics. Default 'loki'. */
@@ -66,6 +72,7 @@ export interface ResolvedLokiOptions {
   maxLabelValues: number;
   timeoutMs: number;
   liveWindowMs: number;
+  outOfOrderWindowMs: number;
   splitAfter429: number;
   name: string;
 }
@@ -85,6 +92,7 @@ export const LOKI_DEFAULTS = {
   maxLabelValues: 500,
   timeoutMs: 10_000,
   liveWindowMs: 10_000,
+  outOfOrderWindowMs: 3_000_000,
   splitAfter429: 2,
   name: 'loki',
 } as const;
@@ -150,6 +158,7 @@ export function resolveLokiOptions(o: LokiSinkOptions): ResolvedLokiOptions {
     maxLabelValues: Math.floor(positive('maxLabelValues', o.maxLabelValues, LOKI_DEFAULTS.maxLabelValues)),
     timeoutMs: positive('timeoutMs', o.timeoutMs, LOKI_DEFAULTS.timeoutMs),
     liveWindowMs: positive('liveWindowMs', o.liveWindowMs, LOKI_DEFAULTS.liveWindowMs),
+    outOfOrderWindowMs: positive('outOfOrderWindowMs', o.outOfOrderWindowMs, LOKI_DEFAULTS.outOfOrderWindowMs),
     splitAfter429: Math.floor(positive('splitAfter429', o.splitAfter429, LOKI_DEFAULTS.splitAfter429)),
     name: o.name ?? LOKI_DEFAULTS.name,
   };

@@ -21,6 +21,8 @@ interface Chunk {
   records: LogRecord[];
   bytes: number;
   createdAt: number;
+  /** Oldest entry time (epoch ms): decides whether live-first interleaving is safe. */
+  minTsMs: number;
   /** Set when the chunk was read back from the spool: deleted once the chunk is done. */
   seg?: SpoolSegment;
   /** Whether `bytes` is counted in the memory tier (false for chunks read back from the spool). */
@@ -30,7 +32,7 @@ interface Chunk {
 }
 
 function newChunk(now: number): Chunk {
-  return { entries: [], records: [], bytes: 0, createdAt: now, attempt: 0, consecutive429: 0, mem: true };
+  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, mem: true };
 }
 
 /** Accepts either a duration (ms) or an absolute epoch-ms deadline: both readings exist in callers. */
@@ -145,6 +147,8 @@ export class LokiSink implements LogSink {
       }
       this.open.entries.push(e);
       this.open.records.push(r);
+      const tms = e.time.sec * 1000 + Math.floor(e.time.nanos / 1e6);
+      if (tms < this.open.minTsMs) this.open.minTsMs = tms;
       this.open.bytes += e.bytes;
       this.memBytes += e.bytes;
       if (this.open.bytes >= o.batchBytes) this.sealOpen();
@@ -261,7 +265,7 @@ export class LokiSink implements LogSink {
     this.spillingBytes += c.bytes;
     this.spillChain = this.spillChain.then(async () => {
       try {
-        const seg = await spool.append(c.records);
+        const seg = await spool.append(c.records, c.minTsMs);
         this.spooled.push(seg);
         this.spoolBytes += seg.bytes;
         this.enforceSpoolBound();
@@ -367,6 +371,13 @@ export class LokiSink implements LogSink {
     const oldestMem = this.sealed[0];
     const backlog = this.spooled.length > 0 || (oldestMem !== undefined && now - oldestMem.createdAt > this.options.liveWindowMs);
     if (!backlog) return this.sealed.shift();
+    // Backlog older than Loki's out-of-order window would be refused once newer lines of the same
+    // streams are in: then catch up strictly oldest first.
+    const oldestTs = this.spooled.length > 0 ? this.spooled[0]!.minTsMs : (oldestMem?.minTsMs ?? Infinity);
+    if (Number.isNaN(oldestTs) || now - oldestTs > this.options.outOfOrderWindowMs) {
+      const seg = this.spooled.shift();
+      return seg ? this.loadSegment(seg) : this.sealed.shift();
+    }
     this.liveTurn = !this.liveTurn;
     if (this.liveTurn && this.sealed.length > 0) return this.sealed.pop();
     const seg = this.spooled.shift();
@@ -387,6 +398,8 @@ export class LokiSink implements LogSink {
         c.entries.push(e);
         c.records.push(r);
         c.bytes += e.bytes;
+        const tms = e.time.sec * 1000 + Math.floor(e.time.nanos / 1e6);
+        if (tms < c.minTsMs) c.minTsMs = tms;
       }
       return c;
     } catch (err) {
@@ -532,6 +545,7 @@ function splitChunk(c: Chunk): [Chunk, Chunk] {
       records: c.records.slice(from, to),
       bytes: entries.reduce((n, e) => n + e.bytes, 0),
       createdAt: c.createdAt,
+      minTsMs: c.minTsMs,
       attempt: c.attempt,
       consecutive429: 0,
       mem: c.mem,

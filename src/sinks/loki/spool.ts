@@ -8,9 +8,11 @@ export interface SpoolSegment {
   readonly file: string;
   readonly bytes: number;
   readonly lines: number;
+  /** Oldest entry time (epoch ms) in the segment, from its name; NaN when unknown. */
+  readonly minTsMs: number;
 }
 
-const SEGMENT = /^seg-(\d{12})-(\d+)\.ndjson$/;
+const SEGMENT = /^seg-(\d{12})-(\d+)(?:-(-?\d+))?\.ndjson$/;
 
 /**
  * A directory of immutable segment files, oldest = lowest sequence number. Files are written to a
@@ -39,7 +41,7 @@ export class Spool {
       const m = SEGMENT.exec(name);
       if (!m) continue;
       const st = await stat(file);
-      segs.push({ seq: Number(m[1]), file, bytes: st.size, lines: Number(m[2]) });
+      segs.push({ seq: Number(m[1]), file, bytes: st.size, lines: Number(m[2]), minTsMs: m[3] === undefined ? Number.NaN : Number(m[3]) });
     }
     segs.sort((a, b) => a.seq - b.seq);
     const last = segs.at(-1);
@@ -47,15 +49,16 @@ export class Spool {
     return segs;
   }
 
-  async append(records: readonly LogRecord[]): Promise<SpoolSegment> {
+  async append(records: readonly LogRecord[], minTsMs: number): Promise<SpoolSegment> {
     const seq = this.nextSeq++;
-    const file = path.join(this.dir, `seg-${String(seq).padStart(12, '0')}-${records.length}.ndjson`);
+    const ts = Number.isFinite(minTsMs) ? `-${Math.floor(minTsMs)}` : '';
+    const file = path.join(this.dir, `seg-${String(seq).padStart(12, '0')}-${records.length}${ts}.ndjson`);
     let body = '';
     for (const r of records) body += `${JSON.stringify(r)}\n`;
     const data = Buffer.from(body, 'utf8');
     await writeFile(`${file}.tmp`, data);
     await rename(`${file}.tmp`, file);
-    return { seq, file, bytes: data.length, lines: records.length };
+    return { seq, file, bytes: data.length, lines: records.length, minTsMs: Number.isFinite(minTsMs) ? Math.floor(minTsMs) : Number.NaN };
   }
 
   /** Records of a segment; lines that do not parse (disk damage) are skipped and counted. */
