@@ -6,6 +6,7 @@ import type { CompiledRule } from '../detect/compile.ts';
 import type { Signal } from '../detect/signal.ts';
 import { dedupeKey, findingId } from './ids.ts';
 import { evidenceLines, literalFromTemplate, lokiQuery, sampleOf, type Sample } from './evidence.ts';
+import { redact, truncateUtf8 } from '../parse/redact.ts';
 import { describeScope, recoveredSummary, observedSummary } from './summary.ts';
 
 interface Episode {
@@ -161,12 +162,14 @@ export class FindingsLifecycle {
     e.emittedSeverity = e.severity;
     const templates = [...e.templates.entries()]
       .sort((a, b) => b[1] - a[1])
-      .map(([template, count]) => ({ template, count }));
+      // Templates come from raw lines: a value the miner did not mask (password=hunter2) must not leak.
+      .map(([template, count]) => ({ template: truncateUtf8(redact(template), 1024), count }));
     const dedupe = dedupeKey(e.rule.id, e.rule.scope, e.scopeKey);
     const first = new Date(e.firstTs).toISOString();
     const last = new Date(e.lastTs).toISOString();
     const observedAt = new Date(at).toISOString();
     const topTemplate = templates.find((t) => t.template !== '<other>')?.template;
+    // The LogQL filter is derived from the same (redacted) text.
     const f: Finding = {
       schema_version: FINDING_SCHEMA_VERSION,
       finding_id: findingId(dedupe, first, status, e.severity, observedAt),
@@ -175,23 +178,27 @@ export class FindingsLifecycle {
       incident_type: e.rule.incident_type,
       severity: e.severity,
       confidence: Math.round(e.confidence * 100) / 100,
-      summary:
-        status === 'recovered'
-          ? recoveredSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs)
-          : (e.summary ?? observedSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs, topTemplate)),
+      summary: truncateUtf8(
+        redact(
+          status === 'recovered'
+            ? recoveredSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs)
+            : (e.summary ?? observedSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs, topTemplate)),
+        ),
+        1000,
+      ),
       evidence: {
         lines: evidenceLines(e.samples),
         templates,
         loki: {
           query: lokiQuery(e.scope, {
             ...(e.sourceKind !== undefined ? { source: e.sourceKind } : {}),
-            literal: e.literal ?? literalFromTemplate(topTemplate),
+            literal: redactLiteral(e.literal ?? literalFromTemplate(topTemplate)),
             pod: e.rule.scope === 'pod' || e.rule.scope === 'container',
           }),
           start: new Date(e.firstTs - 60_000).toISOString(),
           end: new Date(e.lastTs + 60_000).toISOString(),
         },
-        details: { ...e.details, scope: describeScope(e.scope) },
+        details: redactDetails({ ...e.details, scope: describeScope(e.scope) }),
       },
       resource_scope: { ...e.scope },
       dedupe_key: dedupe,
@@ -206,4 +213,15 @@ export class FindingsLifecycle {
     metrics.findings.inc({ incident_type: f.incident_type, status });
     return f;
   }
+}
+
+function redactDetails(d: Record<string, string | number | boolean>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(d)) out[k] = typeof v === 'string' ? truncateUtf8(redact(v), 512) : v;
+  return out;
+}
+
+/** A line filter that would carry a secret is dropped rather than redacted (it would match nothing). */
+function redactLiteral(lit: string | undefined): string | undefined {
+  return lit === undefined || redact(lit) !== lit ? undefined : lit;
 }
