@@ -112,6 +112,25 @@ describe.skipIf(skip)('LokiSink → real Loki', () => {
     expect(truncated.structuredMetadata.truncated).toBe('true');
   });
 
+  it('partial 400: a too-old line is refused and counted, the rest of the batch is stored, nothing blocks', async () => {
+    const cluster = `it-${randomUUID().slice(0, 8)}`;
+    const records = makeRecords(cluster, 20);
+    const weekAgo = Date.now() - 8 * 24 * 3_600_000; // beyond reject_old_samples_max_age (1w)
+    const old: LogRecord = { ...records[5]!, line: 'seq=999 too old', ts: rfc3339(weekAgo, 0), tsMs: weekAgo };
+    const before = await counter(metrics.dropped, { component: 'loki', reason: 'greater_than_max_sample_age' });
+    const before400 = await counter(metrics.sinkRequests, { sink: 'loki-partial', status: '400' });
+    const sink = new LokiSink({ url: loki.url, name: 'loki-partial', batchWaitMs: 50 });
+    const acked: LogRecord[] = [];
+    sink.onDelivered((rs) => acked.push(...rs));
+    sink.write([...records.slice(0, 10), old, ...records.slice(10)]);
+    await sink.close(10_000);
+    expect(await counter(metrics.sinkRequests, { sink: 'loki-partial', status: '400' }) - before400).toBe(1);
+    expect((await counter(metrics.dropped, { component: 'loki', reason: 'greater_than_max_sample_age' })) - before).toBe(1);
+    expect(acked.length).toBe(21);
+    const all = await waitForEntries(loki.url, `{cluster="${cluster}"}`, (e) => e.length >= 20, { limit: 100 });
+    expect(all.map((e) => seqOf(e.line)).sort((a, b) => a - b)).toEqual(records.map((r) => seqOf(r.line)));
+  });
+
   it('JSON fallback: the same lines, timestamps and metadata', async () => {
     const cluster = `it-${randomUUID().slice(0, 8)}`;
     const records = makeRecords(cluster, 90);
