@@ -91,6 +91,11 @@ export class KubeEventsSource implements Source {
 
   async start(): Promise<void> {
     if (this.started) return;
+    if (!this.shared.opts.eventsEnabled) {
+      log.info('kube events source disabled (events.enabled: false)');
+      this.batcher.complete();
+      return;
+    }
     this.started = true;
     try {
       const bytes = await this.shared.opts.stateStore.get(this.stateKey);
@@ -136,6 +141,7 @@ export class KubeEventsSource implements Source {
   }
 
   unready(): string | null {
+    if (!this.started) return null;
     const api = this.shared.apiProblem();
     if (api) return api;
     if (!this.forbidden && !this.reflectors.every((r) => r.synced)) return 'kube events: waiting for the first list';

@@ -94,6 +94,12 @@ export class PodInformer {
     await Promise.all(this.reflectors.map((r) => r.stop()));
   }
 
+  /** The most recent list/watch failure of any namespace, if not recovered. */
+  get lastError(): KubeApiError | null {
+    for (const r of this.reflectors) if (r.lastError) return r.lastError;
+    return null;
+  }
+
   get synced(): boolean {
     return this.reflectors.every((r) => r.synced);
   }

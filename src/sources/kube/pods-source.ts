@@ -116,7 +116,10 @@ export class KubePodsSource implements Source {
   unready(): string | null {
     const api = this.shared.apiProblem();
     if (api) return api;
-    if (!this.shared.informer.synced) return 'kube pods: waiting for the first list';
+    if (!this.shared.informer.synced) {
+      const e = this.shared.informer.lastError;
+      return e?.forbidden ? `kube pods: ${e.message}` : 'kube pods: waiting for the first list';
+    }
     return null;
   }
 
