@@ -295,7 +295,7 @@ export class LokiSink implements LogSink {
   private drop(reason: string, lines: number): void {
     metrics.dropped.inc({ component: 'loki', reason }, lines);
     if (this.logOnce.allow(`drop:${reason}`)) {
-      log.warn({ component: 'loki', reason, lines }, 'loki sink dropped records (oldest first); see rsd_dropped_total{component="loki"}');
+      log.warn({ component: 'loki', reason, lines }, 'loki sink dropped records; see rsd_dropped_total{component="loki"}');
     }
   }
 
