@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { metrics } from '../../metrics.ts';
 import { templateHash } from './hash.ts';
 import { decodeState, encodeState } from './snapshot.ts';
-import { ExtraMasks, KIND, WILDCARD, coarseOf, tokenize, type ExtraMask } from './tokenize.ts';
+import { ExtraMasks, KIND, WILDCARD, coarseOf, signature, tokensOfLastSignature, type ExtraMask } from './tokenize.ts';
 
 /**
  * Online log-template miner. One pass, a cluster id for every message.
@@ -65,6 +65,8 @@ interface Cluster {
   count: number;
   /** Creation order; the oldest cluster of a merge survives so ids stay stable. */
   seq: number;
+  /** Line counter at last use: the LRU order (a field write per line instead of a list move). */
+  lastSeen: number;
   /** Set when merged away or evicted; stale signature-cache entries check it. */
   dead: boolean;
   into: Cluster | null;
@@ -124,8 +126,8 @@ export class TemplateMiner {
   private readonly limits: { maxChars: number; maxTokens: number };
   private readonly extra: ExtraMasks;
   private readonly buckets = new Map<number, Bucket>();
-  private readonly live: LRUCache<string, Cluster>;
-  private readonly signatures: LRUCache<string, Cluster>;
+  private readonly live = new Map<string, Cluster>();
+  private readonly signatures: SignatureCache;
   private readonly aliases: LRUCache<string, string>;
   private lines = 0;
   private evicted = 0;
@@ -140,29 +142,24 @@ export class TemplateMiner {
       maxTokens: Math.max(4, opts.maxTokens ?? DEFAULTS.maxTokens),
     };
     this.extra = new ExtraMasks(opts.extraMasks ?? []);
-    this.live = new LRUCache<string, Cluster>({
-      max: this.maxClusters,
-      dispose: (c, _id, reason) => {
-        if (reason === 'evict') this.onEvict(c);
-      },
-    });
-    this.signatures = new LRUCache<string, Cluster>({ max: Math.max(16, opts.maxSignatures ?? this.maxClusters * 4) });
+    this.signatures = new SignatureCache(Math.max(16, opts.maxSignatures ?? this.maxClusters * 4));
     this.aliases = new LRUCache<string, string>({ max: this.maxClusters * 2 });
   }
 
   add(content: string): MinerMatch {
     this.lines++;
-    const msg = this.messageOf(content);
-    const cached = this.cached(msg.sig);
+    const sig = signature(content, this.limits, this.extra);
+    const cached = this.cached(sig);
     if (cached) {
       cached.count++;
-      this.live.get(cached.id); // recency for the LRU bound
+      cached.lastSeen = this.lines;
       return { clusterId: cached.id, template: cached.template, isNew: false, changed: false };
     }
+    const msg = this.messageOfLast(sig);
     const found = this.find(msg);
     if (found) {
       found.count++;
-      this.live.get(found.id);
+      found.lastSeen = this.lines;
       this.signatures.set(msg.sig, found);
       const changed = this.widenDisplay(found, msg.fine);
       return { clusterId: found.id, template: found.template, isNew: false, changed };
@@ -175,8 +172,8 @@ export class TemplateMiner {
   }
 
   match(content: string): MinerMatch | null {
-    const msg = this.messageOf(content);
-    const c = this.cached(msg.sig) ?? this.find(msg);
+    const sig = signature(content, this.limits, this.extra);
+    const c = this.cached(sig) ?? this.find(this.messageOfLast(sig));
     return c ? { clusterId: c.id, template: c.template, isNew: false, changed: false } : null;
   }
 
@@ -205,9 +202,8 @@ export class TemplateMiner {
   state(): MinerState {
     const clusters: ClusterSnapshot[] = [];
     // Least recently used first, so a restore rebuilds the same recency order.
-    for (const id of this.live.rkeys()) {
-      const c = this.live.peek(id);
-      if (c) clusters.push({ id: c.id, tokens: c.tokens, display: c.display, count: c.count, seq: c.seq });
+    for (const c of [...this.live.values()].sort((a, z) => a.lastSeen - z.lastSeen)) {
+      clusters.push({ id: c.id, tokens: c.tokens, display: c.display, count: c.count, seq: c.seq });
     }
     const aliases: Array<[string, string]> = [];
     for (const from of this.aliases.rkeys()) {
@@ -241,13 +237,14 @@ export class TemplateMiner {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private messageOf(content: string): Message {
-    const t = tokenize(content, this.limits, this.extra);
+  /** Full tokens of the message whose signature was just computed (cache miss path). */
+  private messageOfLast(sig: string): Message {
+    const t = tokensOfLastSignature();
     if (t.truncated && t.kinds[t.kinds.length - 1] !== KIND.variable) {
       t.fine.push(WILDCARD);
       t.kinds.push(KIND.variable);
     }
-    return { fine: t.fine, kinds: t.kinds, sig: t.fine.join(SEP), coarse: null };
+    return { fine: t.fine, kinds: t.kinds, sig, coarse: null };
   }
 
   private cached(sig: string): Cluster | null {
@@ -292,7 +289,7 @@ export class TemplateMiner {
   private resolveId(id: string): Cluster | undefined {
     let cur = id;
     for (let hops = 0; hops < 64; hops++) {
-      const c = this.live.peek(cur);
+      const c = this.live.get(cur);
       if (c) return c;
       const next = this.aliases.get(cur);
       if (next === undefined) return undefined;
@@ -309,7 +306,8 @@ export class TemplateMiner {
       // away under an alias) gets a suffix so ids never point at two patterns at once.
       for (let k = 2; this.live.has(cid) || this.aliases.has(cid); k++) cid = templateHash(`${key}${SEP}${k}`);
     }
-    const c: Cluster = { id: cid, tokens, key, display, template: display.join(' '), count, seq, dead: false, into: null };
+    if (this.live.size >= this.maxClusters) this.evictLeastRecent();
+    const c: Cluster = { id: cid, tokens, key, display, template: display.join(' '), count, seq, lastSeen: this.lines, dead: false, into: null };
     this.live.set(cid, c);
     this.index(c);
     metrics.minerClusters.inc();
@@ -357,7 +355,15 @@ export class TemplateMiner {
     if (b.clusters.size === 0) this.buckets.delete(c.tokens.length);
   }
 
+  /** O(clusters), but only when a new cluster arrives at the cap, which already costs a bucket scan. */
+  private evictLeastRecent(): void {
+    let oldest: Cluster | null = null;
+    for (const c of this.live.values()) if (!oldest || c.lastSeen < oldest.lastSeen) oldest = c;
+    if (oldest) this.onEvict(oldest);
+  }
+
   private onEvict(c: Cluster): void {
+    this.live.delete(c.id);
     c.dead = true;
     this.unindex(c);
     this.evicted++;
@@ -468,6 +474,38 @@ export class TemplateMiner {
     this.live.delete(c.id);
     this.aliases.set(c.id, survivor.id);
     metrics.minerClusters.dec();
+  }
+}
+
+/**
+ * Exact-signature cache in two generations: lookups hit the current map, then the previous one
+ * (and move the entry forward); when the current map is full it becomes the previous one. Bounded
+ * at 2 x max entries, and a plain Map lookup per line instead of a linked-list LRU update.
+ */
+class SignatureCache {
+  private cur = new Map<string, Cluster>();
+  private old = new Map<string, Cluster>();
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  get(sig: string): Cluster | undefined {
+    const c = this.cur.get(sig);
+    if (c !== undefined) return c;
+    const o = this.old.get(sig);
+    if (o !== undefined) this.set(sig, o);
+    return o;
+  }
+  set(sig: string, c: Cluster): void {
+    if (this.cur.size >= this.max) {
+      this.old = this.cur;
+      this.cur = new Map();
+    }
+    this.cur.set(sig, c);
+  }
+  delete(sig: string): void {
+    this.cur.delete(sig);
+    this.old.delete(sig);
   }
 }
 

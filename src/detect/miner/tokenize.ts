@@ -116,18 +116,28 @@ const DATE_WORDS = new Set(
 );
 const BOOLEANS = new Set(['true', 'false', 'TRUE', 'FALSE', 'True', 'False']);
 
-export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
-  const fine: string[] = [];
-  const kinds: number[] = [];
+// Scratch output of `scan`, reused by every call (the miner is synchronous): valid until the next scan.
+const TOK: string[] = [];
+const KINDS: number[] = [];
+let scanned = 0;
+let scanTruncated = false;
+let scanDates = false;
+
+/**
+ * One pass over the message: the fine token and kind of every whitespace-separated token, before
+ * any folding. Cheap on purpose, since the hot path only needs `signature()` of its result.
+ */
+function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): void {
   const end = content.length < limits.maxChars ? content.length : limits.maxChars;
-  let truncated = end < content.length;
-  let dateWords = false;
+  let n = 0;
+  scanTruncated = end < content.length;
+  scanDates = false;
   let i = 0;
   while (i < end) {
     while (i < end && cls(content.charCodeAt(i)) === C_SPACE) i++;
     if (i >= end) break;
-    if (fine.length >= limits.maxTokens) {
-      truncated = true;
+    if (n >= limits.maxTokens) {
+      scanTruncated = true;
       break;
     }
     const start = i;
@@ -137,7 +147,7 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
     let slashes = 0;
     while (i < end) {
       const c = content.charCodeAt(i);
-      const k = cls(c);
+      const k = c < 128 ? CLASS[c]! : C_ALPHA;
       if (k === C_SPACE) break;
       if (k === C_DIGIT) digits = true;
       else if (k !== C_ALPHA) {
@@ -172,16 +182,43 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
       kind = identifier ? KIND.variable : KIND.mixed;
     } else {
       tok = raw;
-      const last = fine.length - 1;
-      if (last >= 0 && kinds[last] === KIND.variable && isUnit(raw)) {
-        // `5.2 KB,` -> one token; the trailing separator keeps it apart from a bare number.
-        fine[last] += ` ${raw}`;
-        if (UNIT_TRAILING.includes(raw[raw.length - 1]!)) kinds[last] = KIND.mixed;
-        continue;
-      }
-      if (!dateWords && DATE_WORDS.has(raw)) dateWords = true;
+      if (!scanDates && DATE_WORDS.has(raw)) scanDates = true;
     }
+    TOK[n] = tok;
+    KINDS[n] = kind;
+    n++;
+  }
+  scanned = n;
+}
+
+// Kind markers in signatures: control characters never survive tokenizing, so keys cannot collide.
+const MARK = ['\u0001', '\u0002', '\u0003', '\u0004'];
+
+/**
+ * Exact-signature key of a message: its fine tokens and kinds before folding. Folding is a pure
+ * function of that sequence, so equal signatures always give equal tokens.
+ */
+export function signature(content: string, limits: TokenizerLimits, extra?: ExtraMasks): string {
+  scan(content, limits, extra);
+  let sig = scanTruncated ? '\u0005' : '';
+  for (let j = 0; j < scanned; j++) sig += MARK[KINDS[j]!]! + TOK[j]!;
+  return sig;
+}
+
+/** Tokens of the message last passed to `signature` (the miss path): folds applied. */
+export function tokensOfLastSignature(): Tokenized {
+  const fine: string[] = [];
+  const kinds: number[] = [];
+  for (let j = 0; j < scanned; j++) {
+    const tok = TOK[j]!;
+    const kind = KINDS[j]!;
     const last = fine.length - 1;
+    if (kind === KIND.word && last >= 0 && kinds[last] === KIND.variable && isUnit(tok)) {
+      // `5.2 KB,` -> one token; the trailing separator keeps it apart from a bare number.
+      fine[last] += ` ${tok}`;
+      if (UNIT_TRAILING.includes(tok[tok.length - 1]!)) kinds[last] = KIND.mixed;
+      continue;
+    }
     if (kind === KIND.variable && last >= 0 && kinds[last] === KIND.variable) {
       // The display of a long run stays short: it varies anyway and only its start is informative.
       if (fine[last]!.length < MAX_FOLD) fine[last] += ` ${tok}`;
@@ -190,8 +227,13 @@ export function tokenize(content: string, limits: TokenizerLimits, extra?: Extra
     fine.push(tok);
     kinds.push(kind);
   }
-  if (dateWords) foldDates(fine, kinds);
-  return { fine, kinds, truncated };
+  if (scanDates) foldDates(fine, kinds);
+  return { fine, kinds, truncated: scanTruncated };
+}
+
+export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
+  signature(content, limits, extra);
+  return tokensOfLastSignature();
 }
 
 const MAX_FOLD = 64;
