@@ -145,12 +145,15 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
     let identifier = true; // only [A-Za-z0-9_.:-] (after an optional sign): one variable if it has a digit
     let eqAt = -1;
     let slashes = 0;
+    let number = true; // digits and dots only (after an optional sign): the display is just `<*>`
     while (i < end) {
       const c = content.charCodeAt(i);
       const k = c < 128 ? CLASS[c]! : C_ALPHA;
       if (k === C_SPACE) break;
       if (k === C_DIGIT) digits = true;
-      else if (k !== C_ALPHA) {
+      else if (k === C_ALPHA) number = false;
+      else {
+        if (c !== DOT && !(i === start && (c === MINUS || c === PLUS))) number = false;
         if (c === SLASH || c === BACKSLASH) slashes++;
         else if (c === EQ && eqAt < 0) eqAt = i;
         else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ) {
@@ -178,7 +181,7 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
       }
     } else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
     else if (digits) {
-      tok = fineShape(raw);
+      tok = number && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT ? WILDCARD : fineShape(raw);
       kind = identifier ? KIND.variable : KIND.mixed;
     } else {
       tok = raw;
