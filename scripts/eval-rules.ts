@@ -2,7 +2,8 @@
  * Recall and false-positive rate of the default rule set on a corpus of real log lines and
  * Kubernetes event messages gathered from public sources (test/fixtures/incident-corpus).
  *
- * Usage: node scripts/eval-rules.ts [--corpus DIR] [--verbose]
+ * Usage: node scripts/eval-rules.ts [--corpus DIR] [--pipeline FILE] [--verbose]
+ * (--pipeline evaluates a rule-set file instead of pipelines/default.ts, e.g. an edited copy.)
  * Prints a table and the misses/false positives on stderr and a final JSON line on stdout:
  *   {"recall":{type:…},"recall_min":…,"fp_rate":…,…}
  *
@@ -17,6 +18,7 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { Finding } from '../src/model/finding.ts';
+import type { Rule } from '../src/detect/types.ts';
 import { DetectionEngine } from '../src/detect/engine.ts';
 import { loadRules } from '../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../src/detect/templates.ts';
@@ -127,12 +129,17 @@ export function sampleRecords(s: Sample, index: number): string[] {
   return out;
 }
 
-export async function evaluate(corpusDir: string): Promise<EvalResult> {
+export interface EvalOptions {
+  /** Rules to evaluate (default: pipelines/default.ts). */
+  rules?: Rule[];
+}
+
+export async function evaluate(corpusDir: string, opts: EvalOptions = {}): Promise<EvalResult> {
   const { incidents, ordinary } = loadCorpus(corpusDir);
   const all = [...incidents, ...ordinary];
   const input = all.flatMap((s, i) => sampleRecords(s, i)).join('\n') + '\n';
 
-  const rules = await loadRules({});
+  const rules = opts.rules ?? (await loadRules({}));
   const templates = await createTemplateAssigner();
   const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
   const source = new ReplaySource({ files: ['-'], stdin: Readable.from([input]) });
@@ -224,10 +231,12 @@ if (import.meta.main) {
   const { values } = parseArgs({
     options: {
       corpus: { type: 'string', default: resolve(import.meta.dirname, '../test/fixtures/incident-corpus') },
+      pipeline: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
   });
-  const r = await evaluate(resolve(values.corpus!));
+  const rules = values.pipeline ? await loadRules({ defaults: false, pipelines: [resolve(values.pipeline)] }) : undefined;
+  const r = await evaluate(resolve(values.corpus!), rules ? { rules } : {});
   process.stderr.write(report(r, values.verbose!));
   const out = {
     recall: r.recall,
