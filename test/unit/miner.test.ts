@@ -129,6 +129,15 @@ describe('TemplateMiner grouping', () => {
     expect(m.stats().clusters).toBe(4);
   });
 
+  it('protects the first word even when a variable comes before it (HTTP methods after an IP)', () => {
+    const m = new TemplateMiner();
+    const ids = ['GET', 'POST', 'DELETE', 'PUT'].map(
+      (verb, i) => m.add(`10.11.10.${i} "${verb} /v2/abc${i}/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.24`).clusterId,
+    );
+    expect(new Set(ids).size).toBe(4);
+    expect(m.add('10.11.10.9 "GET /v2/zzz/servers HTTP/1.1" status: 404 len: 10 time: 0.1').clusterId).toBe(ids[0]);
+  });
+
   it('match() looks up without learning', () => {
     const m = new TemplateMiner();
     expect(m.match('disk /dev/sda1 is full')).toBeNull();

@@ -262,10 +262,10 @@ export class TemplateMiner {
     if (!b) return null;
     const tokens = coarse(msg);
     const key = tokens.join(SEP);
-    const wordFirst = tokens[0] !== WILDCARD;
+    const fw = firstWord(tokens);
     for (const m of b.order) {
-      // A first word never falls into a `<*>` that came from a number: it names the event.
-      if (wordFirst && m.positions[0] === 0) continue;
+      // The first word never falls into a `<*>`: it names the event (`GET` vs `POST` after an IP).
+      if (m.positions.includes(fw)) continue;
       const found = m.positions.length === 0 ? m.byKey.get(key) : m.byKey.get(maskJoin(tokens, m.positions));
       if (found) return found;
     }
@@ -383,20 +383,22 @@ export class TemplateMiner {
     for (const c of b.clusters) if (c !== x && (this.covers(s, c.tokens) || this.covers(c.tokens, s))) (covered ??= []).push(c);
     if (covered) return this.merge([x, ...covered], -1);
     let family: Map<number, Cluster[]> | null = null;
+    const fw = firstWord(s);
     for (const c of b.clusters) {
       if (c === x) continue;
       const t = c.tokens;
+      const cfw = firstWord(t);
       let diff = -1;
       for (let p = 0; p < n; p++) {
         const tp = t[p]!;
-        if (tp === s[p] || (p > 0 && (tp === WILDCARD || fits(tp, s[p]!) || fits(s[p]!, tp)))) continue;
+        if (tp === s[p] || (p !== fw && p !== cfw && (tp === WILDCARD || fits(tp, s[p]!) || fits(s[p]!, tp)))) continue;
         if (diff >= 0) {
           diff = -2;
           break;
         }
         diff = p;
       }
-      if (diff <= 0) continue; // the first word names the event: never a variable by evidence
+      if (diff < 0 || diff === fw || diff === cfw) continue; // the first word names the event: never a variable
       family ??= new Map();
       const list = family.get(diff);
       if (list) list.push(c);
@@ -436,15 +438,17 @@ export class TemplateMiner {
 
   /**
    * `template` covers `tokens` when it equals them except where it has `<*>`, and turning those
-   * words into variables is allowed (not the first token, enough constants left).
+   * words into variables is allowed (not the first word, enough constants left).
    */
   private covers(template: string[], tokens: string[]): boolean {
     let widened = false;
+    const fwt = firstWord(template);
+    const fw = firstWord(tokens);
     for (let p = 0; p < template.length; p++) {
       const t = template[p]!;
       const w = tokens[p]!;
       if (t === w) continue;
-      if (p === 0) return false;
+      if (p === fw || p === fwt) return false;
       if (t === WILDCARD) widened = true;
       else if (!fits(t, w)) return false;
     }
@@ -512,6 +516,12 @@ class SignatureCache {
 function coarse(msg: Message): string[] {
   if (!msg.coarse) msg.coarse = msg.fine.map((f, i) => coarseOf(f, msg.kinds[i]!));
   return msg.coarse;
+}
+
+/** Position of the first token that is not a variable (the event's name), or -1. */
+function firstWord(tokens: string[]): number {
+  for (let p = 0; p < tokens.length; p++) if (tokens[p] !== WILDCARD) return p;
+  return -1;
 }
 
 function maskJoin(tokens: string[], positions: number[]): string {
