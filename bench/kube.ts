@@ -49,6 +49,14 @@ async function child(kubeconfigPath: string): Promise<void> {
     process.send?.(sample);
   };
   const t = setInterval(report, 500);
+  // Final sample after a full GC (when run with --expose-gc): live memory, not garbage awaiting collection.
+  process.on('message', (m) => {
+    if (m !== 'gc') return;
+    const g = (globalThis as { gc?: () => void }).gc;
+    g?.();
+    const mem = process.memoryUsage();
+    process.send?.({ gc: true, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers });
+  });
   process.on('disconnect', () => {
     clearInterval(t);
     void s.pods.stop().then(() => process.exit(0));
@@ -95,9 +103,13 @@ async function parent(): Promise<void> {
       created = size;
       process.stderr.write(`${size} pods in ${((Date.now() - tc) / 1000).toFixed(1)} s\n`);
 
-      const proc: ChildProcess = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', env.adminKubeconfig], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const proc: ChildProcess = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', env.adminKubeconfig], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       let last: Sample | undefined;
-      proc.on('message', (m) => (last = m as Sample));
+      let afterGc: { rss: number; heapUsed: number; external: number } | undefined;
+      proc.on('message', (m) => {
+        if ((m as { gc?: boolean }).gc) afterGc = m as typeof afterGc;
+        else last = m as Sample;
+      });
       const ts = Date.now();
       const deadline = ts + 180_000;
       while (!last || last.followers < size) {
@@ -123,6 +135,8 @@ async function parent(): Promise<void> {
       const a = last;
       await new Promise((r) => setTimeout(r, windowS * 1000));
       const b = last;
+      proc.send('gc');
+      for (let i = 0; i < 40 && !afterGc; i++) await new Promise((r) => setTimeout(r, 100));
       proc.disconnect();
       await new Promise((r) => proc.once('exit', r));
       const cpuS = (b.userUs - a.userUs + b.systemUs - a.systemUs) / 1e6;
@@ -136,6 +150,7 @@ async function parent(): Promise<void> {
         rssMiB: +(b.rss / 2 ** 20).toFixed(1),
         rssAfterImportMiB: +(b.idleRss / 2 ** 20).toFixed(1),
         heapUsedMiB: +(b.heapUsed / 2 ** 20).toFixed(1),
+        ...(afterGc ? { afterGc: { rssMiB: +(afterGc.rss / 2 ** 20).toFixed(1), heapUsedMiB: +(afterGc.heapUsed / 2 ** 20).toFixed(1), externalMiB: +(afterGc.external / 2 ** 20).toFixed(1) } } : {}),
         secondsUntilAllFollowed: +startupS.toFixed(1),
         catchUpSeconds: +Math.max(0, catchUpS).toFixed(1),
         catchUpLines,

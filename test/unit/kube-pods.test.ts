@@ -224,6 +224,22 @@ describe('kube pods source (fake API server)', () => {
     expect(lost).toBe(lostBefore + 1);
   });
 
+  it('reads a finished init container to the end, then stops following it', async () => {
+    const f = await fake();
+    const r = await run(f, { drainIdleMs: 200 });
+    const pod = podObject({ name: 'with-init', containers: [{ name: 'app', id: 'containerd://app' }] });
+    const started = new Date(Date.now() - 120_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    (pod.status as Record<string, unknown>).initContainerStatuses = [
+      { name: 'migrate', containerID: 'containerd://init', restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', containerID: 'containerd://init', startedAt: started, finishedAt: started } } },
+    ];
+    f.appendLog('default', 'with-init', 'migrate', [{ ts: at(1), line: 'migrating' }, { ts: at(2), line: 'migrated' }]);
+    f.put('pods', pod);
+    await until('init lines', () => r.lines().length === 2);
+    expect(r.got.filter((x) => x.kind === 'pod').map((x) => x.target.container)).toEqual(['migrate', 'migrate']);
+    await until('init follower done', () => r.sources.pods.follower('containerd://init') === undefined, 5000);
+    expect(r.sources.pods.stats().followers).toBe(1);
+  });
+
   it('caps followed containers and promotes a waiting one when a place frees', async () => {
     const f = await fake();
     const r = await run(f, { maxContainers: 2 });
