@@ -204,10 +204,15 @@ const rules: Rule[] = [
       /Exception in thread "[^"]*"/,
       /thread '[^']*' panicked at/,
       /\bPANIC\b|\bFATAL\b|Fatal Python error/,
-      /^F\d{4} \d\d:\d\d:\d\d/,
       /"(?:level|severity|lvl)"\s*:\s*"(?:fatal|panic|critical|emerg|alert)"|\b(?:level|lvl|severity)=(?:fatal|panic|critical|emerg)\b/i,
       /\[(?:FATAL|CRITICAL|EMERG|ALERT)\]|\bCRITICAL\b/,
     ],
+  }),
+  // Any line whose own level is fatal (klog F-lines, "level":"fatal", [FATAL] …) is a fatal error.
+  signature({
+    id: 'fatal-level', incident_type: 'panic_fatal', domain: 'application', severity: 'critical',
+    title: 'fatal errors', group: G, priority: next(), selector: { level: ['fatal'] },
+    match: [{ regex: '.' }],
   }),
   signature({
     id: 'dependency-refused', incident_type: 'dependency_refused', domain: 'runtime', severity: 'error',
@@ -228,7 +233,7 @@ const rules: Rule[] = [
       /\bi\/o timeout\b|deadline exceeded|DEADLINE_EXCEEDED/i,
       /\bE(?:SOCKET)?TIMEDOUT\b/,
       /\b(?:connect(?:ion)?|read|write|request|socket|upstream|gateway|response|dial|query|operation|call|rpc|http|receive|send|handshake|idle|lock)[ _-]?timeout\b(?!\s*[=:]\s*["']?\d)/i,
-      /\w*Timeout(?:Exception|Error)\b|\bReadTimeout\b|\bConnectTimeout\b/,
+      /Timeout(?:Exception|Error)\b|\bReadTimeout\b|\bConnectTimeout\b/,
       /\btimeout (?:exceeded|expired|occurred|reached|error|while|after|waiting|of \d+|on)\b/i,
       /Gateway Time-?out|\b504 Gateway\b|took too long to respond/i,
     ],

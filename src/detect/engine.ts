@@ -12,6 +12,8 @@ import { NewPatternDetector } from './detectors/new-pattern.ts';
 import { SpikeDetector } from './detectors/spike.ts';
 import type { Detector, Emit, Signal } from './signal.ts';
 import type { Rule } from './types.ts';
+import { requiredLiterals } from './literals.ts';
+import { LiteralScanner } from './aho.ts';
 
 export interface EngineOptions {
   rules: Rule[];
@@ -24,6 +26,8 @@ export interface EngineOptions {
   /** Assigns record.template (the template miner); optional. */
   assignTemplate?: (r: LogRecord) => void;
   lifecycle?: LifecycleOptions;
+  /** The literal prefilter (default true). Off only to prove it changes nothing. */
+  prefilter?: boolean;
 }
 
 interface PatternEntry {
@@ -31,6 +35,8 @@ interface PatternEntry {
   rule: CompiledRule;
   /** True when all of the detector's patterns joined the combined prefilter. */
   prefiltered: boolean;
+  /** Bit of this detector in the literal scanner's mask (0 when not prefiltered). */
+  bit: number;
 }
 
 /**
@@ -46,7 +52,7 @@ export class DetectionEngine {
   private readonly watermarkDetectors: Detector[] = [];
   private readonly correlators: Detector[] = [];
   private readonly customs: CustomDetector[] = [];
-  private readonly prefilter: RegExp | null;
+  private readonly scanner: LiteralScanner | null;
   private readonly lifecycle: FindingsLifecycle;
   private readonly assignTemplate: ((r: LogRecord) => void) | undefined;
   private maxTs = -Infinity;
@@ -69,7 +75,7 @@ export class DetectionEngine {
       seen.add(r.id);
       return compileRule(r);
     });
-    const prefilterSources: string[] = [];
+    const literalGroups: string[][] = [];
     // Group competition needs a deterministic order: priority, then declaration order.
     const ordered = this.rules.map((rule, i) => ({ rule, i })).sort((a, b) => a.rule.priority - b.rule.priority || a.i - b.i);
     for (const { rule } of ordered) {
@@ -85,12 +91,18 @@ export class DetectionEngine {
       if (matchesAll) {
         this.recordDetectors.push(d);
       } else if (pats && pats.length) {
-        const prefiltered = pats.every((p) => p.prefilter !== undefined);
-        if (prefiltered) for (const p of pats) prefilterSources.push(p.prefilter!);
-        this.patternDetectors.push({ d, rule, prefiltered });
+        // A detector joins the prefilter when every pattern has required literals.
+        const lits = pats.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
+        const prefiltered = opts.prefilter !== false && lits.every((l) => l !== null);
+        let bit = 0;
+        if (prefiltered) {
+          bit = 1 << Math.min(literalGroups.length, 31);
+          literalGroups.push(lits.flatMap((l) => l!));
+        }
+        this.patternDetectors.push({ d, rule, prefiltered, bit });
       }
     }
-    this.prefilter = prefilterSources.length ? new RegExp(prefilterSources.map((s) => `(?:${s})`).join('|'), 'i') : null;
+    this.scanner = literalGroups.length ? new LiteralScanner(literalGroups) : null;
     this.emitFn = (s) => this.onSignal(s);
   }
 
@@ -157,10 +169,11 @@ export class DetectionEngine {
     const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
     for (const d of this.recordDetectors) if (d.rule.selects(r)) d.onRecord!(r, text, this.emitFn, this.wm);
     if (this.patternDetectors.length === 0) return;
-    const hit = this.prefilter === null || this.prefilter.test(text);
+    // One pass finds which detectors' literals occur; the others cannot match this line.
+    const candidates = this.scanner === null ? 0 : this.scanner.scan(text);
     let claimed: string[] | null = null;
-    for (const { d, rule, prefiltered } of this.patternDetectors) {
-      if (prefiltered && !hit) continue;
+    for (const { d, rule, prefiltered, bit } of this.patternDetectors) {
+      if (prefiltered && (candidates & bit) === 0) continue;
       if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) continue;
       if (!rule.selects(r)) continue;
       let m = false;

@@ -1,0 +1,128 @@
+/**
+ * Pipeline throughput: ≥ 1M records (Loghub-2k lines from ../shared/datasets mixed with incident
+ * lines, spread over 1,000 pods) through the default pipeline in process: parse → template mining →
+ * every default rule → findings lifecycle. One thread, no sinks.
+ *   node bench/pipeline.ts [--lines N] [--batch N] [--datasets DIR]
+ * Reference measured in the same run: the same records through parse only (the cheapest stage every
+ * collector pays), so the figure can be read as a ratio on any machine.
+ * Final JSON line: lines_per_sec, rss_mb_peak, batch_ms_p50/p99, reference and ratio.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LogRecord } from '../src/model/log-record.ts';
+import { parseRecord } from '../src/parse/record.ts';
+import { DetectionEngine } from '../src/detect/engine.ts';
+import { loadRules } from '../src/detect/rulesets.ts';
+import { createTemplateAssigner } from '../src/detect/templates.ts';
+
+const { values } = parseArgs({
+  options: {
+    lines: { type: 'string', default: '1000000' },
+    batch: { type: 'string', default: '1000' },
+    datasets: { type: 'string', default: resolve(import.meta.dirname, '../../shared/datasets/loghub-2k') },
+  },
+});
+const TOTAL = Number(values.lines);
+const BATCH = Number(values.batch);
+const PODS = 1000;
+
+function loghubLines(dir: string): string[] {
+  const out: string[] = [];
+  for (const s of readdirSync(dir).sort()) {
+    const f = join(dir, s, `${s}_2k.log`);
+    try {
+      if (!statSync(f).isFile()) continue;
+    } catch {
+      continue;
+    }
+    out.push(...readFileSync(f, 'utf8').split('\n').filter(Boolean));
+  }
+  return out;
+}
+
+const INCIDENTS = [
+  'level=error msg="publish failed" err="nats: no servers available for connection"',
+  'E1120 09:15:00.000000       1 ldap.go:142] LDAP bind failed: dial tcp 10.20.0.8:636: i/o timeout',
+  '{"level":"error","msg":"payment call failed: x509: certificate has expired or is not yet valid"}',
+  'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
+  'panic: runtime error: invalid memory address or nil pointer dereference',
+  'could not connect to server: Connection refused Is the server running on host "db" (10.0.0.3) and accepting TCP/IP connections on port 5432?',
+  'upstream request timeout after 30s calling inventory',
+  'dial tcp 10.0.0.9:8080: connect: connection refused',
+];
+
+const pool = loghubLines(values.datasets!);
+if (pool.length === 0) throw new Error(`no Loghub lines under ${values.datasets}`);
+const targets = Array.from({ length: PODS }, (_, i) => ({
+  cluster: 'bench',
+  namespace: `ns-${i % 50}`,
+  workload: `app-${i % 200}`,
+  pod: `app-${i % 200}-${i.toString(36)}`,
+  container: 'main',
+  node: `node-${i % 2}`,
+}));
+const T0 = Date.parse('2026-11-01T00:00:00Z');
+const STEP_MS = 3_600_000 / TOTAL; // one hour of logs, whatever the line count
+
+function makeBatch(start: number, n: number): LogRecord[] {
+  const out: LogRecord[] = new Array(n);
+  for (let k = 0; k < n; k++) {
+    const i = start + k;
+    const ms = T0 + Math.floor(i * STEP_MS);
+    const line = i % 997 === 0 ? INCIDENTS[(i / 997) % INCIDENTS.length | 0]! : pool[i % pool.length]!;
+    out[k] = { ts: new Date(ms).toISOString(), tsMs: ms, line, stream: 'stdout', kind: 'pod', level: 'unknown', target: { ...targets[(i * 7919) % PODS]! } };
+  }
+  return out;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+// Reference: parse only.
+let t = performance.now();
+for (let i = 0; i < TOTAL; i += BATCH) for (const r of makeBatch(i, Math.min(BATCH, TOTAL - i))) parseRecord(r);
+const refSeconds = (performance.now() - t) / 1000;
+
+// The default pipeline.
+const rules = await loadRules({});
+const templates = await createTemplateAssigner();
+const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+let rssPeak = process.memoryUsage.rss();
+const batchMs: number[] = [];
+let findings = 0;
+const cpu0 = process.cpuUsage();
+t = performance.now();
+for (let i = 0; i < TOTAL; i += BATCH) {
+  const batch = makeBatch(i, Math.min(BATCH, TOTAL - i));
+  const b0 = performance.now();
+  for (const r of batch) parseRecord(r);
+  findings += engine.process(batch).length;
+  batchMs.push(performance.now() - b0);
+  if ((i / BATCH) % 50 === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+}
+const seconds = (performance.now() - t) / 1000;
+const cpu = process.cpuUsage(cpu0);
+rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+
+const result = {
+  bench: 'pipeline',
+  lines: TOTAL,
+  pods: PODS,
+  rules: rules.length,
+  seconds: +seconds.toFixed(3),
+  lines_per_sec: Math.round(TOTAL / seconds),
+  cpu_seconds: +((cpu.user + cpu.system) / 1e6).toFixed(3),
+  rss_mb_peak: Math.round(rssPeak / 1024 / 1024),
+  batch_size: BATCH,
+  batch_ms_p50: +percentile(batchMs, 50).toFixed(3),
+  batch_ms_p99: +percentile(batchMs, 99).toFixed(3),
+  findings,
+  templates: templates.clusters(),
+  reference_parse_only_lines_per_sec: Math.round(TOTAL / refSeconds),
+  ratio_vs_parse_only: +(refSeconds / seconds).toFixed(3),
+  node: process.version,
+};
+process.stdout.write(`${JSON.stringify(result)}\n`);

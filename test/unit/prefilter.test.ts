@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DetectionEngine } from '../../src/detect/engine.ts';
+import { loadRules } from '../../src/detect/rulesets.ts';
+import { requiredLiterals } from '../../src/detect/literals.ts';
+import { compilePattern } from '../../src/detect/pattern.ts';
+import { LiteralScanner } from '../../src/detect/aho.ts';
+import type { LogRecord } from '../../src/model/log-record.ts';
+import { rec } from '../helpers/records.ts';
+
+const DATASETS = resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
+
+function corpus(): string[] {
+  const lines: string[] = [];
+  if (existsSync(DATASETS)) {
+    for (const s of readdirSync(DATASETS)) {
+      const f = join(DATASETS, s, `${s}_2k.log`);
+      if (existsSync(f)) lines.push(...readFileSync(f, 'utf8').split('\n').filter(Boolean));
+    }
+  }
+  const inc = resolve(import.meta.dirname, '../fixtures/incident-corpus/incidents.ndjson');
+  if (existsSync(inc)) {
+    for (const l of readFileSync(inc, 'utf8').split('\n').filter(Boolean)) {
+      const o = JSON.parse(l) as { line?: string; reason?: string; message?: string };
+      lines.push(o.line ?? `reason=${o.reason} msg="${o.message}"`);
+    }
+  }
+  for (const l of readFileSync(resolve(import.meta.dirname, '../../samples/incident.ndjson'), 'utf8').split('\n').filter(Boolean)) {
+    const o = JSON.parse(l) as { line?: string; reason?: string; message?: string };
+    lines.push(o.line ?? `reason=${o.reason} msg="${o.message}"`);
+  }
+  return lines;
+}
+
+describe('required-literal prefilter', () => {
+  it('extracts literals that every match must contain', () => {
+    expect(requiredLiterals('connection refused|ECONNREFUSED')).toEqual(['connection refused', 'econnrefused']);
+    expect(requiredLiterals("didn'?t match (?:Pod's )?node (?:affinity|selector)")).toEqual(['t match ']);
+    expect(requiredLiterals('(?:pull|image)[^\\n]{0,300}(?:429|too many requests)')).toEqual(['pull', 'image']);
+    expect(requiredLiterals('\\d+ nodes')).toEqual([' nodes']);
+    expect(requiredLiterals('^F\\d{4} \\d\\d')).toBeNull();
+    expect(requiredLiterals('ab?c')).toBeNull();
+    expect(requiredLiterals('(?:foo)?barbaz')).toEqual(['barbaz']);
+    expect(requiredLiterals('x(?=abc)yz')).toBeNull();
+  });
+
+  it('the literal scanner reports every group whose literal occurs, case-insensitively', () => {
+    const groups = [['timed out', 'timeout'], ['refused'], ['ldap'], ['héllo']];
+    const sc = new LiteralScanner(groups);
+    expect(sc.scan('Connection REFUSED after TimeOut')).toBe(0b1011);
+    expect(sc.scan('LDAP bind timed out')).toBe(0b1101);
+    expect(sc.scan('all good')).toBe(0b1000); // the non-ASCII group is always a candidate
+    // Overlapping literals and suffix outputs (Aho–Corasick failure links).
+    const sc2 = new LiteralScanner([['abcd'], ['bc'], ['cde']]);
+    expect(sc2.scan('xabcde')).toBe(0b111);
+    expect(sc2.scan('xabce')).toBe(0b010);
+    // 40 groups: the ones past 31 share the last bit (always sound, sometimes a spare test).
+    const many = new LiteralScanner(Array.from({ length: 40 }, (_, i) => [`word${i}x`]));
+    expect(many.scan('a word35x b') >>> 0).toBe(2 ** 31);
+    expect(many.scan('a word3x b')).toBe(1 << 3);
+  });
+
+  it('is sound on real lines: whenever a default pattern matches, one of its literals is in the line', async () => {
+    const rules = await loadRules({});
+    const lines = corpus();
+    let matches = 0;
+    for (const r of rules) {
+      if (!('match' in r) || r.match === undefined) continue;
+      for (const m of Array.isArray(r.match) ? r.match : [r.match]) {
+        const c = compilePattern(m);
+        const lits = c.prefilter ? requiredLiterals(c.prefilter) : null;
+        if (!lits) continue;
+        for (const l of lines) {
+          if (!c.test(l)) continue;
+          matches++;
+          const low = l.toLowerCase();
+          expect(lits.some((x) => low.includes(x)), `${r.id} ${c.describe} on ${l.slice(0, 200)}`).toBe(true);
+        }
+      }
+    }
+    expect(matches).toBeGreaterThan(100);
+  });
+
+  it('the engine finds exactly the same with and without the prefilter', async () => {
+    const rules = await loadRules({});
+    const lines = corpus();
+    const records = (): LogRecord[] => lines.map((l, i) => rec(i * 50, l, { pod: `p${i % 40}`, workload: `w${i % 40}` }));
+    const a = new DetectionEngine({ rules }).process(records());
+    const b = new DetectionEngine({ rules, prefilter: false }).process(records());
+    expect(a.length).toBeGreaterThan(10);
+    expect(a).toEqual(b);
+  });
+});
