@@ -45,7 +45,7 @@ async function openStateStore(cfg: Config, nc: NatsConnection | null): Promise<S
   const kind = cfg.state.store === 'auto' ? (nc ? 'jetstream-kv' : 'file') : cfg.state.store;
   if (kind === 'jetstream-kv' && nc) {
     const { JetStreamKvStore } = await import('../state/kv-store.ts');
-    return JetStreamKvStore.open(nc, { create: true, ...(cfg.state.bucket ? { bucket: cfg.state.bucket } : {}) });
+    return JetStreamKvStore.open(nc, { create: true, closeConnection: true, ...(cfg.state.bucket ? { bucket: cfg.state.bucket } : {}) });
   }
   if (kind === 'file') {
     try {
