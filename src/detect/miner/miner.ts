@@ -85,6 +85,10 @@ interface Message {
   coarse: string[] | null;
 }
 
+// Evidence compares a new cluster with at most this many clusters of its bucket (the oldest, which
+// survived eviction because they are used), so never-repeating junk costs bounded work per line.
+const MAX_SCAN = 64;
+
 // Token separator in keys: a control character never survives tokenizing, so keys cannot collide.
 const SEP = '\u0001';
 
@@ -355,11 +359,14 @@ export class TemplateMiner {
     if (b.clusters.size === 0) this.buckets.delete(c.tokens.length);
   }
 
-  /** O(clusters), but only when a new cluster arrives at the cap, which already costs a bucket scan. */
+  /**
+   * At the cap, evict the least recently used 1/32 of the clusters in one sort, so a stream of
+   * never-repeating messages costs O(log n) per line for eviction rather than a scan per line.
+   */
   private evictLeastRecent(): void {
-    let oldest: Cluster | null = null;
-    for (const c of this.live.values()) if (!oldest || c.lastSeen < oldest.lastSeen) oldest = c;
-    if (oldest) this.onEvict(oldest);
+    const batch = Math.max(1, Math.ceil(this.maxClusters / 32));
+    const byAge = [...this.live.values()].sort((a, z) => a.lastSeen - z.lastSeen);
+    for (let k = 0; k < batch && k < byAge.length; k++) this.onEvict(byAge[k]!);
   }
 
   private onEvict(c: Cluster): void {
@@ -380,11 +387,17 @@ export class TemplateMiner {
     // A new template with `<*>` where older clusters hold a word covers them (`user test9` after
     // `user webmaster`), or an older one covers it: one pattern, the oldest id survives.
     let covered: Cluster[] | null = null;
-    for (const c of b.clusters) if (c !== x && (this.covers(s, c.tokens) || this.covers(c.tokens, s))) (covered ??= []).push(c);
+    let budget = MAX_SCAN;
+    for (const c of b.clusters) {
+      if (--budget < 0) break;
+      if (c !== x && (this.covers(s, c.tokens) || this.covers(c.tokens, s))) (covered ??= []).push(c);
+    }
     if (covered) return this.merge([x, ...covered], -1);
     let family: Map<number, Cluster[]> | null = null;
     const fw = firstWord(s);
+    budget = MAX_SCAN;
     for (const c of b.clusters) {
+      if (--budget < 0) break;
       if (c === x) continue;
       const t = c.tokens;
       const cfw = firstWord(t);
