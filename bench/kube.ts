@@ -103,7 +103,7 @@ async function parent(): Promise<void> {
       created = size;
       process.stderr.write(`${size} pods in ${((Date.now() - tc) / 1000).toFixed(1)} s\n`);
 
-      const proc: ChildProcess = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', env.adminKubeconfig], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const proc: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean), '--expose-gc', fileURLToPath(import.meta.url), '--child', env.adminKubeconfig], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       let last: Sample | undefined;
       let afterGc: { rss: number; heapUsed: number; external: number } | undefined;
       proc.on('message', (m) => {

@@ -319,7 +319,7 @@ export class ContainerFollower {
         continue;
       }
       h ??= lineHash(msg);
-      (this.emitted ??= new Cursor(this.ctx.limits)).add(key, h);
+      (this.emitted ??= new Cursor(this.ctx.limits)).add(key, h, ms);
       const position: RecordPosition = { key: s.containerId, ts: raw };
       this.ctx.hashes.set(position, h);
       const rec: LogRecord = { ts: raw, tsMs: ms, line: msg, stream: 'unknown', kind: 'pod', target: s.target, level: 'unknown', position };

@@ -56,10 +56,10 @@ export class CursorStore {
   }
 
   /** A sink acknowledged this line. Unknown containers (released pods) are ignored. */
-  ack(containerId: string, key: string, hash: string): void {
+  ack(containerId: string, key: string, hash: string, ms?: number): void {
     const c = this.cursors.get(containerId);
     if (!c) return;
-    c.add(key, hash);
+    c.add(key, hash, ms);
     this.dirty.add(containerId);
   }
 

@@ -44,13 +44,21 @@ function keyMs(key: string): number {
   return Date.parse(key.slice(0, 23) + 'Z');
 }
 
+interface Group {
+  ms: number;
+  hashes: Map<string, number>;
+}
+
 export class Cursor {
   private maxKey: string | null = null;
+  private maxMs = 0;
   private evictedFloor: string | null = null;
   /** Ordered by key ascending (insertion keeps order in the common in-order case; out-of-order inserts re-sort). */
-  private groups = new Map<string, Map<string, number>>();
+  private groups = new Map<string, Group>();
   private count = 0;
   private readonly limits: CursorLimits;
+  private windowFor: string | null = null;
+  private windowStart = '';
 
   constructor(limits: CursorLimits = DEFAULT_CURSOR_LIMITS) {
     this.limits = limits;
@@ -67,25 +75,30 @@ export class Cursor {
   /** Lines with a key strictly below the floor are done. */
   get floor(): string | null {
     if (this.maxKey === null) return null;
-    const windowStart = keyFromMs(keyMs(this.maxKey) - this.limits.windowMs);
-    return this.evictedFloor !== null && this.evictedFloor > windowStart ? this.evictedFloor : windowStart;
+    if (this.windowFor !== this.maxKey) {
+      this.windowFor = this.maxKey;
+      this.windowStart = keyFromMs(this.maxMs - this.limits.windowMs);
+    }
+    return this.evictedFloor !== null && this.evictedFloor > this.windowStart ? this.evictedFloor : this.windowStart;
   }
 
-  /** Marks one line as taken. */
-  add(key: string, hash: string): void {
-    const floor = this.floor;
-    if (floor !== null && key < floor) return;
+  /** Marks one line as taken. `ms` (the key's epoch ms) saves a parse when the caller has it. */
+  add(key: string, hash: string, ms: number = keyMs(key)): void {
+    // Numeric window checks on the hot path: formatting a floor key per line is what costs.
+    if (this.maxKey !== null && ms < this.maxMs - this.limits.windowMs) return;
+    if (this.evictedFloor !== null && key < this.evictedFloor) return;
     let group = this.groups.get(key);
     if (!group) {
-      group = new Map();
+      group = { ms, hashes: new Map() };
       const outOfOrder = this.maxKey !== null && key < this.maxKey;
       this.groups.set(key, group);
       if (outOfOrder) this.groups = new Map([...this.groups].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
     }
-    group.set(hash, (group.get(hash) ?? 0) + 1);
+    group.hashes.set(hash, (group.hashes.get(hash) ?? 0) + 1);
     this.count++;
     if (this.maxKey === null || key > this.maxKey) {
       this.maxKey = key;
+      this.maxMs = ms;
       this.prune();
     }
     while (this.count > this.limits.maxSeen) this.evictOldest();
@@ -93,16 +106,15 @@ export class Cursor {
 
   /** How many times this exact line was taken at this instant. */
   taken(key: string, hash: string): number {
-    return this.groups.get(key)?.get(hash) ?? 0;
+    return this.groups.get(key)?.hashes.get(hash) ?? 0;
   }
 
   private prune(): void {
-    const floor = this.floor;
-    if (floor === null) return;
+    const limit = this.maxMs - this.limits.windowMs;
     for (const [k, g] of this.groups) {
-      if (k >= floor) break;
+      if (g.ms >= limit) break;
       this.groups.delete(k);
-      for (const n of g.values()) this.count -= n;
+      for (const n of g.hashes.values()) this.count -= n;
     }
   }
 
@@ -111,7 +123,7 @@ export class Cursor {
     if (first.done) return;
     const [k, g] = first.value;
     this.groups.delete(k);
-    for (const n of g.values()) this.count -= n;
+    for (const n of g.hashes.values()) this.count -= n;
     // Everything up to and including k is now "done"; the floor is the next instant we still remember.
     const next = this.groups.keys().next();
     this.evictedFloor = next.done ? this.maxKey : next.value;
@@ -124,14 +136,15 @@ export class Cursor {
   static from(json: CursorJson, limits: CursorLimits = DEFAULT_CURSOR_LIMITS): Cursor {
     const c = new Cursor(limits);
     c.maxKey = json.max;
+    c.maxMs = keyMs(json.max);
     const keys = Object.keys(json.seen).sort();
     for (const k of keys) {
       const g = new Map<string, number>();
       for (const h of json.seen[k] ?? []) g.set(h, (g.get(h) ?? 0) + 1);
-      c.groups.set(k, g);
+      c.groups.set(k, { ms: keyMs(k), hashes: g });
       c.count += json.seen[k]?.length ?? 0;
     }
-    const windowStart = keyFromMs(keyMs(json.max) - limits.windowMs);
+    const windowStart = keyFromMs(c.maxMs - limits.windowMs);
     if (json.floor > windowStart) c.evictedFloor = json.floor;
     c.prune();
     while (c.count > limits.maxSeen) c.evictOldest();
@@ -143,7 +156,7 @@ export class Cursor {
     const seen: Record<string, string[]> = {};
     for (const [k, g] of this.groups) {
       const hs: string[] = [];
-      for (const [h, n] of g) for (let i = 0; i < n; i++) hs.push(h);
+      for (const [h, n] of g.hashes) for (let i = 0; i < n; i++) hs.push(h);
       seen[k] = hs;
     }
     return { v: 1, max: this.maxKey, floor: this.floor ?? this.maxKey, seen };

@@ -107,9 +107,9 @@ export class KubePodsSource implements Source {
     for (const r of records) {
       const p = r.position;
       if (r.kind !== 'pod' || !p) continue;
-      const key = parseTs(p.ts)?.key;
-      if (!key) continue;
-      this.cursors.ack(p.key, key, this.hashes.get(p) ?? lineHash(r.line));
+      const t = parseTs(p.ts);
+      if (!t) continue;
+      this.cursors.ack(p.key, t.key, this.hashes.get(p) ?? lineHash(r.line), t.ms);
     }
   }
 
