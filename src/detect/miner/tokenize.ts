@@ -195,6 +195,7 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
 }
 
 // Kind markers in signatures: control characters never survive tokenizing, so keys cannot collide.
+const PIECES: string[] = [];
 const MARK = ['\u0001', '\u0002', '\u0003', '\u0004'];
 
 /**
@@ -203,9 +204,11 @@ const MARK = ['\u0001', '\u0002', '\u0003', '\u0004'];
  */
 export function signature(content: string, limits: TokenizerLimits, extra?: ExtraMasks): string {
   scan(content, limits, extra);
-  let sig = scanTruncated ? '\u0005' : '';
-  for (let j = 0; j < scanned; j++) sig += MARK[KINDS[j]!]! + TOK[j]!;
-  return sig;
+  // One join gives a flat string directly; `+=` would build a rope the Map lookup must flatten.
+  PIECES.length = 0;
+  if (scanTruncated) PIECES.push('\u0005');
+  for (let j = 0; j < scanned; j++) PIECES.push(MARK[KINDS[j]!]!, TOK[j]!);
+  return PIECES.join('');
 }
 
 /** Tokens of the message last passed to `signature` (the miss path): folds applied. */
