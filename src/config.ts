@@ -59,6 +59,8 @@ export interface Config {
     tls: { caFile?: string; certFile?: string; keyFile?: string };
     spoolDir?: string;
     maxQueue?: number;
+    /** Apply the stream layout (streams apply) at start: default true. */
+    provisionStreams: boolean;
   };
   state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
   pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[] };
@@ -204,7 +206,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   r.known('loki.spool', ['dir', 'maxSize']);
   r.known('loki.basicAuth', ['username', 'passwordFile']);
   r.known('loki.tls', ['caFile', 'insecureSkipVerify']);
-  r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue']);
+  r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue', 'provisionStreams']);
   r.known('nats.tls', ['caFile', 'certFile', 'keyFile']);
   r.known('state', ['store', 'dir', 'bucket']);
   r.known('pipelines', ['defaults', 'dirs', 'files', 'rules']);
@@ -251,7 +253,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
       format: r.oneOf('loki.format', ['protobuf', 'json'] as const, 'protobuf'),
       tls: { insecureSkipVerify: r.bool('loki.tls.insecureSkipVerify', false) },
     },
-    nats: { servers: r.list('nats.servers') ?? [], tls: {} },
+    nats: { servers: r.list('nats.servers') ?? [], tls: {}, provisionStreams: r.bool('nats.provisionStreams', true) },
     state: { store: r.oneOf('state.store', ['auto', 'memory', 'file', 'jetstream-kv'] as const, 'auto'), dir: r.str('state.dir') ?? '/var/lib/robot-sre-detector' },
     pipelines: {
       defaults: r.bool('pipelines.defaults', true),

@@ -77,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
 
   // NATS first: it carries findings and, when present, the shared state store.
   let nc: NatsConnection | null = null;
+  let stateNc: NatsConnection | null = null;
   const findingSinks: FindingSink[] = [];
   if (cfg.nats.servers.length) {
     const { connectNats } = await import('../nats/connection.ts');
@@ -91,14 +92,25 @@ export async function run(argv: string[]): Promise<number> {
       name: `robot-sre-detector/${cfg.cluster}`,
     });
     findingSinks.push(new JetStreamFindingSink({ connection, source: `robot-sre-detector/${cfg.cluster}`, ...(cfg.nats.spoolDir ? { spoolDir: cfg.nats.spoolDir } : {}), ...(cfg.nats.maxQueue ? { maxQueue: cfg.nats.maxQueue } : {}) }));
-    // The state store needs a live connection; findings do not wait for it.
-    if (cfg.state.store !== 'file' && cfg.state.store !== 'memory') {
+    // The state store and stream provisioning need a live connection; findings do not wait for it.
+    if ((cfg.state.store !== 'file' && cfg.state.store !== 'memory') || cfg.nats.provisionStreams) {
       nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
-      if (!nc) log.warn('NATS not reachable within 15s: using a local state store until restart');
+      if (!nc) log.warn('NATS not reachable within 15s: using a local state store until restart, streams not provisioned');
     }
+    if (nc && cfg.nats.provisionStreams) {
+      // Idempotent: creates what is missing, never deletes or shrinks (streams apply does the same).
+      const { applyLayout } = await import('../nats/streams.ts');
+      try {
+        const results = await applyLayout(nc, {});
+        log.info({ streams: results.map((r) => `${r.name}:${r.action}`) }, 'JetStream layout applied');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'JetStream layout not applied (run "streams apply" with an account allowed to)');
+      }
+    }
+    stateNc = cfg.state.store === 'file' || cfg.state.store === 'memory' ? null : nc;
   }
   if (cfg.findingsToStdout || findingSinks.length === 0) findingSinks.push(new StdoutFindingSink('ndjson'));
-  const store = await openStateStore(cfg, nc);
+  const store = await openStateStore(cfg, stateNc);
 
   let templates: TemplateAssigner | undefined;
   if (cfg.detect.templates) {
