@@ -110,10 +110,10 @@ describe('TemplateMiner grouping', () => {
     expect(m.templateOf(bob.clusterId)).toBe('session closed for user <*>');
   });
 
-  it('merges a word value into an existing numeric variable (user test9, then user webmaster)', () => {
+  it('merges a word value into an existing numeric variable (user 4711, then user webmaster)', () => {
     const m = new TemplateMiner();
     const a = m.add('Invalid user webmaster from 1.2.3.4');
-    const b = m.add('Invalid user test9 from 1.2.3.4');
+    const b = m.add('Invalid user 4711 from 1.2.3.4');
     expect(b.clusterId).toBe(a.clusterId);
     expect(b.template).toBe('Invalid user <*> from <*>');
   });

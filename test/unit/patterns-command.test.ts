@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { help, run } from '../../src/commands/patterns.ts';
+import { LOGHUB_FORMATS, groupingAccuracy, loadLoghubSystem, scoreSystem } from '../../src/detect/miner/evaluate.ts';
 
 interface Out {
   code: number;
@@ -83,6 +84,38 @@ describe('patterns command', () => {
     expect(recs[0]!.template).toBe('a b <*>');
   });
 
+  it('prints merged ids within the window: CLI output scores the same GA as the miner (OpenSSH)', async () => {
+    const datasets = process.env.RSD_LOGHUB_DIR ?? resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
+    expect(existsSync(datasets), `Loghub-2k datasets expected at ${datasets}`).toBe(true);
+    const file = join(datasets, 'OpenSSH', 'OpenSSH_2k.log');
+    const r = await runWith([file, '--log-format', LOGHUB_FORMATS.OpenSSH!]);
+    expect(r.code).toBe(0);
+    const recs = parse(r.stdout);
+    expect(recs).toHaveLength(2000);
+    const sys = loadLoghubSystem(datasets, 'OpenSSH');
+    const ga = groupingAccuracy(sys.eventIds, recs.map((x) => x.cluster));
+    expect(ga).toBeCloseTo(scoreSystem(sys).ga, 6);
+    expect(ga).toBeGreaterThan(0.95);
+    // --window 0 prints ids as they were when each line was read: merges come later.
+    const streaming = parse((await runWith([file, '--log-format', LOGHUB_FORMATS.OpenSSH!, '--window', '0'])).stdout);
+    expect(groupingAccuracy(sys.eventIds, streaming.map((x) => x.cluster))).toBeLessThan(ga);
+  });
+
+  it('flushes held-back lines when the input pauses', async () => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const done = run(['-'], { stdin, stdout, stderr });
+    stdin.write('service started on port 8080\nservice started on port 8081\n');
+    await new Promise((r) => setTimeout(r, 900));
+    expect(parse(out)).toHaveLength(2);
+    stdin.end('service stopped\n');
+    expect(await done).toBe(0);
+    expect(parse(out)).toHaveLength(3);
+  });
+
   it('prints help, and fails cleanly on usage errors and missing files', async () => {
     const h = await runWith(['--help']);
     expect(h.code).toBe(0);
@@ -91,6 +124,7 @@ describe('patterns command', () => {
     expect((await runWith(['a', 'b'])).code).toBe(2);
     expect((await runWith(['x', '--bogus'])).code).toBe(2);
     expect((await runWith(['x', '--log-format', 'no fields'])).code).toBe(2);
+    expect((await runWith(['x', '--window', '-1'])).code).toBe(2);
     const missing = await runWith([join(dir, 'does-not-exist.log')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/ENOENT/);
