@@ -240,6 +240,27 @@ describe('kube pods source (fake API server)', () => {
     expect(r.sources.pods.stats().followers).toBe(1);
   });
 
+  it('stops reading while the downstream is under pressure, without stall reconnects or loss', async () => {
+    const f = await fake();
+    let pressure = 0;
+    const r = await run(f, { pressure: () => pressure, stallTimeoutMs: 150 });
+    f.put('pods', podObject({ name: 'p', containers: [{ name: 'c', id: 'containerd://bp' }] }));
+    f.appendLog('default', 'p', 'c', entries(0, 1));
+    await until('first line', () => r.lines().length === 1);
+    const requestsBefore = f.requests.filter((q) => q.path.endsWith('/log')).length;
+    pressure = 1;
+    f.appendLog('default', 'p', 'c', entries(1, 1));
+    await until('the line that triggers the pause', () => r.lines().length === 2);
+    f.appendLog('default', 'p', 'c', entries(2, 20));
+    await new Promise((res) => setTimeout(res, 600));
+    const whilePaused = r.lines().length;
+    expect(whilePaused).toBeLessThan(22);
+    pressure = 0;
+    await until('all lines', () => r.lines().length === 22);
+    expect(r.lines()).toEqual(entries(0, 22).map((e) => e.line));
+    expect(f.requests.filter((q) => q.path.endsWith('/log')).length).toBe(requestsBefore);
+  });
+
   it('caps followed containers and promotes a waiting one when a place frees', async () => {
     const f = await fake();
     const r = await run(f, { maxContainers: 2 });

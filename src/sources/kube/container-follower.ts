@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { log } from '../../logger.ts';
 import { metrics, registry } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
@@ -13,6 +13,11 @@ import { floorToSecond, keyFromMs, splitTimestamp } from './timestamp.ts';
 export const resumeDuplicatesDropped = new Counter({
   name: 'rsd_kube_resume_duplicates_dropped_total',
   help: 'Replayed log lines dropped after a reconnect because they had already been taken (cursor dedupe)',
+  registers: [registry],
+});
+export const pausedStreams = new Gauge({
+  name: 'rsd_kube_log_streams_paused',
+  help: 'Pod log streams not read right now because the downstream (sink) is under pressure',
   registers: [registry],
 });
 export const logStreamReconnects = new Counter({
@@ -41,7 +46,12 @@ export interface FollowerContext {
   stallFloorMs: number;
   drainIdleMs: number;
   maxLineBytes: number;
+  /** Downstream pressure 0…1 (e.g. the Loki sink's queue): reading pauses above 0.9 until it falls under 0.7. */
+  pressure?: () => number;
 }
+
+export const PAUSE_ABOVE = 0.9;
+export const RESUME_BELOW = 0.7;
 
 export interface FollowSpec {
   containerId: string;
@@ -276,6 +286,17 @@ export class ContainerFollower {
         }
         this.emitLines(lines, filter);
         lines.length = 0;
+        const pressure = this.ctx.pressure;
+        if (pressure && pressure() > PAUSE_ABOVE) {
+          // Stop reading: HTTP/2 and TCP flow control push back to the API server and the kubelet, and the
+          // log file on the node stays the buffer. The stall watchdog sleeps meanwhile.
+          clearTimeout(timer);
+          pausedStreams.inc();
+          while (pressure() > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
+          pausedStreams.dec();
+          if (stream.signal.aborted) throw new Error('aborted while paused');
+          arm();
+        }
       }
       return 'eof';
     } catch (err) {

@@ -83,6 +83,11 @@ export interface KubeSourceOptions {
   stateStore?: StateStore;
   /** Server-side watch lifetime in seconds (jittered ±20 %) [300]. */
   watchTimeoutSeconds?: number;
+  /**
+   * Downstream pressure 0…1, e.g. `() => lokiSink.pressure()`. Log streams stop reading above 0.9 and resume
+   * under 0.7, so a catch-up after an outage waits in the kubelet's files instead of in memory [none].
+   */
+  pressure?: () => number;
   /** Prebuilt API client (tests, shared connection pool). */
   api?: KubeApi;
 }
@@ -121,6 +126,7 @@ export interface ResolvedKubeOptions {
   eventNamespaces: string[];
   stateStore: StateStore;
   watchTimeoutSeconds: number;
+  pressure: (() => number) | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -178,5 +184,6 @@ export function resolveKubeOptions(o: KubeSourceOptions, env: NodeJS.ProcessEnv 
     eventNamespaces: (o.events?.namespaces ?? namespaces).filter(Boolean),
     stateStore: o.stateStore ?? new MemoryStore(),
     watchTimeoutSeconds: positive('watchTimeoutSeconds', o.watchTimeoutSeconds, 300),
+    pressure: o.pressure,
   };
 }

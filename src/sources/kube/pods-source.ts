@@ -241,6 +241,7 @@ export class KubePodsSource implements Source {
         stallFloorMs: o.stallTimeoutMs,
         drainIdleMs: o.drainIdleMs,
         maxLineBytes: o.maxLineBytes,
+        ...(o.pressure ? { pressure: o.pressure } : {}),
       },
       spec,
     );
