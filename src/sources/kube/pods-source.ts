@@ -69,6 +69,7 @@ export class KubePodsSource implements Source {
   private readonly limits: CursorLimits;
   private started = false;
   private stopping = false;
+  private gaugeTimer: NodeJS.Timeout | undefined;
 
   constructor(shared: KubeShared) {
     this.shared = shared;
@@ -90,11 +91,15 @@ export class KubePodsSource implements Source {
     this.started = true;
     this.cursors.start();
     this.shared.acquire();
+    // Waiting for a node slot changes without a pod event: refresh the gauges now and then.
+    this.gaugeTimer = setInterval(() => this.updateGauges(), 5000);
+    this.gaugeTimer.unref?.();
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.gaugeTimer);
     await this.shared.release();
     this.pending.clear();
     await Promise.all([...this.followers.values()].map((f) => f.stop()));
