@@ -138,6 +138,27 @@ describe('TemplateMiner grouping', () => {
     expect(m.add('10.11.10.9 "GET /v2/zzz/servers HTTP/1.1" status: 404 len: 10 time: 0.1').clusterId).toBe(ids[0]);
   });
 
+  it('needs more evidence before turning enum values (ALL-CAPS states, short symbols) into a variable', () => {
+    const m = new TemplateMiner();
+    const states = ['LOOKING', 'FOLLOWING', 'LEADING', 'OBSERVING'].map((s) => m.add(`peer 3 changed state to ${s} after 20 ms`).clusterId);
+    expect(new Set(states).size).toBe(4);
+    const merged = m.add('peer 3 changed state to DEGRADED after 20 ms');
+    expect(merged.template).toBe('peer <*> changed state to <*> after <*> ms');
+    expect(m.stats().clusters).toBe(1);
+  });
+
+  it('a partial wildcard admits a word but not a different punctuation structure', () => {
+    const m = new TemplateMiner();
+    const a = m.add('connection from 1.2.3.4 (host-1.example.net) at 10:00');
+    const b = m.add('connection from 1.2.3.5 () at 10:01');
+    const c = m.add('connection from 1.2.3.6 (gateway.example.net) at 10:02');
+    expect(b.clusterId).toBe(a.clusterId);
+    expect(c.clusterId).toBe(a.clusterId);
+    const ill = m.add('program interrupt: illegal instruction......0');
+    const priv = m.add('program interrupt: privileged instruction...0');
+    expect(priv.clusterId).not.toBe(ill.clusterId);
+  });
+
   it('match() looks up without learning', () => {
     const m = new TemplateMiner();
     expect(m.match('disk /dev/sda1 is full')).toBeNull();

@@ -421,7 +421,9 @@ export class TemplateMiner {
     for (const [q, members] of [...family].sort((a, z) => a[0] - z[0])) {
       const values = new Set<string>([s[q]!]);
       for (const c of members) values.add(c.tokens[q]!);
-      if (values.size >= this.mergeValues && this.keepsConstants(x.tokens, q)) return this.merge([x, ...members], q);
+      // States and symbols (`LOOKING`, `FOLLOWING`, `x+`) are enums: they need more evidence.
+      const needed = [...values].every(isEnumLike) ? this.mergeValues + 2 : this.mergeValues;
+      if (values.size >= needed && this.keepsConstants(x.tokens, q)) return this.merge([x, ...members], q);
     }
     return x;
   }
@@ -531,6 +533,12 @@ function coarse(msg: Message): string[] {
   return msg.coarse;
 }
 
+/** ALL-CAPS identifiers and one- or two-character symbols read as enum values, not free variables. */
+function isEnumLike(v: string): boolean {
+  if (v.length <= 2) return true;
+  return /^[A-Z][A-Z0-9_]*[A-Z0-9]$/.test(v);
+}
+
 /** Position of the first token that is not a variable (the event's name), or -1. */
 function firstWord(tokens: string[]): number {
   for (let p = 0; p < tokens.length; p++) if (tokens[p] !== WILDCARD) return p;
@@ -557,19 +565,38 @@ function wildcardKey(tokens: string[]): string {
  */
 function fits(t: string, w: string): boolean {
   if (t === w || t === WILDCARD) return true;
-  const star = t.indexOf(WILDCARD);
-  if (star < 0) return false;
+  if (!t.includes(WILDCARD)) return false;
   const parts = t.split(WILDCARD);
   const first = parts[0]!;
   const last = parts[parts.length - 1]!;
   if (w.length < first.length + last.length || !w.startsWith(first) || !w.endsWith(last)) return false;
+  // When `w` has variables of its own, what the wildcards absorb must hold a word character:
+  // `Package_for_RollupFix~<*>` is a value of `<*>~<*>`, but `instruction......<*>` is not one of
+  // `instruction...<*>` (only punctuation differs: different structure).
+  const strict = w.includes(WILDCARD);
   let at = first.length;
   const stop = w.length - last.length;
-  for (let k = 1; k < parts.length - 1; k++) {
+  for (let k = 1; k < parts.length; k++) {
     const part = parts[k]!;
-    const found = w.indexOf(part, at);
-    if (found < 0 || found + part.length > stop) return false;
+    const found = k === parts.length - 1 ? stop : w.indexOf(part, at);
+    if (found < 0 || found < at || found + part.length > w.length - (k === parts.length - 1 ? 0 : last.length)) return false;
+    if (strict && onlyPunctuation(w, at, found)) return false;
     at = found + part.length;
   }
   return true;
+}
+
+/** Between a and b, `w` holds punctuation but no word character (wildcards aside). */
+function onlyPunctuation(w: string, a: number, b: number): boolean {
+  let punct = false;
+  for (let x = a; x < b; x++) {
+    if (w.startsWith(WILDCARD, x)) {
+      x += 2;
+      continue;
+    }
+    const c = w.charCodeAt(x);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127) return false;
+    punct = true;
+  }
+  return punct;
 }
