@@ -3,6 +3,7 @@ import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { createKubeSources, type KubeSourceOptions, type KubeSources } from '../../src/sources/kube/index.ts';
 import { containerFromFieldPath, eventLine, occurrences } from '../../src/sources/kube/event-record.ts';
+import { forbiddenGauge } from '../../src/sources/kube/shared.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import { eventObject, FakeKube, podObject } from './kube-fake-apiserver.ts';
 
@@ -153,12 +154,15 @@ describe('kube events source (fake API server)', () => {
     await until('pods synced', () => r.s.pods.unready() === null);
     await settle(200);
     expect(r.s.events.unready()).toBeNull();
+    expect((await forbiddenGauge.get()).values.find((v) => v.labels.verb === 'list' && v.labels.resource === 'events')?.value).toBe(1);
     const err = await r.s.api.json({ verb: 'list', resource: 'events', path: '/api/v1/events' }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/RBAC forbids the detector to "list" events at cluster scope/);
     expect((err as Error).message).toContain('manifests/base/rbac.yaml');
     f.allow('list', 'events');
     f.put('events', eventObject({ name: 'x', reason: 'X' }));
     await until('event after the fix', () => r.got.length === 1, 20_000);
+    const gauge = (await forbiddenGauge.get()).values.find((v) => v.labels.verb === 'list' && v.labels.resource === 'events');
+    expect(gauge?.value).toBe(0);
     await r.s.pods.stop();
   }, 30_000);
 });

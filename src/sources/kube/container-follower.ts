@@ -86,7 +86,7 @@ export class ContainerFollower {
   private draining = false;
   private mode: 'follow' | 'previous';
   private gapEwmaMs: number;
-  private readonly backoff = new Backoff({ baseMs: 1000, maxMs: 60_000, floorMs: 500 });
+  private readonly backoff = new Backoff({ baseMs: 1000, maxMs: 30_000, floorMs: 500 });
   private runP: Promise<void> | null = null;
   /** Lines emitted by this follower (tests, debugging). */
   lines = 0;

@@ -83,7 +83,7 @@ export class KubeEventsSource implements Source {
               if (e.forbidden) this.forbidden = true;
               shared.reportError(e);
             },
-            recovered: () => shared.recovered(),
+            recovered: () => shared.recovered('events'),
           },
         }),
     );

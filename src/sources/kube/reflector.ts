@@ -62,7 +62,8 @@ export class Reflector<T extends { metadata: ObjectMeta }> {
 
   constructor(opts: ReflectorOptions<T>) {
     this.opts = opts;
-    this.backoff = opts.backoff ?? new Backoff({ baseMs: 500, maxMs: 30_000 });
+    // Capped at 15 s: after an API server restart the watches should be back within seconds of it.
+    this.backoff = opts.backoff ?? new Backoff({ baseMs: 500, maxMs: 15_000 });
   }
 
   private get path(): string {

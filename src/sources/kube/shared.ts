@@ -46,7 +46,7 @@ export class KubeShared {
       ...(fieldSelector ? { fieldSelector } : {}),
       watchTimeoutSeconds: opts.watchTimeoutSeconds,
       onError: (e) => this.reportError(e),
-      onRecovered: () => this.recovered(),
+      onRecovered: () => this.recovered('pods'),
     });
   }
 
@@ -83,9 +83,11 @@ export class KubeShared {
     log.error({ verb: e.verb, resource: e.resource, namespace: e.namespace, manifest: 'manifests/base/rbac.yaml' }, e.message);
   }
 
-  recovered(): void {
+  /** A list/watch of `resource` works (again): clear the outage and that resource's RBAC alarms. */
+  recovered(resource?: string): void {
     if (this.apiError) log.info('kube API reachable again');
     this.apiError = null;
+    if (resource) for (const verb of ['list', 'watch']) forbiddenGauge.set({ verb, resource }, 0);
   }
 
   /** Null when the API answers; else why not (for /readyz). */
