@@ -222,6 +222,18 @@ describe('snapshot and restore', () => {
     expect(r.add('Disconnected from 1.2.3.4').isNew).toBe(true);
   });
 
+  it('a restored miner assigns every line of a real log to the same cluster (BGL)', () => {
+    const dir = process.env.RSD_LOGHUB_DIR ?? resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
+    const { contents } = loadLoghubSystem(dir, 'BGL');
+    const m = new TemplateMiner();
+    for (const c of contents) m.add(c);
+    const r = TemplateMiner.restore(m.snapshot());
+    const differ = contents.filter((c) => r.match(c)?.clusterId !== m.match(c)?.clusterId);
+    expect(differ).toEqual([]);
+    expect(contents.every((c) => !r.add(c).isNew)).toBe(true);
+    expect(r.stats().clusters).toBe(m.stats().clusters);
+  });
+
   it('rejects foreign or future snapshots', () => {
     expect(() => TemplateMiner.restore(new Uint8Array([1, 2, 3, 4, 5, 6]))).toThrow(/magic/);
     const bytes = new TemplateMiner().snapshot();

@@ -273,6 +273,12 @@ export class TemplateMiner {
       const found = m.positions.length === 0 ? m.byKey.get(key) : m.byKey.get(maskJoin(tokens, m.positions));
       if (found) return found;
     }
+    // Partial wildcards (`(<*>)` admitting `(gateway.example)`) are not in the hash layouts.
+    let budget = MAX_SCAN;
+    for (const c of b.clusters) {
+      if (--budget < 0) break;
+      if (admits(c.tokens, tokens, fw)) return c;
+    }
     return null;
   }
 
@@ -537,6 +543,17 @@ function coarse(msg: Message): string[] {
 function isEnumLike(v: string): boolean {
   if (v.length <= 2) return true;
   return /^[A-Z][A-Z0-9_]*[A-Z0-9]$/.test(v);
+}
+
+/** An existing template takes these tokens as they are (no widening). */
+function admits(template: string[], tokens: string[], fw: number): boolean {
+  for (let p = 0; p < template.length; p++) {
+    const t = template[p]!;
+    const w = tokens[p]!;
+    if (t === w) continue;
+    if (p === fw || !fits(t, w)) return false;
+  }
+  return true;
 }
 
 /** Position of the first token that is not a variable (the event's name), or -1. */
