@@ -587,6 +587,17 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     return ((cm.data ?? {}) as Record<string, string>)['nats.conf']!;
   }
 
+  describe.skipIf(shouldSkip('manifests (kubectl kustomize)', ['kubectl']))('with kubectl', () => {
+    it('kubectl kustomize (the kustomize embedded in kubectl apply -k) builds the same objects', async () => {
+      if (!binaries().kubectl.path) await ensureOrThrow('kube');
+      const kubectl = requireBinary(binaries().kubectl);
+      for (const b of BUILDS) {
+        const { stdout } = await run(kubectl, ['kustomize', join(manifests, b)], { maxBuffer: 32 << 20 });
+        expect(parseAllDocuments(stdout).map((d) => d.toJS() as K8s), b).toEqual(get(b));
+      }
+    }, 60_000);
+  });
+
   describe.skipIf(shouldSkip('manifests (loki -verify-config)', ['loki']))('with the real loki binary', () => {
     it('loki accepts the shipped config (and rejects a typo, so the check is real)', async () => {
       if (!binaries().loki.path) await ensureOrThrow('loki');
