@@ -1,0 +1,106 @@
+/**
+ * robot-sre-detector as the benchmark runs it against Alloy and Promtail: a file replayed through the
+ * default pipeline (parse → template mining → every default rule → findings lifecycle) with every
+ * line pushed to Loki by the production LokiSink. There is no `replay --loki` flag, so this composes
+ * the same parts `run` and `replay` use.
+ *   node bench/peers/rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--stay]
+ * Prints one JSON line (lines, findings, templates, sink drops) once the sink is closed; with --stay it
+ * then idles until SIGTERM, so the harness can read its CPU and peak RSS from /proc like a peer's.
+ */
+import { createReadStream } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { lastValueFrom, tap, count } from 'rxjs';
+import { DetectionEngine } from '../../src/detect/engine.ts';
+import { loadRules } from '../../src/detect/rulesets.ts';
+import { createTemplateAssigner } from '../../src/detect/templates.ts';
+import { findings$ } from '../../src/pipeline.ts';
+import { LokiSink } from '../../src/sinks/loki/index.ts';
+import { ReplaySource } from '../../src/sources/replay.ts';
+import { registry } from '../../src/metrics.ts';
+
+const { values } = parseArgs({
+  options: {
+    loki: { type: 'string' },
+    file: { type: 'string' },
+    cluster: { type: 'string', default: 'bench' },
+    stay: { type: 'boolean', default: false },
+  },
+});
+if (!values.loki || !values.file) {
+  process.stderr.write('usage: rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--stay]\n');
+  process.exit(2);
+}
+
+// The peers push as fast as Loki takes it; Loki runs with raised limits in the benchmark, so the
+// client-side buckets (which mirror Loki's default limits) are raised to match. Everything else is
+// the sink's default (1 MiB batches, 1 s wait, protobuf+snappy, 64 MiB memory queue).
+const BIG = 1024 * 1024 * 1024;
+const sink = new LokiSink({ url: values.loki, tenantRateBytes: BIG, tenantBurstBytes: BIG, streamRateBytes: BIG, streamBurstBytes: BIG });
+
+/**
+ * The kube source stops reading above 0.9 sink pressure and resumes under 0.7; replay has no such
+ * hook, so the same rule is applied to the file stream. Without it a file read at disk speed would
+ * overflow the bounded queue and lose lines.
+ */
+class PressureGate extends Transform {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (sink.pressure() <= 0.9) {
+      done(null, chunk);
+      return;
+    }
+    void (async () => {
+      while (sink.pressure() > 0.7) await sleep(20);
+      done(null, chunk);
+    })();
+  }
+}
+
+const input = createReadStream(values.file, { highWaterMark: 256 * 1024 }).pipe(new PressureGate());
+const rules = await loadRules({ defaults: true, pipelines: [], rules: [] });
+const templates = await createTemplateAssigner();
+const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+const source = new ReplaySource({ files: ['-'], stdin: input, cluster: values.cluster });
+
+const started = performance.now();
+let observed = 0;
+const findings = await lastValueFrom(
+  findings$({ sources: [source], engine, logSink: sink }).pipe(
+    tap((f) => {
+      if (f.status === 'observed') observed++;
+    }),
+    count(),
+  ),
+);
+const processedSeconds = (performance.now() - started) / 1000;
+await sink.close(600_000);
+engine.close();
+const sentSeconds = (performance.now() - started) / 1000;
+
+const metric = async (name: string): Promise<number> => {
+  const m = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+  return m.reduce((n, v) => n + v.value, 0);
+};
+process.stdout.write(
+  `${JSON.stringify({
+    tool: 'robot-sre-detector',
+    lines: source.stats.lines,
+    findings,
+    findings_observed: observed,
+    templates: templates.clusters(),
+    rules: rules.length,
+    processed_seconds: +processedSeconds.toFixed(3),
+    sent_seconds: +sentSeconds.toFixed(3),
+    sink_dropped: await metric('rsd_dropped_total'),
+  })}\n`,
+);
+
+if (values.stay) {
+  // Idle until the harness has read /proc and sends SIGTERM.
+  const keep = setInterval(() => undefined, 60_000);
+  process.once('SIGTERM', () => {
+    clearInterval(keep);
+    process.exit(0);
+  });
+}

@@ -1,0 +1,396 @@
+/**
+ * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
+ * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
+ *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail] [--keep]
+ * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
+ * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
+ * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
+ * `sum(count_over_time(...))` with every line. Rounds alternate the tools (A B C A B C …); the table
+ * shows medians and the ratios robot-sre-detector / peer. Final line: one JSON object.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { startLoki, type LokiHandle } from '../../test/env/loki.ts';
+import { freePort } from '../../test/env/ports.ts';
+import { alloyConfig, promtailConfig } from './configs.ts';
+import { writeInput, type InputStats } from './input.ts';
+import { PEER_RULES, toJsRegExp } from './rules.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const { values } = parseArgs({
+  options: {
+    lines: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
+    tools: { type: 'string', default: 'rsd,alloy,promtail' },
+    datasets: { type: 'string', default: resolve(ROOT, '../shared/datasets/loghub-2k') },
+    timeout: { type: 'string', default: '900' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const LINES = Number(values.lines);
+const ROUNDS = Number(values.rounds);
+const TIMEOUT_MS = Number(values.timeout) * 1000;
+const CLK_TCK = 100; // getconf CLK_TCK on Linux x86_64/arm64
+
+type ToolName = 'rsd' | 'alloy' | 'promtail';
+interface Tool {
+  name: ToolName;
+  label: string;
+  version: string;
+  /** Why it cannot run (binary missing), or null. */
+  missing: string | null;
+  start(ctx: { file: string; loki: LokiHandle; dir: string; log: string }): Promise<{ proc: ChildProcess; metricsUrl?: string; summary?: Promise<Record<string, unknown>> }>;
+}
+
+function readEnv(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(l.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+const peerVersions = readEnv(join(import.meta.dirname, 'versions.env'));
+const CACHE = process.env.ROBOT_SRE_CACHE ?? join(process.env.HOME ?? '/root', '.cache/robot-sre-detector');
+const peerBin = (name: string, version: string): { path: string; missing: string | null } => {
+  const path = join(CACHE, 'bin', `${name}-${version}`);
+  return { path, missing: existsSync(path) ? null : `${path} not built (run: nice -n 10 bench/peers/build.sh ${name})` };
+};
+
+function logTo(file: string): ReturnType<typeof createWriteStream> {
+  return createWriteStream(file, { flags: 'a' });
+}
+
+async function waitOpen(stream: ReturnType<typeof createWriteStream>): Promise<void> {
+  if (stream.pending) await new Promise((r) => stream.once('open', r));
+}
+
+const alloy = peerBin('alloy', peerVersions.ALLOY_VERSION ?? '?');
+const promtail = peerBin('promtail', peerVersions.PROMTAIL_LOKI_VERSION ?? '?');
+const pkgVersion = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+const TOOLS: Record<ToolName, Tool> = {
+  rsd: {
+    name: 'rsd',
+    label: 'robot-sre-detector',
+    version: pkgVersion,
+    missing: null,
+    async start({ file, loki, log }) {
+      const out = logTo(log);
+      await waitOpen(out);
+      // Same heap cap as manifests/base/deployment.yaml.
+      const proc = spawn(process.execPath, ['--max-old-space-size=384', join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', out],
+        env: { ...process.env, LOG_LEVEL: 'warn' },
+      });
+      const summary = new Promise<Record<string, unknown>>((res) => {
+        let buf = '';
+        proc.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const nl = buf.indexOf('\n');
+          if (nl >= 0) {
+            try {
+              res(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+            } catch {
+              res({ unparsed: buf.slice(0, nl) });
+            }
+          }
+        });
+        proc.once('exit', () => res({}));
+      });
+      return { proc, summary };
+    },
+  },
+  alloy: {
+    name: 'alloy',
+    label: 'Grafana Alloy',
+    version: peerVersions.ALLOY_VERSION ?? '?',
+    missing: alloy.missing,
+    async start({ file, loki, dir, log }) {
+      const cfg = join(dir, 'config.alloy');
+      await writeFile(cfg, alloyConfig({ file, lokiUrl: loki.url }));
+      const port = await freePort();
+      const out = logTo(log);
+      await waitOpen(out);
+      const proc = spawn(alloy.path, ['run', cfg, `--server.http.listen-addr=127.0.0.1:${port}`, `--storage.path=${join(dir, 'data')}`, '--disable-reporting'], {
+        cwd: dir,
+        stdio: ['ignore', out, out],
+      });
+      return { proc, metricsUrl: `http://127.0.0.1:${port}/metrics` };
+    },
+  },
+  promtail: {
+    name: 'promtail',
+    label: 'Promtail',
+    version: peerVersions.PROMTAIL_LOKI_VERSION ?? '?',
+    missing: promtail.missing,
+    async start({ file, loki, dir, log }) {
+      const cfg = join(dir, 'promtail.yaml');
+      const port = await freePort();
+      await writeFile(cfg, promtailConfig({ file, lokiUrl: loki.url, httpPort: port, dir }));
+      const out = logTo(log);
+      await waitOpen(out);
+      const proc = spawn(promtail.path, [`-config.file=${cfg}`], { cwd: dir, stdio: ['ignore', out, out] });
+      return { proc, metricsUrl: `http://127.0.0.1:${port}/metrics` };
+    },
+  },
+};
+
+/** utime+stime (+ reaped children) in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // f[0] is field 3 (state): utime=14, stime=15, cutime=16, cstime=17.
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function lokiMetric(url: string, name: string): Promise<number> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    let n = 0;
+    for (const l of text.split('\n')) if (l.startsWith(name) && (l[name.length] === '{' || l[name.length] === ' ')) n += Number(l.slice(l.lastIndexOf(' ') + 1));
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+const COUNT_QUERY = 'sum(count_over_time({cluster="bench"}[6h]))';
+async function lokiCount(url: string): Promise<number> {
+  const u = new URL('/loki/api/v1/query', url);
+  u.searchParams.set('query', COUNT_QUERY);
+  u.searchParams.set('time', String(Date.now() * 1e6));
+  const res = await fetch(u);
+  if (!res.ok) throw new Error(`count query: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  const body = (await res.json()) as { data: { result: Array<{ value: [number, string] }> } };
+  return Number(body.data.result[0]?.value[1] ?? 0);
+}
+
+/** Per-rule counters a peer exposes (`…rule_<id>_total`). */
+async function ruleCounters(metricsUrl: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const text = await (await fetch(metricsUrl)).text();
+  for (const l of text.split('\n')) {
+    const m = /^\S*?(rule_[a-z_]+_total|lines_total)(?:\{[^}]*\})? (\S+)$/.exec(l);
+    if (m && /custom/.test(l)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+interface RunResult {
+  tool: ToolName;
+  round: number;
+  ok: boolean;
+  error?: string;
+  cpu_s: number;
+  cpu_s_per_mline: number;
+  peak_rss_mb: number;
+  wall_s: number;
+  lines_in_loki: number;
+  extra: Record<string, unknown>;
+}
+
+const LOKI_LIMITS = {
+  ingestion_rate_mb: 1024,
+  ingestion_burst_size_mb: 1024,
+  per_stream_rate_limit: '1GB',
+  per_stream_rate_limit_burst: '1GB',
+  max_query_series: 100_000,
+};
+
+async function runOnce(tool: Tool, round: number, input: string, workDir: string): Promise<RunResult> {
+  const dir = await mkdtemp(join(workDir, `${tool.name}-r${round}-`));
+  const loki = await startLoki({ limits: LOKI_LIMITS });
+  const log = join(dir, `${tool.name}.log`);
+  const res: RunResult = { tool: tool.name, round, ok: false, cpu_s: NaN, cpu_s_per_mline: NaN, peak_rss_mb: NaN, wall_s: NaN, lines_in_loki: 0, extra: {} };
+  let proc: ChildProcess | undefined;
+  try {
+    const t0 = performance.now();
+    const started = await tool.start({ file: input, loki, dir, log });
+    proc = started.proc;
+    const pid = proc.pid!;
+    let exited: string | null = null;
+    proc.once('exit', (code, sig) => (exited = `exited early: code ${code} signal ${sig}`));
+    const deadline = t0 + TIMEOUT_MS;
+    let count = 0;
+    // Cheap signal first (a counter on Loki's /metrics), then the LogQL count that proves the lines
+    // are queryable: the count query itself costs Loki CPU on the same 2 cores.
+    while (performance.now() < deadline) {
+      if (exited) throw new Error(`${exited}; log: ${log}`);
+      const received = await lokiMetric(loki.url, 'loki_distributor_lines_received_total');
+      if (received >= LINES) {
+        count = await lokiCount(loki.url);
+        if (count >= LINES) break;
+        await sleep(500);
+      } else {
+        await sleep(200);
+      }
+    }
+    res.wall_s = (performance.now() - t0) / 1000;
+    res.lines_in_loki = count;
+    if (exited) throw new Error(`${exited}; log: ${log}`);
+    res.cpu_s = cpuSeconds(pid);
+    res.peak_rss_mb = peakRssMb(pid);
+    res.cpu_s_per_mline = res.cpu_s / (LINES / 1e6);
+    if (count < LINES) throw new Error(`only ${count}/${LINES} lines queryable after ${values.timeout}s; log: ${log}`);
+    if (started.metricsUrl) res.extra.counters = await ruleCounters(started.metricsUrl);
+    if (started.summary) res.extra.summary = await Promise.race([started.summary, sleep(30_000).then(() => ({ timeout: true }))]);
+    res.ok = true;
+  } catch (err) {
+    res.error = String(err instanceof Error ? err.message : err);
+  } finally {
+    if (proc && proc.exitCode === null) {
+      const gone = new Promise((r) => proc!.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([gone, sleep(10_000)]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+    await loki.stop();
+    if (!values.keep && res.ok) await rm(dir, { recursive: true, force: true });
+  }
+  return res;
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const r2 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+const r3 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+// ── main ─────────────────────────────────────────────────────────────────────────────────────
+const wanted = values.tools.split(',').map((s) => s.trim()) as ToolName[];
+for (const t of wanted) if (!(t in TOOLS)) throw new Error(`unknown tool ${t} (rsd, alloy, promtail)`);
+const skipped: Record<string, string> = {};
+const tools = wanted.map((t) => TOOLS[t]).filter((t) => {
+  if (t.missing) {
+    skipped[t.name] = t.missing;
+    process.stderr.write(`SKIPPING ${t.label}: ${t.missing}\n`);
+    return false;
+  }
+  return true;
+});
+
+const workDir = await mkdtemp(join(tmpdir(), 'rsd-peers-'));
+const input = join(workDir, 'input.log');
+const stats: InputStats = await writeInput(input, { lines: LINES, datasets: values.datasets, samples: join(ROOT, 'samples/incident.ndjson') });
+process.stderr.write(`input: ${input} ${stats.lines} lines, ${(stats.bytes / 1048576).toFixed(1)} MiB (${stats.loghub} Loghub, ${stats.samples} incident samples, ${stats.incidents} incident lines), ${stats.firstTs} … ${stats.lastTs}\n`);
+
+// Expected per-rule matches (JS engine, same patterns): the peers' counters should agree.
+const expected: Record<string, number> = {};
+{
+  const res = PEER_RULES.map((r) => ({ id: r.id, re: toJsRegExp(r.re2) }));
+  for (const r of res) expected[`rule_${r.id}_total`] = 0;
+  for (const row of (await readFile(input, 'utf8')).split('\n')) {
+    if (!row) continue;
+    for (const r of res) if (r.re.test(row)) expected[`rule_${r.id}_total`]!++;
+  }
+}
+
+const results: RunResult[] = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const tool of tools) {
+    process.stderr.write(`round ${round}/${ROUNDS} ${tool.label} … `);
+    const r = await runOnce(tool, round, input, workDir);
+    results.push(r);
+    process.stderr.write(
+      r.ok
+        ? `cpu ${r.cpu_s.toFixed(2)} s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB, queryable after ${r.wall_s.toFixed(1)} s\n`
+        : `FAILED: ${r.error}\n`,
+    );
+  }
+}
+
+interface Summary {
+  tool: string;
+  version: string;
+  runs_ok: number;
+  cpu_s_per_mline: number | null;
+  peak_rss_mb: number | null;
+  wall_to_queryable_s: number | null;
+  lines_per_cpu_s: number | null;
+}
+const summaries: Record<string, Summary> = {};
+for (const tool of tools) {
+  const ok = results.filter((r) => r.tool === tool.name && r.ok);
+  const cpu = median(ok.map((r) => r.cpu_s_per_mline));
+  summaries[tool.name] = {
+    tool: tool.label,
+    version: tool.version,
+    runs_ok: ok.length,
+    cpu_s_per_mline: r2(cpu),
+    peak_rss_mb: r2(median(ok.map((r) => r.peak_rss_mb))),
+    wall_to_queryable_s: r2(median(ok.map((r) => r.wall_s))),
+    lines_per_cpu_s: Number.isFinite(cpu) ? Math.round(1e6 / cpu) : null,
+  };
+}
+
+const ratios: Record<string, { cpu: number | null; rss: number | null; wall: number | null }> = {};
+const rsd = summaries.rsd;
+const peers = tools.filter((t) => t.name !== 'rsd').map((t) => summaries[t.name]!);
+const ratio = (a: number | null | undefined, b: number | null | undefined): number | null => (a != null && b != null && b > 0 ? r3(a / b) : null);
+for (const t of tools) {
+  if (t.name === 'rsd' || !rsd) continue;
+  const p = summaries[t.name]!;
+  ratios[t.name] = { cpu: ratio(rsd.cpu_s_per_mline, p.cpu_s_per_mline), rss: ratio(rsd.peak_rss_mb, p.peak_rss_mb), wall: ratio(rsd.wall_to_queryable_s, p.wall_to_queryable_s) };
+}
+const finite = (xs: Array<number | null>): number[] => xs.filter((x): x is number => x != null);
+const bestCpu = finite(peers.map((p) => p.cpu_s_per_mline));
+const bestRss = finite(peers.map((p) => p.peak_rss_mb));
+const goal =
+  rsd && bestCpu.length && bestRss.length
+    ? {
+        cpu_vs_best_peer: ratio(rsd.cpu_s_per_mline, Math.min(...bestCpu)),
+        rss_vs_best_peer: ratio(rsd.peak_rss_mb, Math.min(...bestRss)),
+        met: (ratio(rsd.cpu_s_per_mline, Math.min(...bestCpu)) ?? 9) <= 0.5 && (ratio(rsd.peak_rss_mb, Math.min(...bestRss)) ?? 9) <= 0.5,
+      }
+    : null;
+
+// Human-readable table (stderr), then the JSON line (stdout).
+const rows = tools.map((t) => {
+  const s = summaries[t.name]!;
+  const rt = ratios[t.name];
+  return `| ${s.tool} ${s.version} | ${s.cpu_s_per_mline ?? '–'} | ${s.peak_rss_mb ?? '–'} | ${s.wall_to_queryable_s ?? '–'} | ${rt ? `${rt.cpu ?? '–'} / ${rt.rss ?? '–'} / ${rt.wall ?? '–'}` : '–'} | ${s.runs_ok}/${ROUNDS} |`;
+});
+process.stderr.write(
+  [
+    '',
+    `| tool | CPU s / 1M lines | peak RSS MB | wall s to all queryable | rsd ÷ peer (cpu / rss / wall) | runs ok |`,
+    `|---|---|---|---|---|---|`,
+    ...rows,
+    '',
+  ].join('\n'),
+);
+
+const detail = results.map((r) => ({ tool: r.tool, round: r.round, ok: r.ok, ...(r.error ? { error: r.error } : {}), cpu_s: r2(r.cpu_s), peak_rss_mb: r2(r.peak_rss_mb), wall_s: r2(r.wall_s), lines_in_loki: r.lines_in_loki, ...r.extra }));
+process.stdout.write(
+  `${JSON.stringify({
+    bench: 'peers',
+    lines: LINES,
+    input_mib: r2(stats.bytes / 1048576),
+    rounds: ROUNDS,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version },
+    loki_limits: LOKI_LIMITS,
+    peer_rules: PEER_RULES.length,
+    expected_rule_matches: expected,
+    skipped,
+    medians: summaries,
+    ratios_rsd_over_peer: ratios,
+    goal,
+    runs: detail,
+  })}\n`,
+);
+if (!values.keep) await rm(workDir, { recursive: true, force: true });
