@@ -1,0 +1,93 @@
+/**
+ * One-off: the whole detector (`node src/cli.ts run -c <the base config>`) against the test env's real
+ * kube-apiserver + kwok, a real Loki and a real nats-server; N pods × 10 lines/s. Samples the detector
+ * process's CPU and RSS from /proc over a window after catch-up.
+ *   node bench/deploy.ts [containers=100] [windowSeconds=40]
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { appendFile, readFile, writeFile, mkdir, cp } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+const root = resolve(import.meta.dirname, '..');
+const N = Number(process.argv[2] ?? 100);
+const W = Number(process.argv[3] ?? 40);
+const NS = 'bench';
+const { startKube } = await import(`${root}/test/env/kube.ts`);
+const { startLoki } = await import(`${root}/test/env/loki.ts`);
+const { startNats } = await import(`${root}/test/env/nats.ts`);
+const env = await startKube();
+const loki = await startLoki();
+const nats = await startNats();
+const clk = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+let writer: NodeJS.Timeout | undefined;
+try {
+  const nodes = Array.from({ length: 2 }, (_, i) => `node-${i}`);
+  for (const n of nodes) await env.createNode(n);
+  await env.createNamespace(NS);
+  const file = join(env.dir, 'shared.log');
+  await writeFile(file, '');
+  await env.api('POST', '/apis/kwok.x-k8s.io/v1alpha1/clusterlogs', { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: { name: 'bench' }, spec: { selector: { matchNamespaces: [NS] }, logs: [{ logsFile: file, follow: true }] } });
+  let seq = 0;
+  writer = setInterval(() => {
+    const now = Date.now();
+    const ts = `${new Date(now).toISOString().slice(0, 19)}.${String((now % 1000) * 1e6).padStart(9, '0')}Z`;
+    const line = seq % 50 === 0
+      ? `level=error msg="upstream call failed" err="dial tcp 10.0.3.${seq % 200}:5432: connect: connection refused" request_id=r${seq}`
+      : `level=info msg="handled request" path=/api/v1/orders/${seq} status=200 duration_ms=${(now % 97) + 3} trace_id=4bf92f3577b34da6a3ce929d0e0e4736`;
+    seq++;
+    void appendFile(file, `${ts} stdout F ${line}\n`);
+  }, 100);
+  const todo = Array.from({ length: N }, (_, k) => k);
+  for (let i = 0; i < todo.length; i += 25) await Promise.all(todo.slice(i, i + 25).map((n) => env.createPod({ name: `app-${n}`, namespace: NS, node: nodes[n % nodes.length]!, labels: { app: `app-${n % 20}` } })));
+  // The base config, pointed at the test servers.
+  const dir = join(env.dir, 'rsd');
+  await mkdir(join(dir, 'pipelines'), { recursive: true });
+  await cp(`${root}/manifests/base/pipelines/site.ts`, join(dir, 'pipelines/site.ts'));
+  await cp(`${root}/manifests/base/config/rules.yaml`, join(dir, 'rules.yaml'));
+  let cfg = await readFile(`${root}/manifests/base/config/config.yaml`, 'utf8');
+  cfg = cfg.replace('/etc/robot-sre-detector/pipelines', join(dir, 'pipelines')).replace('/etc/robot-sre-detector/config/rules.yaml', join(dir, 'rules.yaml'))
+    .replaceAll('/var/lib/robot-sre-detector', join(dir, 'state')).replace('http://loki.robot-sre-detector.svc:3100', loki.url).replace('nats://nats.robot-sre-detector.svc:4222', nats.url)
+    .replace('  mode: cluster', `  kubeconfig: ${env.adminKubeconfig}\n  mode: cluster`);
+  await writeFile(join(dir, 'config.yaml'), cfg);
+  execFileSync(process.execPath, [`${root}/src/cli.ts`, 'streams', 'apply', '--server', nats.url], { stdio: 'inherit' });
+  const heap = process.env.HEAP ?? '256';
+  const p = spawn(process.execPath, [`--max-old-space-size=${heap}`, `${root}/src/cli.ts`, 'run', '-c', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RSD_PORT: '18080', LOG_LEVEL: 'warn' } });
+  let errs = '';
+  p.stderr!.on('data', (b: Buffer) => { errs += b.toString(); if (errs.length > 20000) errs = errs.slice(-10000); });
+  const sample = async () => {
+    const stat = (await readFile(`/proc/${p.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    const cpu = (Number(stat[11]) + Number(stat[12])) / clk;
+    const status = await readFile(`/proc/${p.pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024;
+    return { cpu, rss, hwm, t: Date.now() };
+  };
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch('http://127.0.0.1:18080/metrics')).text();
+    let s = 0;
+    for (const l of text.split('\n')) if (l.startsWith(name) && !l.startsWith('#')) s += Number(l.split(' ').at(-1));
+    return s;
+  };
+  const t0 = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    try { if ((await metric('rsd_followed_containers')) >= N) break; } catch {}
+    if (Date.now() - t0 > 180_000) throw new Error('not all followed: ' + errs.slice(-2000));
+  }
+  const startup = (Date.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 20_000)); // catch-up of the 10 min lookback
+  const a = await sample(); const la = await metric('rsd_lines_in_total'); const lo = await metric('rsd_lines_out_total');
+  const rssSamples: number[] = [];
+  for (let i = 0; i < W; i++) { await new Promise((r) => setTimeout(r, 1000)); rssSamples.push((await sample()).rss); }
+  const b = await sample(); const lb = await metric('rsd_lines_in_total'); const lo2 = await metric('rsd_lines_out_total');
+  const findings = await metric('rsd_findings_total');
+  const dropped = await metric('rsd_dropped_total');
+  const heapUsed = await metric('rsd_process_nodejs_heap_size_used_bytes');
+  const lag = await metric('rsd_event_loop_lag_seconds');
+  p.kill('SIGTERM');
+  await new Promise((r) => p.once('exit', r));
+  const secs = (b.t - a.t) / 1000;
+  console.log(JSON.stringify({ bench: 'full-detector', containers: N, heapCapMiB: Number(heap), linesPerSecExpected: N * 10, linesInPerSec: Math.round((lb - la) / secs), linesOutPerSec: Math.round((lo2 - lo) / secs), cpuCores: +((b.cpu - a.cpu) / secs).toFixed(3), rssMiBMax: Math.round(Math.max(...rssSamples)), rssMiBEnd: Math.round(b.rss), rssHighWaterMiB: Math.round(b.hwm), heapUsedMiB: Math.round(heapUsed / 2 ** 20), eventLoopLagP99s: lag, findings, dropped, secondsUntilAllFollowed: startup }));
+} finally {
+  clearInterval(writer);
+  await env.stop(); await loki.stop(); await nats.stop();
+}
