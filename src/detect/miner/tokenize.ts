@@ -166,6 +166,13 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
       }
       i++;
     }
+    // Plain numbers are the commonest variable: no substring, no shaping.
+    if (number && digits && eqAt < 0 && slashes === 0 && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT && !(extra && extra.size > 0)) {
+      TOK[n] = WILDCARD;
+      KINDS[n] = KIND.variable;
+      n++;
+      continue;
+    }
     const raw = content.slice(start, i);
     let tok: string;
     let kind: number = KIND.word;
