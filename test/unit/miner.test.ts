@@ -28,6 +28,7 @@ describe('token-type masking', () => {
     ["creating device node '/udev/sda1'", "creating device node '<*>'"],
     ['fetch https://example.com/a/b?x=1 ok', 'fetch <*> ok'],
     ['user=alice, uid=0, force=false', 'user=<*>, uid=<*>, force=false'],
+    ['action=ACTION_DOWN, flags=0x0', 'action=ACTION_DOWN, flags=<*>'],
     ['acquire tag="View Lock", name=x', 'acquire tag="<*>", name=<*>'],
     ['at Fri Jun 17 07:07:00 2005 done', 'at <*> done'],
     ['stored 5.2 KB, free 93.0 B)', 'stored <*>, free <*>)'],

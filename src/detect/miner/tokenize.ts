@@ -355,8 +355,9 @@ function kvShape(raw: string, eq: number): string {
   }
   if (tail === eq + 1) return raw;
   const value = raw.slice(eq + 1, tail);
-  // Booleans are enum constants (`force=false` and `force=true` are different events in practice).
-  if (BOOLEANS.has(value)) return raw;
+  // Booleans and ALL-CAPS values are enum constants (`force=false`/`force=true`,
+  // `action=ACTION_DOWN`/`action=ACTION_UP` are different events in practice).
+  if (BOOLEANS.has(value) || /^[A-Z][A-Z_]*[A-Z]$/.test(value)) return raw;
   const quoted = value.length >= 2 && value.charCodeAt(0) === QUOTE && value.charCodeAt(value.length - 1) === QUOTE;
   return raw.slice(0, eq + 1) + (quoted ? '"<*>"' : WILDCARD) + raw.slice(tail);
 }
