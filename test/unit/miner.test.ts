@@ -148,6 +148,21 @@ describe('TemplateMiner grouping', () => {
     expect(m.stats().clusters).toBe(1);
   });
 
+  it('values that each occurred often are separate events; rare values merge after three', () => {
+    const m = new TemplateMiner();
+    const vm = (what: string, i: number) => m.add(`[instance: 9f1c-${i}] VM ${what} (Lifecycle Event)`).clusterId;
+    const started = vm('Started', 0);
+    const paused = vm('Paused', 1);
+    for (let i = 0; i < 6; i++) {
+      vm('Started', i);
+      vm('Paused', i);
+    }
+    const resumed = vm('Resumed', 7);
+    expect(new Set([started, paused, resumed]).size).toBe(3);
+    const users = ['alice', 'bob', 'carol'].map((u) => m.add(`session closed for user ${u}`).clusterId);
+    expect(new Set(users.map((id) => m.canonicalId(id))).size).toBe(1);
+  });
+
   it('a partial wildcard admits a word but not a different punctuation structure', () => {
     const m = new TemplateMiner();
     const a = m.add('connection from 1.2.3.4 (host-1.example.net) at 10:00');

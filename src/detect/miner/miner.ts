@@ -89,6 +89,9 @@ interface Message {
 // survived eviction because they are used), so never-repeating junk costs bounded work per line.
 const MAX_SCAN = 64;
 
+// A family member seen this often is an established constant, not a value of a variable.
+const ESTABLISHED = 5;
+
 // Token separator in keys: a control character never survives tokenizing, so keys cannot collide.
 const SEP = '\u0001';
 
@@ -427,8 +430,11 @@ export class TemplateMiner {
     for (const [q, members] of [...family].sort((a, z) => a[0] - z[0])) {
       const values = new Set<string>([s[q]!]);
       for (const c of members) values.add(c.tokens[q]!);
-      // States and symbols (`LOOKING`, `FOLLOWING`, `x+`) are enums: they need more evidence.
-      const needed = [...values].every(isEnumLike) ? this.mergeValues + 2 : this.mergeValues;
+      // States and symbols (`LOOKING`, `FOLLOWING`, `x+`) are enums, and values that each already
+      // occurred often are constants of separate events (Brain's frequency argument): both need
+      // more evidence than rare values such as user or host names.
+      const established = members.every((c) => c.count >= ESTABLISHED);
+      const needed = established || [...values].every(isEnumLike) ? this.mergeValues + 2 : this.mergeValues;
       if (values.size >= needed && this.keepsConstants(x.tokens, q)) return this.merge([x, ...members], q);
     }
     return x;
