@@ -88,6 +88,7 @@ export class ContainerFollower {
   private gapEwmaMs: number;
   private readonly backoff = new Backoff({ baseMs: 1000, maxMs: 30_000, floorMs: 500 });
   private runP: Promise<void> | null = null;
+  private previousMisses = 0;
   /** Lines emitted by this follower (tests, debugging). */
   lines = 0;
   state: 'idle' | 'waiting' | 'streaming' | 'backoff' | 'done' = 'idle';
@@ -202,8 +203,9 @@ export class ContainerFollower {
     if (phase === 'gone') return false;
     if (err instanceof KubeApiError) {
       if (err.forbidden) this.ctx.forbidden(err);
-      // previous=true with no previous instance (400), or the pod is gone (404): nothing left to read.
-      if (this.mode === 'previous' && (err.status === 400 || err.status === 404)) return false;
+      // previous=true with no previous instance (400), or the pod is gone (404): nothing left to read —
+      // after a few tries, since right after a restart the node may not have caught up with its status.
+      if (this.mode === 'previous' && (err.status === 400 || err.status === 404) && ++this.previousMisses >= 3) return false;
       if (err.status === 404 && phase !== 'running') return false;
       log.debug({ containerId: this.spec.containerId, status: err.status, msg: err.message }, 'log stream failed: backing off');
     } else {
