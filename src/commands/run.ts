@@ -167,6 +167,8 @@ export async function run(argv: string[]): Promise<number> {
       podStatus: k.podStatus,
       events: { enabled: k.events.enabled, ...(k.events.namespaces ? { namespaces: k.events.namespaces } : {}) },
       stateStore: store,
+      // Back-pressure: while Loki's queue is nearly full, stop reading; the kubelet's files hold the backlog.
+      ...(logSink ? { pressure: () => logSink!.pressure() } : {}),
       ...(k.kubeconfig ? { kubeconfigPath: k.kubeconfig } : {}),
       ...(k.context ? { context: k.context } : {}),
       ...(k.labelSelector ? { labelSelector: k.labelSelector } : {}),
