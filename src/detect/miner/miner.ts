@@ -7,19 +7,19 @@ import { ExtraMasks, KIND, WILDCARD, coarseOf, signature, tokensOfLastSignature,
 /**
  * Online log-template miner. One pass, a cluster id for every message.
  *
- * 1. The tokenizer masks variables by token type (numbers, ids, IPs, key=value values …) and keeps
- *    words, giving a token-shape signature.
+ * 1. The tokenizer types tokens (numbers, ids, IPs, paths, key=value values … are variables; words
+ *    stay) in a display form and a coarser grouping form (see tokenize.ts).
  * 2. Hot path: the exact signature is looked up in a bounded cache. Almost every line of a steady
  *    stream ends here, which is why the miner runs at several hundred thousand lines per second.
  * 3. A signature seen for the first time is matched against the templates of its length bucket
- *    (one hash lookup per distinct wildcard layout in the bucket, most specific first).
- * 4. A signature no template matches becomes a new cluster. Then the evidence step: clusters of the
- *    bucket that differ from it in exactly one word position form a family; when a family holds
- *    `mergeValues` distinct words at that position, the position is a variable (usernames, hosts)
- *    and the family is merged into its oldest cluster, which keeps its id (the others become aliases).
- *    Words are constants until the data says otherwise, so `Accepted password …`/`Failed password …`
- *    or `from RUNNING to ASSIGNED`-style state pairs stay apart, while a user name column merges once
- *    a few distinct names were seen.
+ *    (one hash probe per wildcard layout, most specific first; partial wildcards by a bounded scan).
+ *    The first word of a message names the event and never falls into a `<*>`.
+ * 4. A signature no template matches becomes a new cluster, then the evidence step: clusters that
+ *    differ from it in exactly one word position form a family; with `mergeValues` (3) distinct
+ *    words there (5 for enum-like or frequently seen values), the position is a variable and the
+ *    family merges into its oldest cluster, which keeps its id (the others become aliases). Words
+ *    are constants until the data says otherwise, so `Accepted`/`Failed password …` or state pairs
+ *    stay apart, while a user-name column merges once a few distinct names were seen.
  */
 export interface MinerOptions {
   /** Cap on live clusters for this miner (one scope); the least recently used is evicted. */
@@ -458,7 +458,11 @@ export class TemplateMiner {
     survivor.key = tokens.join(SEP);
     survivor.display = display;
     survivor.template = display.join(' ');
-    for (const c of all) if (c !== survivor) this.absorb(survivor, c);
+    for (const c of all) {
+      if (c === survivor) continue;
+      if (c.lastSeen > survivor.lastSeen) survivor.lastSeen = c.lastSeen;
+      this.absorb(survivor, c);
+    }
     this.index(survivor);
     return survivor;
   }
