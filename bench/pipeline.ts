@@ -85,9 +85,10 @@ function percentile(xs: number[], p: number): number {
 let refSeconds = 0;
 for (let i = 0; i < TOTAL; i += BATCH) {
   const batch = makeBatch(i, Math.min(BATCH, TOTAL - i));
-  const b0 = performance.now();
+  const c0 = process.cpuUsage();
   for (const r of batch) parseRecord(r);
-  refSeconds += (performance.now() - b0) / 1000;
+  const c = process.cpuUsage(c0);
+  refSeconds += (c.user + c.system) / 1e6;
 }
 
 // The default pipeline.
@@ -100,12 +101,17 @@ let findings = 0;
 const cpu0 = process.cpuUsage();
 const wall0 = performance.now();
 let seconds = 0;
+// CPU time of the processing alone: robust when other work shares the machine's cores.
+let cpuSeconds = 0;
 for (let i = 0; i < TOTAL; i += BATCH) {
   const batch = makeBatch(i, Math.min(BATCH, TOTAL - i));
+  const c0 = process.cpuUsage();
   const b0 = performance.now();
   for (const r of batch) parseRecord(r);
   findings += engine.process(batch).length;
   const ms = performance.now() - b0;
+  const c = process.cpuUsage(c0);
+  cpuSeconds += (c.user + c.system) / 1e6;
   batchMs.push(ms);
   seconds += ms / 1000;
   if ((i / BATCH) % 50 === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
@@ -122,6 +128,7 @@ const result = {
   rules: rules.length,
   seconds: +seconds.toFixed(3),
   lines_per_sec: Math.round(TOTAL / seconds),
+  lines_per_cpu_sec: Math.round(TOTAL / cpuSeconds),
   wall_seconds_with_record_creation: +wallSeconds.toFixed(3),
   cpu_seconds_with_record_creation: +((cpu.user + cpu.system) / 1e6).toFixed(3),
   rss_mb_peak: Math.round(rssPeak / 1024 / 1024),
@@ -131,8 +138,8 @@ const result = {
   batch_ms_p99: +percentile(batchMs, 99).toFixed(3),
   findings,
   templates: templates.clusters(),
-  reference_parse_only_lines_per_sec: Math.round(TOTAL / refSeconds),
-  ratio_vs_parse_only: +(refSeconds / seconds).toFixed(3),
+  reference_parse_only_lines_per_cpu_sec: Math.round(TOTAL / refSeconds),
+  ratio_vs_parse_only: +(refSeconds / cpuSeconds).toFixed(3),
   node: process.version,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
