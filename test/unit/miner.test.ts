@@ -175,6 +175,18 @@ describe('TemplateMiner grouping', () => {
     expect(priv.clusterId).not.toBe(ill.clusterId);
   });
 
+  it('logfmt: msg= and level= values name the event, other values are variables', () => {
+    const m = new TemplateMiner();
+    const a = m.add('level=info ts=2024-01-02T10:00:00Z msg="Reconciling resource" name=web-1 ns=prod');
+    const b = m.add('level=info ts=2024-01-02T10:00:01Z msg="Reconciling resource" name=api ns=staging');
+    const c = m.add('level=info ts=2024-01-02T10:00:02Z msg="Sync failed" name=api ns=staging');
+    const d = m.add('level=error ts=2024-01-02T10:00:03Z msg="Reconciling resource" name=api ns=staging');
+    expect(b.clusterId).toBe(a.clusterId);
+    expect(a.template).toBe('level=info ts=<*>:<*>:<*> msg="Reconciling resource" name=web-<*> ns=prod');
+    expect(b.template).toBe('level=info ts=<*>:<*>:<*> msg="Reconciling resource" name=<*> ns=<*>');
+    expect(new Set([a.clusterId, c.clusterId, d.clusterId]).size).toBe(3);
+  });
+
   it('match() looks up without learning', () => {
     const m = new TemplateMiner();
     expect(m.match('disk /dev/sda1 is full')).toBeNull();

@@ -156,7 +156,7 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
         if (c !== DOT && !(i === start && (c === MINUS || c === PLUS))) number = false;
         if (c === SLASH || c === BACKSLASH) slashes++;
         else if (c === EQ && eqAt < 0) eqAt = i;
-        else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ) {
+        else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ && !isEventKey(content, start, i - 1)) {
           // key="quoted value with spaces" is one token whose value is variable.
           const close = content.indexOf('"', i + 1);
           if (close > 0 && close < end) i = close;
@@ -178,7 +178,7 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
     let kind: number = KIND.word;
     const masked = extra && extra.size > 0 ? extra.apply(raw) : null;
     if (masked !== null) tok = masked;
-    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt)) {
+    else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt) && !isEventKey(content, start, eqAt)) {
       const v = kvShape(raw, eqAt - start);
       if (v === raw) tok = raw;
       else {
@@ -188,6 +188,7 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
       }
     } else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
     else if (digits && !(identifier && isNameToken(content, start, i))) {
+      // (also `msg=…` / `level=…` values, which are words of the event, not key=value variables)
       tok = number && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT ? WILDCARD : fineShape(raw);
       kind = identifier ? KIND.variable : KIND.mixed;
     } else {
@@ -328,6 +329,14 @@ function pathShape(raw: string): string {
   while (a < b && OPENERS.includes(raw[a]!)) a++;
   while (b > a && CLOSERS.includes(raw[b - 1]!)) b--;
   return raw.slice(0, a) + WILDCARD + raw.slice(b);
+}
+
+// logfmt keys whose value names the event rather than a variable: `level=error msg="sync failed"`.
+const EVENT_KEYS = new Set(['msg', 'message', 'event', 'level', 'lvl', 'severity']);
+
+function isEventKey(s: string, start: number, eq: number): boolean {
+  const len = eq - start;
+  return len >= 3 && len <= 8 && EVENT_KEYS.has(s.slice(start, eq).toLowerCase());
 }
 
 function isKey(s: string, start: number, eq: number): boolean {
