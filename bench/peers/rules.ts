@@ -32,6 +32,21 @@ export const PEER_RULES: readonly PeerRule[] = [
 ];
 
 /**
+ * Go's regexp compiles a bounded repetition such as `[^\n]{0,300}` into that many copies of the
+ * sub-program and then runs its NFA over them: correct, but very slow on every line. A Promtail or
+ * Alloy user would write the gap unbounded (`.*`, the same match on single-line entries except for
+ * the distance cap), so that is the default for the peers ("gap"); "literal" keeps the bounds;
+ * "none" runs the peers without any rule stage (their baseline: tail, parse timestamp, push).
+ */
+export type PeerRegexVariant = 'gap' | 'literal' | 'none';
+
+export function peerRules(variant: PeerRegexVariant): PeerRule[] {
+  if (variant === 'none') return [];
+  if (variant === 'literal') return [...PEER_RULES];
+  return PEER_RULES.map((r) => ({ id: r.id, re2: r.re2.replace(/\[\^\\n\]\{0,\d+\}/g, '.*') }));
+}
+
+/**
  * The same pattern as a JavaScript RegExp, to count the expected matches per rule on the input
  * (checks that the peers' counters are plausible). Go's `(?i)` prefix becomes the `i` flag; the one
  * scoped group `(?i:…)` is expanded by hand.

@@ -1,7 +1,8 @@
 /**
  * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
- *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail] [--keep]
+ *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
+ *                               [--peer-regex gap|literal|none] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
@@ -19,7 +20,7 @@ import { startLoki, type LokiHandle } from '../../test/env/loki.ts';
 import { freePort } from '../../test/env/ports.ts';
 import { alloyConfig, promtailConfig } from './configs.ts';
 import { writeInput, type InputStats } from './input.ts';
-import { PEER_RULES, toJsRegExp } from './rules.ts';
+import { peerRules, toJsRegExp, type PeerRegexVariant } from './rules.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -30,8 +31,12 @@ const { values } = parseArgs({
     datasets: { type: 'string', default: resolve(ROOT, '../shared/datasets/loghub-2k') },
     timeout: { type: 'string', default: '900' },
     keep: { type: 'boolean', default: false },
+    'peer-regex': { type: 'string', default: 'gap' },
   },
 });
+const VARIANT = values['peer-regex'] as PeerRegexVariant;
+if (VARIANT !== 'gap' && VARIANT !== 'literal' && VARIANT !== 'none') throw new Error('--peer-regex must be gap, literal or none');
+const RULES = peerRules(VARIANT);
 const LINES = Number(values.lines);
 const ROUNDS = Number(values.rounds);
 const TIMEOUT_MS = Number(values.timeout) * 1000;
@@ -114,7 +119,7 @@ const TOOLS: Record<ToolName, Tool> = {
     missing: alloy.missing,
     async start({ file, loki, dir, log }) {
       const cfg = join(dir, 'config.alloy');
-      await writeFile(cfg, alloyConfig({ file, lokiUrl: loki.url }));
+      await writeFile(cfg, alloyConfig({ file, lokiUrl: loki.url, rules: RULES }));
       const port = await freePort();
       const out = logTo(log);
       await waitOpen(out);
@@ -133,7 +138,7 @@ const TOOLS: Record<ToolName, Tool> = {
     async start({ file, loki, dir, log }) {
       const cfg = join(dir, 'promtail.yaml');
       const port = await freePort();
-      await writeFile(cfg, promtailConfig({ file, lokiUrl: loki.url, httpPort: port, dir }));
+      await writeFile(cfg, promtailConfig({ file, lokiUrl: loki.url, httpPort: port, dir, rules: RULES }));
       const out = logTo(log);
       await waitOpen(out);
       const proc = spawn(promtail.path, [`-config.file=${cfg}`], { cwd: dir, stdio: ['ignore', out, out] });
@@ -292,7 +297,7 @@ process.stderr.write(`input: ${input} ${stats.lines} lines, ${(stats.bytes / 104
 // Expected per-rule matches (JS engine, same patterns): the peers' counters should agree.
 const expected: Record<string, number> = {};
 {
-  const res = PEER_RULES.map((r) => ({ id: r.id, re: toJsRegExp(r.re2) }));
+  const res = RULES.map((r) => ({ id: r.id, re: toJsRegExp(r.re2) }));
   for (const r of res) expected[`rule_${r.id}_total`] = 0;
   for (const row of (await readFile(input, 'utf8')).split('\n')) {
     if (!row) continue;
@@ -384,7 +389,8 @@ process.stdout.write(
     rounds: ROUNDS,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version },
     loki_limits: LOKI_LIMITS,
-    peer_rules: PEER_RULES.length,
+    peer_rules: RULES.length,
+    peer_regex: VARIANT,
     expected_rule_matches: expected,
     skipped,
     medians: summaries,
