@@ -141,5 +141,6 @@ const result = {
   reference_parse_only_lines_per_cpu_sec: Math.round(TOTAL / refSeconds),
   ratio_vs_parse_only: +(refSeconds / cpuSeconds).toFixed(3),
   node: process.version,
+  node_options: [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ').trim(),
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
