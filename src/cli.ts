@@ -58,7 +58,8 @@ export function runCli(): void {
     },
     (err: unknown) => {
       const e = err as Error & { code?: string };
-      if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.name === 'RuleLoadError' || e.name === 'ConfigError') {
+      // Bad input (config, rules, arguments) is the user's to fix: say what and where, no stack.
+      if (e.name === 'RuleLoadError' || e.name === 'ConfigError' || e.code?.startsWith('ERR_PARSE_ARGS')) {
         process.stderr.write(`robot-sre-detector: ${e.message}\n`);
         process.exitCode = 2;
         return;

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { tailFindings } from '../consumer/tail.ts';
 import type { FindingStatus } from '../model/finding.ts';
 import { connectNats, natsFlagHelp, natsFlagSpec, natsOptionsFromFlags } from '../nats/connection.ts';
@@ -52,36 +52,25 @@ export function formatFinding(e: FindingEnvelope): string {
 }
 
 export async function run(argv: string[], io: FindingsIo = process): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...natsFlagSpec,
-        namespace: { type: 'string', multiple: true },
-        type: { type: 'string', multiple: true },
-        event: { type: 'string', multiple: true },
-        all: { type: 'boolean' },
-        since: { type: 'string' },
-        count: { type: 'string' },
-        output: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    io.stderr.write(`findings: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
+  const parsed = parseCommand(
+    'findings',
+    argv,
+    {
+      ...natsFlagSpec,
+      namespace: { type: 'string', multiple: true },
+      type: { type: 'string', multiple: true },
+      event: { type: 'string', multiple: true },
+      all: { type: 'boolean' },
+      since: { type: 'string' },
+      count: { type: 'string' },
+      output: { type: 'string' },
+    },
+    help,
+    io,
+    { subcommand: 'tail' },
+  );
+  if (typeof parsed === 'number') return parsed;
   const v = parsed.values;
-  if (v.help) {
-    io.stdout.write(help);
-    return 0;
-  }
-  if (parsed.positionals[0] !== 'tail' || parsed.positionals.length !== 1) {
-    io.stderr.write(`findings: expected the subcommand "tail"\n\n${help}`);
-    return 2;
-  }
   const events = v.event ?? [];
   const badEvent = events.find((e) => e !== 'observed' && e !== 'recovered');
   if (badEvent !== undefined) {

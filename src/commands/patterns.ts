@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { TemplateMiner } from '../detect/miner/miner.ts';
 import { compileLogFormat, type LogFormat } from '../parse/log-format.ts';
 
@@ -45,25 +45,8 @@ interface Pending {
 }
 
 export async function run(argv: string[], io: PatternsIo = process): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'log-format': { type: 'string' },
-        window: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    io.stderr.write(`patterns: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.stdout.write(help);
-    return 0;
-  }
+  const parsed = parseCommand('patterns', argv, { 'log-format': { type: 'string' }, window: { type: 'string' } }, help, io);
+  if (typeof parsed === 'number') return parsed;
   const file = parsed.positionals[0];
   if (file === undefined || parsed.positionals.length > 1) {
     io.stderr.write(`patterns: expected exactly one FILE (or - for stdin)\n\n${help}`);

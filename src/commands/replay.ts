@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import type { Finding } from '../model/finding.ts';
 import { DetectionEngine } from '../detect/engine.ts';
@@ -33,10 +33,10 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const parsed = parseCommand(
+    'replay',
+    argv,
+    {
       output: { type: 'string' },
       pipeline: { type: 'string', multiple: true },
       rules: { type: 'string', multiple: true },
@@ -45,13 +45,12 @@ export async function run(argv: string[]): Promise<number> {
       cluster: { type: 'string' },
       namespace: { type: 'string' },
       'start-time': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
+    help,
+    process,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   const output = values.output ?? (process.stdout.isTTY ? 'table' : 'ndjson');
   if (output !== 'ndjson' && output !== 'table') throw new Error(`--output must be ndjson or table, not "${output}"`);
   const files = positionals.length ? positionals : ['-'];

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { loadPipelineFile } from '../detect/load.ts';
 import { loadOperatorRules } from '../detect/operator-rules.ts';
 import { DetectionEngine } from '../detect/engine.ts';
@@ -15,11 +15,12 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
-  const [sub, ...files] = positionals;
-  if (values.help || !sub) {
-    process.stdout.write(help);
-    return values.help ? 0 : 2;
+  const parsed = parseCommand('rules', argv, {}, help, process);
+  if (typeof parsed === 'number') return parsed;
+  const [sub, ...files] = parsed.positionals;
+  if (!sub) {
+    process.stderr.write(help);
+    return 2;
   }
   if (sub !== 'lint') {
     process.stderr.write(`unknown subcommand "rules ${sub}" (expected: lint)\n`);

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
@@ -61,11 +61,9 @@ async function openStateStore(cfg: Config, nc: NatsConnection | null): Promise<S
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
+  const parsed = parseCommand('run', argv, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } }, help, process);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const cfg = loadConfig(values.config ?? process.env.CONFIG_FILE);
   log.level = cfg.logLevel;
   const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFiles(cfg), rules: cfg.pipelines.rules });

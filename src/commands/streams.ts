@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.ts';
 import { connectNats, natsFlagHelp, natsFlagSpec, natsOptionsFromFlags } from '../nats/connection.ts';
 import { applyLayout, DEFAULT_STATE_BUCKET, DEFAULT_STREAMS, type ApplyResult } from '../nats/streams.ts';
 
@@ -38,34 +38,23 @@ export interface StreamsIo {
 }
 
 export async function run(argv: string[], io: StreamsIo = process): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...natsFlagSpec,
-        'dry-run': { type: 'boolean' },
-        'allow-shrink': { type: 'boolean' },
-        replicas: { type: 'string' },
-        memory: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    io.stderr.write(`streams: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
+  const parsed = parseCommand(
+    'streams',
+    argv,
+    {
+      ...natsFlagSpec,
+      'dry-run': { type: 'boolean' },
+      'allow-shrink': { type: 'boolean' },
+      replicas: { type: 'string' },
+      memory: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    help,
+    io,
+    { subcommand: 'apply' },
+  );
+  if (typeof parsed === 'number') return parsed;
   const v = parsed.values;
-  if (v.help) {
-    io.stdout.write(help);
-    return 0;
-  }
-  if (parsed.positionals[0] !== 'apply' || parsed.positionals.length !== 1) {
-    io.stderr.write(`streams: expected the subcommand "apply"\n\n${help}`);
-    return 2;
-  }
   const replicas = v.replicas === undefined ? 1 : Number(v.replicas);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     io.stderr.write('streams: --replicas must be an integer from 1 to 5\n');
