@@ -6,7 +6,8 @@ import { FindingsLifecycle, type LifecycleOptions } from '../findings/lifecycle.
 import { compileRule, type CompiledRule } from './compile.ts';
 import { AbsentDetector } from './detectors/absent.ts';
 import { CorrelateDetector } from './detectors/correlate.ts';
-import { CountDetector, type StateLimits } from './detectors/count.ts';
+import { CountDetector } from './detectors/count.ts';
+import type { StateLimits } from './detectors/keyed-state.ts';
 import { CustomDetector } from './detectors/custom.ts';
 import { NewPatternDetector } from './detectors/new-pattern.ts';
 import { SpikeDetector } from './detectors/spike.ts';

@@ -1,14 +1,13 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
 import type { ResourceScope } from '../../model/finding.ts';
-import { metrics } from '../../metrics.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { AbsentRule } from '../types.ts';
-import type { StateLimits } from './count.ts';
+import { keyedState, type StateLimits } from './keyed-state.ts';
 
 interface Stream {
   lastTs: number;
@@ -40,15 +39,7 @@ export class AbsentDetector implements Detector {
     this.minPrior = spec.minPriorCount ?? 10;
     this.checkEveryMs = Math.min(30_000, Math.max(1000, this.forMs / 4));
     // TTL well beyond `for`: a stream gone for much longer (e.g. a deleted pod) is forgotten.
-    this.streams = new LRUCache({
-      max: limits.maxKeys,
-      ttl: Math.max(limits.ttlMs, this.forMs * 6),
-      ttlResolution: 0,
-      perf: clock,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
-      },
-    });
+    this.streams = keyedState<Stream>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.forMs * 6));
   }
 
   get matchesAll(): boolean {

@@ -1,13 +1,12 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { ResourceScope } from '../../model/finding.ts';
-import { metrics } from '../../metrics.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import { BucketCounter } from '../bucket-counter.ts';
 import type { CompiledRule } from '../compile.ts';
 import { compilePattern, type CompiledPattern } from '../pattern.ts';
 import type { Detector, Emit, Signal } from '../signal.ts';
 import type { CorrelateRule } from '../types.ts';
-import type { StateLimits } from './count.ts';
+import { keyedState, type StateLimits } from './keyed-state.ts';
 
 interface Condition {
   incident?: string;
@@ -45,15 +44,7 @@ export class CorrelateDetector implements Detector {
       minCount: c.minCount ?? 1,
       where: Object.entries(c.where ?? {}).map(([k, p]) => [k as keyof ResourceScope, compilePattern(p)] as [keyof ResourceScope, CompiledPattern]),
     }));
-    this.groups = new LRUCache({
-      max: limits.maxKeys,
-      ttl: Math.max(limits.ttlMs, this.windowMs * 2),
-      ttlResolution: 0,
-      perf: clock,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
-      },
-    });
+    this.groups = keyedState<Group>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.windowMs * 2));
   }
 
   private relationKey(s: ResourceScope): string | null {

@@ -1,19 +1,14 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
-import { metrics } from '../../metrics.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import { BucketCounter } from '../bucket-counter.ts';
 import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
-import { resourceScope, scopeKey } from '../scope.ts';
+import { scopeKey } from '../scope.ts';
+import { keyedState, recordSignal, type StateLimits } from './keyed-state.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { RateRule, SignatureRule } from '../types.ts';
 
-export interface StateLimits {
-  maxKeys: number;
-  /** Event-time TTL of idle per-key state. */
-  ttlMs: number;
-}
 
 /**
  * signature and rate: count matching records per scope in an event-time window and signal
@@ -37,15 +32,7 @@ export class CountDetector implements Detector {
     this.windowMs = parseDuration(spec.window ?? '5m');
     this.windows =
       this.threshold > 1
-        ? new LRUCache<string, BucketCounter>({
-            max: limits.maxKeys,
-            ttl: Math.max(limits.ttlMs, this.windowMs * 2),
-            ttlResolution: 0,
-            perf: clock,
-            dispose: (_v, _k, reason) => {
-              if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
-            },
-          })
+        ? keyedState<BucketCounter>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.windowMs * 2))
         : null;
   }
 
@@ -64,19 +51,13 @@ export class CountDetector implements Detector {
       inWindow = w.count(now);
       if (inWindow < this.threshold) return;
     }
-    emit({
-      rule: this.rule,
-      key: `${this.rule.id}|${key}`,
-      scopeKey: key,
-      scope: resourceScope(this.rule.scope, r),
-      ts: r.tsMs,
+    emit(recordSignal(this.rule, key, r, {
       // The record that crosses the threshold brings the whole window into the episode.
       count: this.windows && inWindow - n < this.threshold ? inWindow : n,
       severity: severityFor(this.rule, inWindow),
       confidence: this.rule.confidence,
-      record: r,
       details: this.windows ? { window_count: inWindow, threshold: this.threshold, window_s: this.windowMs / 1000 } : {},
-    });
+    }));
   }
 
   size(): number {

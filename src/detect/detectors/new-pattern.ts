@@ -1,13 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
-import { metrics } from '../../metrics.ts';
 import { isProblemLine } from '../../parse/level.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { NewPatternRule } from '../types.ts';
-import type { StateLimits } from './count.ts';
+import { keyedState, type StateLimits } from './keyed-state.ts';
 
 interface ScopeTemplates {
   firstTs: number;
@@ -36,15 +35,7 @@ export class NewPatternDetector implements Detector {
     const spec = rule.spec as NewPatternRule;
     this.warmupMs = parseDuration(spec.warmup ?? '10m');
     this.perScope = spec.maxTemplatesPerScope ?? 1000;
-    this.scopes = new LRUCache({
-      max: Math.min(limits.maxKeys, 2000),
-      ttl: Math.max(limits.ttlMs, 24 * 3_600_000),
-      ttlResolution: 0,
-      perf: clock,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
-      },
-    });
+    this.scopes = keyedState<ScopeTemplates>(rule, clock, Math.min(limits.maxKeys, 2000), Math.max(limits.ttlMs, 24 * 3_600_000));
   }
 
   readonly matchesAll = true;

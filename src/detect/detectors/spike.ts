@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
-import { metrics } from '../../metrics.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
-import { resourceScope, scopeKey } from '../scope.ts';
+import { scopeKey } from '../scope.ts';
+import { keyedState, recordSignal } from './keyed-state.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { SpikeRule } from '../types.ts';
-import type { StateLimits } from './count.ts';
+import type { StateLimits } from './keyed-state.ts';
 
 /** EWMA baseline of a per-bucket count series. */
 interface Series {
@@ -77,15 +77,7 @@ export class SpikeDetector implements Detector {
     this.warmup = spec.warmupBuckets ?? 10;
     this.alpha = spec.alpha ?? 0.1;
     const ttl = Math.max(limits.ttlMs, this.bucketMs * 60);
-    this.scopes = new LRUCache({
-      max: limits.maxKeys,
-      ttl,
-      ttlResolution: 0,
-      perf: clock,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') metrics.detectorStateEvictions.inc({ rule: rule.id });
-      },
-    });
+    this.scopes = keyedState<ScopeState>(rule, clock, limits.maxKeys, ttl);
     this.templateBaselines = spec.templates === false ? null : new LRUCache({ max: limits.maxKeys * 8, ttl, ttlResolution: 0, perf: clock });
   }
 
@@ -127,16 +119,10 @@ export class SpikeDetector implements Detector {
     if (s.count < this.factor * s.mean || s.count < s.mean + this.z * sd) return;
     const top = this.topTemplates(key, s);
     const crossing = s.count - n < Math.max(this.minCount, this.factor * s.mean, s.mean + this.z * sd);
-    emit({
-      rule: this.rule,
-      key: `${this.rule.id}|${key}`,
-      scopeKey: key,
-      scope: resourceScope(this.rule.scope, r),
-      ts: r.tsMs,
+    emit(recordSignal(this.rule, key, r, {
       count: crossing ? s.count : n,
       severity: severityFor(this.rule, s.count),
       confidence: Math.min(0.95, this.rule.confidence + Math.min(0.25, (s.count - s.mean) / (sd * 40 + 1))),
-      record: r,
       templates: top,
       details: {
         bucket_s: this.bucketMs / 1000,
@@ -144,7 +130,7 @@ export class SpikeDetector implements Detector {
         baseline: Math.round(s.mean * 100) / 100,
         ...(top[0] ? { spiking_template: top[0].template } : {}),
       },
-    });
+    }));
   }
 
   // Template texts of ids counted in open buckets; bounded by the per-bucket cap × scopes.
