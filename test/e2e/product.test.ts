@@ -10,10 +10,9 @@
  * it did not read a line twice.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tailFindings, type Finding, type Tail } from '../../src/consumer/index.ts';
 import { findingErrors } from '../../src/model/validate-finding.ts';
@@ -27,6 +26,7 @@ import { startNats, type NatsServerHandle } from '../env/nats.ts';
 import { freePort } from '../env/ports.ts';
 import { detectorProcess, repoRoot, type DetectorProcess } from './helpers/detector.ts';
 import { applyManifests, type AppliedManifests } from './helpers/manifests.ts';
+import { shippedConfig, type ShippedConfig } from './helpers/shipped-config.ts';
 
 const skip = shouldSkip('product e2e', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'loki', 'nats-server']);
 
@@ -68,6 +68,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
   let nc: NatsConnection | undefined;
   let tail: Tail | undefined;
   let manifests: AppliedManifests;
+  let shipped: ShippedConfig;
   let detector: DetectorProcess;
   let dir = '';
   let detectorToken = '';
@@ -159,7 +160,12 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rsd-product-'));
-    [kube, loki, nats] = await Promise.all([startKube(), startLoki(), startNats()]);
+    // In parallel, but every server that did start is stopped in afterAll even if another one failed.
+    const [k, l, n] = await Promise.allSettled([startKube(), startLoki(), startNats()]);
+    if (k.status === 'fulfilled') kube = k.value;
+    if (l.status === 'fulfilled') loki = l.value;
+    if (n.status === 'fulfilled') nats = n.value;
+    for (const r of [k, l, n]) if (r.status === 'rejected') throw r.reason;
 
     manifests = await applyManifests(kube, join(repoRoot, 'manifests', 'base'));
     const sa = manifests.serviceAccount;
@@ -185,20 +191,20 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     // Written before the detector starts: read on first sight (lookback), not only what comes live.
     await append('web-0', ['web starting', 'web listening on :8080', 'web ready']);
 
+    // The config the Deployment would run (ConfigMaps as stored by the API server, operator rules and the
+    // mounted site pipeline included), with only the out-of-cluster differences overridden.
     const port = await freePort();
-    const configFile = join(dir, 'config.yaml');
-    await writeFile(configFile, stringify({
+    shipped = await shippedConfig(manifests, join(dir, 'pod'), {
       cluster: CLUSTER,
-      kubernetes: { kubeconfig, namespaces: [NS], lookback: '10m' },
+      kubernetes: { kubeconfig, namespaces: [NS] },
       loki: { url: loki.url },
       nats: { servers: [nats.url] },
       // Cursors in JetStream KV: a restarted detector (or another replica) resumes from them.
       state: { store: 'jetstream-kv' },
       server: { host: '127.0.0.1', port },
       findings: { stdout: false },
-      log: { level: 'info' },
-    }));
-    detector = detectorProcess({ configFile, port, logFile: join(dir, 'detector.log') });
+    });
+    detector = detectorProcess({ configFile: shipped.configFile, port, logFile: join(dir, 'detector.log'), env: { ...shipped.env, POD_NAME: 'robot-sre-detector-5d8f7c9b4-abcde' } });
     await detector.start();
   });
 
@@ -259,8 +265,11 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     await append(pod, ['publish order.created failed: nats: no servers available for connection'], 'stderr');
     await append(pod, ['fatal error: runtime: out of memory'], 'stderr');
     await append(pod, Array.from({ length: 6 }, (_, i) => `auth: ldap bind to ldap://ldap.corp:389 failed: i/o timeout (attempt ${i + 1})`), 'stderr');
+    await append(pod, ['cert-manager: failed to renew certificate shop/api-tls: ACME order not ready'], 'stderr');
 
-    const want = ['nats_unavailable', 'oom_killed', 'ldap_unreachable', 'identity_provider_unreachable'];
+    // Default rules, the operator rule of the shipped rules.yaml (runtime_out_of_memory) and the mounted
+    // site pipeline (certificate_renewal_failed).
+    const want = ['nats_unavailable', 'oom_killed', 'ldap_unreachable', 'identity_provider_unreachable', 'runtime_out_of_memory', 'certificate_renewal_failed'];
     await until(`findings ${want.join(', ')}`, () => want.every((t) => observed(t).length > 0), 45_000,
       () => `findings so far: ${JSON.stringify(findings.map((f) => f.finding.incident_type))}\n--- detector ---\n${detector.tail(3000)}`);
     for (const type of want) {
@@ -318,6 +327,13 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     files.set(pod, newFile);
     await append(pod, ['worker started', 'resuming from checkpoint 1']);
     await kube.setPodLogs(NS, pod, { logsFile: newFile, previousLogsFile: oldFile });
+    // A kubelet serves the previous instance's log before the status shows the restart; kwok learns the new
+    // files through a watch, so wait until it does (else previous=true answers 400 for a moment).
+    await until('kwok to serve the previous instance', async () => {
+      const prev = await kube.request('GET', `/api/v1/namespaces/${NS}/pods/${pod}/log?previous=true`);
+      const cur = await kube.request('GET', `/api/v1/namespaces/${NS}/pods/${pod}/log`);
+      return prev.status === 200 && prev.body.includes('worker exiting with status 1') && cur.status === 200 && cur.body.includes('resuming from checkpoint 1');
+    });
     const now = k8sTime();
     await setContainerStatus(pod, {
       containerID: 'containerd://worker-2',
