@@ -92,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     findingSinks.push(new JetStreamFindingSink({ connection, source: `robot-sre-detector/${cfg.cluster}`, ...(cfg.nats.spoolDir ? { spoolDir: cfg.nats.spoolDir } : {}), ...(cfg.nats.maxQueue ? { maxQueue: cfg.nats.maxQueue } : {}) }));
     // The state store and stream provisioning need a live connection; findings do not wait for it.
     if ((cfg.state.store !== 'file' && cfg.state.store !== 'memory') || cfg.nats.provisionStreams) {
-      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref())]);
       if (!nc) log.warn('NATS not reachable within 15s: using a local state store until restart, streams not provisioned');
     }
     if (nc && cfg.nats.provisionStreams) {
