@@ -34,10 +34,13 @@ const CLUSTER = 'e2e';
 const NS = 'shop';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string = () => ''): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string | Promise<string> = () => ''): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
+    if (Date.now() > end) {
+      const d = await detail();
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${d ? `\n${d}` : ''}`);
+    }
     await sleep(100);
   }
 }
@@ -136,8 +139,15 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     const want = written.get(pod) ?? [];
     let got: LokiEntry[] = [];
     await until(`${want.length} lines of ${pod} in Loki`, async () => (got = await lokiPodLines(pod)).length >= want.length, timeoutMs,
-      () => `Loki has ${got.length}; last: ${JSON.stringify(got.slice(-3).map((e) => e.line))}\n--- detector ---\n${detector.tail(3000)}`);
+      async () => `Loki has ${got.length}; last: ${JSON.stringify(got.slice(-3).map((e) => e.line))}\n${await diag()}`);
     return got;
+  }
+
+  /** What the detector says about itself, for failure messages. */
+  async function diag(): Promise<string> {
+    const m = await detector.metricsText(['rsd_lines_in_total', 'rsd_lines_out_total', 'rsd_kube_log_reconnects_total', 'rsd_kube_resume_duplicates_dropped_total',
+      'rsd_followed_containers', 'rsd_sink_requests_total', 'rsd_watch_restarts_total', 'rsd_dropped_total', 'rsd_kube_forbidden']);
+    return `--- detector metrics ---\n${m}\n--- detector log (tail) ---\n${detector.tail(4000)}`;
   }
 
   function expectExactly(pod: string, got: LokiEntry[]): void {
@@ -160,6 +170,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rsd-product-'));
+    failed = true; // until the detector is up: a failed setup keeps its files too
     // In parallel, but every server that did start is stopped in afterAll even if another one failed.
     const [k, l, n] = await Promise.allSettled([startKube(), startLoki(), startNats()]);
     if (k.status === 'fulfilled') kube = k.value;
@@ -180,8 +191,8 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
 
     nc = await connectNats({ servers: [nats.url] });
     const layout = await applyLayout(nc);
-    const failed = layout.filter((r) => r.action === 'error' || r.action === 'blocked');
-    if (failed.length) throw new Error(`streams apply failed: ${JSON.stringify(failed)}`);
+    const refused = layout.filter((r) => r.action === 'error' || r.action === 'blocked');
+    if (refused.length) throw new Error(`streams apply failed: ${JSON.stringify(refused)}`);
     tail = await tailFindings({ connection: nc, from: 'all', onFinding: (env, subject) => findings.push({ finding: env.data, subject }) });
 
     await podWithLogs('web-0', { app: 'web' }, { kind: 'StatefulSet', name: 'web' });
@@ -206,6 +217,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     });
     detector = detectorProcess({ configFile: shipped.configFile, port, logFile: join(dir, 'detector.log'), env: { ...shipped.env, POD_NAME: 'robot-sre-detector-5d8f7c9b4-abcde' } });
     await detector.start();
+    failed = false;
   });
 
   afterEach((ctx) => {
@@ -271,7 +283,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     // site pipeline (certificate_renewal_failed).
     const want = ['nats_unavailable', 'oom_killed', 'ldap_unreachable', 'identity_provider_unreachable', 'runtime_out_of_memory', 'certificate_renewal_failed'];
     await until(`findings ${want.join(', ')}`, () => want.every((t) => observed(t).length > 0), 45_000,
-      () => `findings so far: ${JSON.stringify(findings.map((f) => f.finding.incident_type))}\n--- detector ---\n${detector.tail(3000)}`);
+      async () => `findings so far: ${JSON.stringify(findings.map((f) => f.finding.incident_type))}\n${await diag()}`);
     for (const type of want) {
       const f = observed(type)[0]!;
       expect(findingErrors(f), `${type}: ${JSON.stringify(f)}`).toEqual([]);
@@ -300,7 +312,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     await createEvent('big-0.failedscheduling', { kind: 'Pod', name: 'big-0', uid: pending.metadata.uid }, 'FailedScheduling',
       '0/2 nodes are available: 2 Insufficient cpu.', 1, 'default-scheduler');
     await until('scheduling_failed finding', () => observed('scheduling_failed').length > 0, 30_000,
-      () => `findings so far: ${JSON.stringify(findings.map((f) => f.finding.incident_type))}\n--- detector ---\n${detector.tail(3000)}`);
+      async () => `findings so far: ${JSON.stringify(findings.map((f) => f.finding.incident_type))}\n${await diag()}`);
     const f = observed('scheduling_failed')[0]!;
     expect(findingErrors(f)).toEqual([]);
     expect(f.resource_scope).toMatchObject({ cluster: CLUSTER, namespace: NS, kind: 'Pod', name: 'big-0' });
@@ -394,13 +406,13 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     await kube.apiserver.start();
 
     await until('the events watch to report 410 Gone and re-list', async () =>
-      (await detector.metric('rsd_watch_restarts_total', { resource: 'events', reason: 'gone' })) > goneBefore, 90_000, () => detector.tail(3000));
+      (await detector.metric('rsd_watch_restarts_total', { resource: 'events', reason: 'gone' })) > goneBefore, 90_000, diag);
     await until('the detector ready again', async () => (await detector.readyz()).status === 200, 60_000);
 
     // New things after the re-list are seen; the re-listed old ones are not emitted again.
     await createEvent('web-0.failedmount', { kind: 'Pod', name: 'web-0' }, 'FailedMount', 'MountVolume.SetUp failed for volume "data" : secret "web-tls" not found');
     await append('web-0', ['after the API server restart']);
-    await until('volume_mount_failed finding', () => observed('volume_mount_failed').length > 0, 60_000, () => detector.tail(3000));
+    await until('volume_mount_failed finding', () => observed('volume_mount_failed').length > 0, 60_000, diag);
     expectExactly('web-0', await lokiHasAll('web-0', 60_000));
     await sleep(1500);
     expect((await eventsIn()) - eventsBefore).toBe(1);

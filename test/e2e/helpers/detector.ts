@@ -24,6 +24,8 @@ export interface DetectorProcess {
   kill(): Promise<void>;
   /** Samples of one metric family from /metrics, summed over the samples whose labels include `labels`. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The samples of the rsd_* families named, as text (for failure messages); '' when /metrics does not answer. */
+  metricsText(prefixes: string[]): Promise<string>;
   readyz(): Promise<{ status: number; body: string }>;
   tail(bytes?: number): string;
 }
@@ -102,6 +104,13 @@ export function detectorProcess(o: { configFile: string; port: number; logFile: 
         if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
       }
       return sum;
+    },
+    async metricsText(prefixes) {
+      try {
+        return (await metrics()).split('\n').filter((l) => !l.startsWith('#') && prefixes.some((p) => l.startsWith(p))).join('\n');
+      } catch {
+        return '';
+      }
     },
     async readyz() {
       const res = await httpCall(`${base}/readyz`, { timeoutMs: 5_000 });
