@@ -391,6 +391,9 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     expect(await eventsIn()).toBe(1);
     const backoff = await queryRange(loki.url, `{namespace="${NS}", source="event"} |= "reason=BackOff"`);
     expect(backoff).toHaveLength(1);
+    // The crashed instance's termination is still one record in Loki (a restarted detector may report it
+    // again within the lookback; it must be the same entry, which Loki keeps once).
+    expect(await queryRange(loki.url, `{namespace="${NS}", source="pod_status"} | pod="worker-0"`)).toHaveLength(1);
   });
 
   it('a 410 on the events watch (etcd compacted while the API server was down) re-lists without re-emitting events', async () => {
