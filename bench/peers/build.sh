@@ -111,9 +111,11 @@ build_alloy() {
   grep -q "alloy/syntax $ALLOY_SYNTAX_VERSION\$" "$d/go.mod" || { log "syntax replace not set"; exit 4; }
   local X="-X github.com/grafana/alloy/internal/build.Version=$v -X github.com/grafana/alloy/internal/build.Branch=release"
   X="$X -X github.com/grafana/alloy/syntax/internal/stdlib.Version=$v"
+  # Alloy needs cgo (upstream's Makefile default is CGO_ENABLED=1): the Oracle exporter's driver
+  # (github.com/godror/godror) does not compile without it.
   (cd "$d" \
     && "$GO" get "github.com/grafana/alloy@$v" \
-    && "$GO" build -tags netgo -ldflags="$LDS $X" -o "$d/alloy.tmp" github.com/grafana/alloy)
+    && CGO_ENABLED=1 "$GO" build -tags netgo -ldflags="$LDS $X" -o "$d/alloy.tmp" github.com/grafana/alloy)
   install_bin "$d/alloy.tmp" alloy "$v"
 }
 

@@ -3,7 +3,7 @@
  * default pipeline (parse → template mining → every default rule → findings lifecycle) with every
  * line pushed to Loki by the production LokiSink. There is no `replay --loki` flag, so this composes
  * the same parts `run` and `replay` use.
- *   node bench/peers/rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--stay]
+ *   node bench/peers/rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--memory-queue-mib N] [--stay]
  * Prints one JSON line (lines, findings, templates, sink drops) once the sink is closed; with --stay it
  * then idles until SIGTERM, so the harness can read its CPU and peak RSS from /proc like a peer's.
  */
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     file: { type: 'string' },
     cluster: { type: 'string', default: 'bench' },
     stay: { type: 'boolean', default: false },
+    'memory-queue-mib': { type: 'string' },
   },
 });
 if (!values.loki || !values.file) {
@@ -37,7 +38,16 @@ if (!values.loki || !values.file) {
 // client-side buckets (which mirror Loki's default limits) are raised to match. Everything else is
 // the sink's default (1 MiB batches, 1 s wait, protobuf+snappy, 64 MiB memory queue).
 const BIG = 1024 * 1024 * 1024;
-const sink = new LokiSink({ url: values.loki, tenantRateBytes: BIG, tenantBurstBytes: BIG, streamRateBytes: BIG, streamBurstBytes: BIG });
+// --memory-queue-mib is the `loki.memoryQueueBytes` setting of `run`: the bound of what waits for Loki.
+const queueMiB = values['memory-queue-mib'] ? Number(values['memory-queue-mib']) : undefined;
+const sink = new LokiSink({
+  url: values.loki,
+  tenantRateBytes: BIG,
+  tenantBurstBytes: BIG,
+  streamRateBytes: BIG,
+  streamBurstBytes: BIG,
+  ...(queueMiB ? { memoryQueueBytes: queueMiB * 1024 * 1024 } : {}),
+});
 
 /**
  * The kube source stops reading above 0.9 sink pressure and resumes under 0.7; replay has no such

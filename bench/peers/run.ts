@@ -2,7 +2,7 @@
  * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
  *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
- *                               [--peer-regex gap|literal|none] [--timeout 900] [--keep]
+ *                               [--peer-regex gap|literal|none] [--rsd-queue-mib N] [--rsd-heap-mib 384] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '900' },
     keep: { type: 'boolean', default: false },
     'peer-regex': { type: 'string', default: 'gap' },
+    'rsd-queue-mib': { type: 'string' },
+    'rsd-heap-mib': { type: 'string', default: '384' },
   },
 });
 const VARIANT = values['peer-regex'] as PeerRegexVariant;
@@ -88,8 +90,8 @@ const TOOLS: Record<ToolName, Tool> = {
     async start({ file, loki, log }) {
       const out = logTo(log);
       await waitOpen(out);
-      // Same heap cap as manifests/base/deployment.yaml.
-      const proc = spawn(process.execPath, ['--max-old-space-size=384', join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay'], {
+      // Default heap cap as in manifests/base/deployment.yaml (the small overlay uses 256).
+      const proc = spawn(process.execPath, [`--max-old-space-size=${values['rsd-heap-mib']}`, join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay', ...(values['rsd-queue-mib'] ? ['--memory-queue-mib', values['rsd-queue-mib']] : [])], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', out],
         env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -391,6 +393,8 @@ process.stdout.write(
     loki_limits: LOKI_LIMITS,
     peer_rules: RULES.length,
     peer_regex: VARIANT,
+    rsd_memory_queue_mib: values['rsd-queue-mib'] ? Number(values['rsd-queue-mib']) : 64,
+    rsd_heap_mib: Number(values['rsd-heap-mib']),
     expected_rule_matches: expected,
     skipped,
     medians: summaries,
