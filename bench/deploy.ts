@@ -81,7 +81,7 @@ try {
   const b = await sample(); const lb = await metric('rsd_lines_in_total'); const lo2 = await metric('rsd_lines_out_total');
   const findings = await metric('rsd_findings_total');
   const dropped = await metric('rsd_dropped_total');
-  const heapUsed = await metric('rsd_process_nodejs_heap_size_used_bytes');
+  const heapUsed = await metric('rsd_nodejs_heap_size_used_bytes');
   const lag = await metric('rsd_event_loop_lag_seconds');
   p.kill('SIGTERM');
   await new Promise((r) => p.once('exit', r));

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * and /metrics documents the whole detector in one place.
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'rsd_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'rsd_' });
 
 const mk = {
   counter: (name: string, help: string, labelNames: string[] = []) =>

@@ -8,7 +8,7 @@ import { DetectionEngine } from '../detect/engine.ts';
 import { loadRules } from '../detect/rulesets.ts';
 import { createTemplateAssigner, type TemplateAssigner } from '../detect/templates.ts';
 import { findings$ } from '../pipeline.ts';
-import { startServer } from '../server.ts';
+import { startServer, type HealthProbe } from '../server.ts';
 import type { Source } from '../sources/types.ts';
 import type { FindingSink, LogSink } from '../sinks/types.ts';
 import { StdoutFindingSink } from '../sinks/stdout.ts';
@@ -73,14 +73,29 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // Signals are handled from the start: a SIGTERM during start-up ends in the same orderly shutdown.
+  const stopRequested = new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stop requested');
+      resolveStop();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+  // Liveness from the first second; readiness says "starting" until sources and sinks exist.
+  const readiness: HealthProbe[] = [() => 'starting'];
+  const server = await startServer({ host: cfg.server.host, port: cfg.server.port, readiness });
+
   // NATS first: it carries findings and, when present, the shared state store.
   let nc: NatsConnection | null = null;
+  let connection: Promise<NatsConnection> | undefined;
   let stateNc: NatsConnection | null = null;
   const findingSinks: FindingSink[] = [];
   if (cfg.nats.servers.length) {
     const { connectNats } = await import('../nats/connection.ts');
     const { JetStreamFindingSink } = await import('../sinks/jetstream.ts');
-    const connection = connectNats({
+    connection = connectNats({
       servers: cfg.nats.servers,
       ...(cfg.nats.tokenFile ? { token: readSecret(cfg.nats.tokenFile, 'nats.tokenFile')! } : {}),
       ...(cfg.nats.user ? { user: cfg.nats.user, pass: readSecret(cfg.nats.passwordFile, 'nats.passwordFile') ?? '' } : {}),
@@ -92,8 +107,8 @@ export async function run(argv: string[]): Promise<number> {
     findingSinks.push(new JetStreamFindingSink({ connection, source: `robot-sre-detector/${cfg.cluster}`, ...(cfg.nats.spoolDir ? { spoolDir: cfg.nats.spoolDir } : {}), ...(cfg.nats.maxQueue ? { maxQueue: cfg.nats.maxQueue } : {}) }));
     // The state store and stream provisioning need a live connection; findings do not wait for it.
     if ((cfg.state.store !== 'file' && cfg.state.store !== 'memory') || cfg.nats.provisionStreams) {
-      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref())]);
-      if (!nc) log.warn('NATS not reachable within 15s: using a local state store until restart, streams not provisioned');
+      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 5_000).unref())]);
+      if (!nc) log.warn('NATS not reachable within 5s: using a local state store until restart, streams not provisioned');
     }
     if (nc && cfg.nats.provisionStreams) {
       // Idempotent: creates what is missing, never deletes or shrinks (streams apply does the same).
@@ -180,17 +195,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sources.length === 0) log.warn('no sources enabled (kubernetes.enabled is false)');
 
-  const server = await startServer({
-    host: cfg.server.host,
-    port: cfg.server.port,
-    readiness: [
-      ...sources.map((s) => () => s.unready()),
-      () => {
-        const errs = engine.customErrors();
-        return errs.length ? `custom rule stopped: ${errs.map((e) => `${e.rule}: ${e.error}`).join('; ')}` : null;
-      },
-    ],
-  });
+  // Sources and sinks exist now: readiness is theirs to report.
+  readiness.length = 0;
+  readiness.push(
+    ...sources.map((s) => () => s.unready()),
+    () => {
+      const errs = engine.customErrors();
+      return errs.length ? `custom rule stopped: ${errs.map((e) => `${e.rule}: ${e.error}`).join('; ')}` : null;
+    },
+  );
   log.info({ cluster: cfg.cluster, rules: rules.length, port: cfg.server.port, state: store.kind, loki: !!logSink, nats: cfg.nats.servers.length > 0 }, 'robot-sre-detector started');
 
   const sub: Subscription = findings$({ sources, engine, ...(logSink ? { logSink } : {}), live: true }).subscribe({
@@ -215,14 +228,8 @@ export async function run(argv: string[]): Promise<number> {
   const saver = setInterval(() => void saveState(), 60_000);
   saver.unref();
 
-  await new Promise<void>((resolveStop) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down: flushing sinks');
-      resolveStop();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await stopRequested;
+  log.info('shutting down: flushing sinks');
   clearInterval(saver);
   const deadline = 20_000;
   await Promise.allSettled(sources.map((s) => s.stop()));
@@ -231,6 +238,16 @@ export async function run(argv: string[]): Promise<number> {
   await saveState();
   engine.close();
   await store.close();
+  // Whoever else held it, the NATS connection ends here (sinks are closed; the store may have closed it).
+  if (connection) {
+    const c = await Promise.race([connection.catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]);
+    if (c && !c.isClosed()) await c.close().catch(() => undefined);
+  }
   server.close();
+  // A client still retrying a first connect keeps timers alive: shutdown is complete, so do not wait for it.
+  setTimeout(() => {
+    log.warn('exiting with handles still open (e.g. a NATS connection that never came up)');
+    process.exit(0);
+  }, 3000).unref();
   return 0;
 }

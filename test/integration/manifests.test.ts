@@ -559,7 +559,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const declared = await declaredMetrics();
     const undeclared = [...used].filter((n) => !declared.has(n) && !declared.has(n.replace(/_(bucket|sum|count)$/, '')));
     expect(undeclared).toEqual([]);
-    for (const required of ['rsd_lines_in_total', 'rsd_lines_out_total', 'rsd_bytes_in_total', 'rsd_bytes_out_total', 'rsd_dropped_total', 'rsd_sink_request_seconds_bucket', 'rsd_sink_requests_total', 'rsd_findings_total', 'rsd_followed_containers', 'rsd_watch_restarts_total', 'rsd_event_loop_lag_seconds', 'rsd_process_process_resident_memory_bytes', 'rsd_process_nodejs_heap_size_used_bytes']) {
+    for (const required of ['rsd_lines_in_total', 'rsd_lines_out_total', 'rsd_bytes_in_total', 'rsd_bytes_out_total', 'rsd_dropped_total', 'rsd_sink_request_seconds_bucket', 'rsd_sink_requests_total', 'rsd_findings_total', 'rsd_followed_containers', 'rsd_watch_restarts_total', 'rsd_event_loop_lag_seconds', 'rsd_process_resident_memory_bytes', 'rsd_nodejs_heap_size_used_bytes']) {
       expect(used, required).toContain(required);
     }
   });
