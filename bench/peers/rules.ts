@@ -36,12 +36,15 @@ export const PEER_RULES: readonly PeerRule[] = [
  * sub-program and then runs its NFA over them: correct, but very slow on every line. A Promtail or
  * Alloy user would write the gap unbounded (`.*`, the same match on single-line entries except for
  * the distance cap), so that is the default for the peers ("gap"); "literal" keeps the bounds;
- * "none" runs the peers without any rule stage (their baseline: tail, parse timestamp, push).
+ * "none" runs the peers without any rule stage (their baseline: tail, parse timestamp, push);
+ * "plain" keeps the 16 match stages but each filters on one case-sensitive literal, which
+ * separates the cost of the stages from the cost of the regular expressions.
  */
-export type PeerRegexVariant = 'gap' | 'literal' | 'none';
+export type PeerRegexVariant = 'gap' | 'literal' | 'none' | 'plain';
 
 export function peerRules(variant: PeerRegexVariant): PeerRule[] {
   if (variant === 'none') return [];
+  if (variant === 'plain') return PEER_RULES.map((r) => ({ id: r.id, re2: 'CrashLoopBackOff' }));
   if (variant === 'literal') return [...PEER_RULES];
   return PEER_RULES.map((r) => ({ id: r.id, re2: r.re2.replace(/\[\^\\n\]\{0,\d+\}/g, '.*') }));
 }

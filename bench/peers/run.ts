@@ -2,7 +2,7 @@
  * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
  *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
- *                               [--peer-regex gap|literal|none] [--rsd-queue-mib N] [--rsd-heap-mib 384] [--timeout 900] [--keep]
+ *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib N] [--rsd-heap-mib 384] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
@@ -37,7 +37,7 @@ const { values } = parseArgs({
   },
 });
 const VARIANT = values['peer-regex'] as PeerRegexVariant;
-if (VARIANT !== 'gap' && VARIANT !== 'literal' && VARIANT !== 'none') throw new Error('--peer-regex must be gap, literal or none');
+if (!['gap', 'literal', 'none', 'plain'].includes(VARIANT)) throw new Error('--peer-regex must be gap, literal, none or plain');
 const RULES = peerRules(VARIANT);
 const LINES = Number(values.lines);
 const ROUNDS = Number(values.rounds);
