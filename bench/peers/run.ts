@@ -2,7 +2,8 @@
  * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
  *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
- *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib N] [--rsd-heap-mib 384] [--timeout 900] [--keep]
+ *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib N]
+ *                               [--rsd-node-flags '--max-old-space-size=384 --max-semi-space-size=4'] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
@@ -33,7 +34,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'peer-regex': { type: 'string', default: 'gap' },
     'rsd-queue-mib': { type: 'string' },
-    'rsd-heap-mib': { type: 'string', default: '384' },
+    // NODE_OPTIONS of manifests/base/deployment.yaml.
+    'rsd-node-flags': { type: 'string', default: '--max-old-space-size=384 --max-semi-space-size=4' },
   },
 });
 const VARIANT = values['peer-regex'] as PeerRegexVariant;
@@ -90,8 +92,8 @@ const TOOLS: Record<ToolName, Tool> = {
     async start({ file, loki, log }) {
       const out = logTo(log);
       await waitOpen(out);
-      // Default heap cap as in manifests/base/deployment.yaml (the small overlay uses 256).
-      const proc = spawn(process.execPath, [`--max-old-space-size=${values['rsd-heap-mib']}`, join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay', ...(values['rsd-queue-mib'] ? ['--memory-queue-mib', values['rsd-queue-mib']] : [])], {
+      const nodeFlags = values['rsd-node-flags'].split(/\s+/).filter(Boolean);
+      const proc = spawn(process.execPath, [...nodeFlags, join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay', ...(values['rsd-queue-mib'] ? ['--memory-queue-mib', values['rsd-queue-mib']] : [])], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', out],
         env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -394,7 +396,7 @@ process.stdout.write(
     peer_rules: RULES.length,
     peer_regex: VARIANT,
     rsd_memory_queue_mib: values['rsd-queue-mib'] ? Number(values['rsd-queue-mib']) : 64,
-    rsd_heap_mib: Number(values['rsd-heap-mib']),
+    rsd_node_flags: values['rsd-node-flags'],
     expected_rule_matches: expected,
     skipped,
     medians: summaries,
