@@ -10,54 +10,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$HERE/versions.env"
 
-CACHE="${ROBOT_SRE_CACHE:-$HOME/.cache/robot-sre-detector}"
-BIN="$CACHE/bin"
-WRAP="$CACHE/wrappers"
-mkdir -p "$BIN" "$WRAP"
-
-GO="${GO:-$(command -v go || true)}"
-[ -n "$GO" ] || GO=/usr/local/go/bin/go
-[ -x "$GO" ] || { echo "peers/build.sh: go not found (set GO)" >&2; exit 3; }
-
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-export GOFLAGS="-trimpath ${GOFLAGS:-}"
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-LDS="-s -w"
-
-log() { echo "[peers-build $(date -u +%H:%M:%S)] $*" >&2; }
-
-install_bin() {
-  chmod 0755 "$1"
-  mv -f "$1" "$BIN/$2-$3"
-  ln -sfn "$2-$3" "$BIN/$2"
-  log "installed $BIN/$2-$3"
-}
-
-new_wrapper() {
-  local dir="$WRAP/$1"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  echo "$dir"
-}
-
-# Replace directives of a go.mod (single-line and block form) as "old [ver] => new [ver]" lines,
-# trailing comments dropped.
-replaces_of() {
-  awk '
-    /^replace[ \t]*\($/ { inblock = 1; next }
-    inblock && /^\)/     { inblock = 0; next }
-    inblock && /=>/      { sub(/^[ \t]+/, ""); sub(/[ \t]*\/\/.*$/, ""); print; next }
-    /^replace[ \t].*=>/  { sub(/^replace[ \t]+/, ""); sub(/[ \t]*\/\/.*$/, ""); print }
-  ' "$1"
-}
+LOG_PREFIX=peers-build
+# shellcheck source=../../test/env/go-build-lib.sh
+source "$HERE/../../test/env/go-build-lib.sh"
 
 # The version a go.mod requires for a module path (first match).
 required_version() {
   awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1"
 }
 
-gomod_path() { "$GO" mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p'; }
 module_dir() { "$GO" mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
 
 # The checksum database does not answer for many of these (forked, pseudo-versioned) dependencies
