@@ -7,8 +7,8 @@
  * collector pays), so the figure can be read as a ratio on any machine.
  * Final JSON line: lines_per_sec, rss_mb_peak, batch_ms_p50/p99, reference and ratio.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { INCIDENTS, loghubLines } from './lib/corpus.ts';
 import { parseArgs } from 'node:util';
 import type { LogRecord } from '../src/model/log-record.ts';
 import { parseRecord } from '../src/parse/record.ts';
@@ -26,31 +26,6 @@ const { values } = parseArgs({
 const TOTAL = Number(values.lines);
 const BATCH = Number(values.batch);
 const PODS = 1000;
-
-function loghubLines(dir: string): string[] {
-  const out: string[] = [];
-  for (const s of readdirSync(dir).sort()) {
-    const f = join(dir, s, `${s}_2k.log`);
-    try {
-      if (!statSync(f).isFile()) continue;
-    } catch {
-      continue;
-    }
-    out.push(...readFileSync(f, 'utf8').split('\n').filter(Boolean));
-  }
-  return out;
-}
-
-const INCIDENTS = [
-  'level=error msg="publish failed" err="nats: no servers available for connection"',
-  'E1120 09:15:00.000000       1 ldap.go:142] LDAP bind failed: dial tcp 10.20.0.8:636: i/o timeout',
-  '{"level":"error","msg":"payment call failed: x509: certificate has expired or is not yet valid"}',
-  'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
-  'panic: runtime error: invalid memory address or nil pointer dereference',
-  'could not connect to server: Connection refused Is the server running on host "db" (10.0.0.3) and accepting TCP/IP connections on port 5432?',
-  'upstream request timeout after 30s calling inventory',
-  'dial tcp 10.0.0.9:8080: connect: connection refused',
-];
 
 const pool = loghubLines(values.datasets!);
 if (pool.length === 0) throw new Error(`no Loghub lines under ${values.datasets}`);
