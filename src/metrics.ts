@@ -1,11 +1,11 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from './prometheus.ts';
 
 /**
  * One registry per process. Every module declares its metrics here so names stay unique
  * and /metrics documents the whole detector in one place.
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'rsd_' });
+registerProcessMetrics(registry, 'rsd_');
 
 const mk = {
   counter: (name: string, help: string, labelNames: string[] = []) =>

@@ -8,7 +8,7 @@
  */
 import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { Histogram } from 'prom-client';
+import { Histogram } from '../prometheus.ts';
 import { log as defaultLog, type Logger } from '../logger.ts';
 import { metrics, registry } from '../metrics.ts';
 import type { Finding } from '../model/finding.ts';

@@ -1,4 +1,4 @@
-import type { Counter } from 'prom-client';
+import type { Counter } from '../../src/prometheus.ts';
 import type { Finding } from '../../src/model/finding.ts';
 
 /** A valid finding; `n` makes finding_id and dedupe_key unique. */
@@ -37,7 +37,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
-/** Current value of a prom-client counter for one label set. */
+/** Current value of a counter for one label set. */
 export async function counterValue(metric: Counter<string>, labels: Record<string, string>): Promise<number> {
   const { values } = await metric.get();
   const hit = values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));

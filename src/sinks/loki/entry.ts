@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import { Counter } from '../../prometheus.ts';
 import type { LogRecord } from '../../model/log-record.ts';
 import { registry } from '../../metrics.ts';
 import { formatLabels, type LabelBuilder, type Pair } from './labels.ts';

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { Counter } from 'prom-client';
+import { Counter } from '../../prometheus.ts';
 import type { LogRecord } from '../../model/log-record.ts';
 import { registry } from '../../metrics.ts';
 import { log } from '../../logger.ts';

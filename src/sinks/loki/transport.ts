@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { Counter } from 'prom-client';
+import { Counter } from '../../prometheus.ts';
 import { registry } from '../../metrics.ts';
 import { log } from '../../logger.ts';
 import type { ResolvedLokiOptions } from './options.ts';

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
 import { metrics, registry } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';

@@ -1,4 +1,4 @@
-import { Gauge } from 'prom-client';
+import { Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
 import { registry } from '../../metrics.ts';
 import { KubeApi, type KubeApiError } from './api.ts';

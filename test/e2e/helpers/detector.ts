@@ -30,7 +30,7 @@ export interface DetectorProcess {
   tail(bytes?: number): string;
 }
 
-/** `name{a="x",b="y"} 12` → labels and value (Prometheus text format as prom-client writes it). */
+/** `name{a="x",b="y"} 12` → labels and value (Prometheus text format as src/prometheus.ts writes it). */
 export function parseMetrics(text: string): { name: string; labels: Record<string, string>; value: number }[] {
   const out: { name: string; labels: Record<string, string>; value: number }[] = [];
   for (const line of text.split('\n')) {
