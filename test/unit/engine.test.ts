@@ -105,6 +105,28 @@ describe('spike', () => {
     expect(out[0]!.count).toBeGreaterThanOrEqual(10);
   });
 
+  it('keeps the baseline of a scope that keeps logging past the state TTL (the TTL is an idle timeout)', () => {
+    // State TTL 1 h (the spike rule keeps state at least 60 buckets = 1 h). A workload logging every
+    // minute for 3 h must not drop back into warm-up (5 buckets) every hour: the spike at 3 h 02 fires.
+    const e = new DetectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
+    const base: LogRecord[] = [];
+    for (let m = 0; m < 182; m++) base.push(...minute(m, 1));
+    expect(run(e, base)).toEqual([]);
+    expect(run(e, minute(182, 60)).map((f) => f.incident_type)).toEqual(['error_spike']);
+  });
+
+  it('forgets a scope that stayed idle for longer than the TTL', () => {
+    const e = new DetectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
+    const base: LogRecord[] = [];
+    for (let m = 0; m < 20; m++) base.push(...minute(m, 1));
+    run(e, base);
+    // Another workload keeps the clock moving for 2 h; the first one comes back: warm-up again.
+    const other: LogRecord[] = [];
+    for (let m = 20; m < 140; m++) other.push(rec(m * M, 'level=info msg=ok', { workload: 'other', pod: 'other-1' }));
+    run(e, other);
+    expect(run(e, minute(140, 60))).toEqual([]);
+  });
+
   it('adapts to slow drift instead of firing', () => {
     const e = new DetectionEngine({ rules: [sp] });
     const recs: LogRecord[] = [];

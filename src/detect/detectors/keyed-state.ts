@@ -19,6 +19,9 @@ export function keyedState<V extends {}>(rule: CompiledRule, clock: { now(): num
   return new LRUCache<string, V>({
     max,
     ttl: ttlMs,
+    // The TTL is an idle timeout: a key in use stays (without this, lru-cache counts it from the
+    // set, and a busy workload's spike baseline or absent history reset every TTL).
+    updateAgeOnGet: true,
     ttlResolution: 0,
     perf: clock,
     dispose: (_v, _k, reason) => {
