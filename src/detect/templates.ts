@@ -26,8 +26,7 @@ export async function createTemplateAssigner(opts: { minerOptions?: MinerOptions
   let warned = false;
   const assign = (r: LogRecord) => {
     try {
-      const m = miner.add(r.message ?? r.line);
-      r.template = { id: m.clusterId, text: m.template };
+      r.template = miner.ref(r.message ?? r.line);
     } catch (err) {
       // Mining is an enrichment: a line it cannot handle keeps flowing without a template.
       metrics.dropped.inc({ component: 'miner', reason: 'error' });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadLoghubSystem, scoreSystem, groupingAccuracy, parseCsv } from '../../src/detect/miner/evaluate.ts';
 import { TemplateMiner } from '../../src/detect/miner/miner.ts';
 import { loadMiner, minerKey, saveMiner } from '../../src/detect/miner/persist.ts';
-import { coarseOf, tokenize } from '../../src/detect/miner/tokenize.ts';
+import { ExtraMasks, coarseOf, lastSignatureH2, signature, signatureHash, signatureHashFromTokens, tokenize } from '../../src/detect/miner/tokenize.ts';
 import { metrics } from '../../src/metrics.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 
@@ -304,5 +304,52 @@ describe('accuracy against Loghub ground truth (regression guard)', () => {
     expect(sys.contentMismatches).toBe(0);
     const score = scoreSystem(sys);
     expect(score.ga).toBeGreaterThan(0.95);
+  });
+});
+
+describe('signature hash (the hot path)', () => {
+  const dir = process.env.RSD_LOGHUB_DIR ?? resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
+  const EDGE = [
+    'key="quoted value with spaces" x=1 blk_-12 -5 +3 <42 3200ms 5.2 KB, /10.1.2.3:80 C:\\x\\y',
+    'user=root force=false action=ACTION_DOWN tag="View Lock" ws=WorkSource{1} (uid=0) uid=0,',
+    'Fri Jun 17 07:07:00 2005 instruction......0 10.1.2.3. eth0 ssh2 attempt_1445_0020_m_01 héllo wörld 日本 \uFFFD',
+    'level=error msg="sync failed" err="x" ' + 'a '.repeat(200),
+    'x'.repeat(5000),
+  ];
+
+  it('equals the hash of the stored tokens for every Loghub line, and separates what signature() separates', () => {
+    expect(existsSync(dir), `Loghub-2k datasets expected at ${dir} (set RSD_LOGHUB_DIR)`).toBe(true);
+    const lines = [...EDGE];
+    for (const sys of ['Android', 'Apache', 'BGL', 'HDFS', 'Hadoop', 'Linux', 'OpenSSH', 'Spark', 'Windows', 'Zookeeper']) lines.push(...loadLoghubSystem(dir, sys).contents);
+    const bySig = new Map<string, string>();
+    const byHash = new Map<string, string>();
+    for (const masks of [undefined, new ExtraMasks([{ pattern: '^[a-f0-9]{8,}$', name: 'hex' }])]) {
+      bySig.clear();
+      byHash.clear();
+      for (const line of lines) {
+        const h1 = signatureHash(line, LIMITS, masks);
+        const h2 = lastSignatureH2();
+        expect([h1, h2], line).toEqual(signatureHashFromTokens(line, LIMITS, masks));
+        const sig = signature(line, LIMITS, masks);
+        const hk = `${h1}/${h2}`;
+        // Equal signatures give equal hashes and no two different signatures share one.
+        if (bySig.has(sig)) expect(bySig.get(sig)).toBe(hk);
+        else bySig.set(sig, hk);
+        if (byHash.has(hk)) expect(byHash.get(hk), line).toBe(sig);
+        else byHash.set(hk, sig);
+      }
+      expect(bySig.size).toBeGreaterThan(1000);
+    }
+  });
+
+  it('hands records a shared template object, replaced when the template widens', () => {
+    const m = new TemplateMiner();
+    const a = m.ref('Accepted password for alice from 10.0.0.1 port 22');
+    expect(m.ref('Accepted password for alice from 10.0.0.2 port 23')).toBe(a);
+    for (const u of ['bob', 'carol', 'dave']) m.ref(`Accepted password for ${u} from 10.0.0.1 port 22`);
+    const b = m.ref('Accepted password for erin from 10.0.0.1 port 22');
+    expect(b.id).toBe(a.id);
+    expect(b.text).toContain('<*>');
+    expect(a.text).toBe('Accepted password for alice from <*> port <*>');
   });
 });

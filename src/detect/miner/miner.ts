@@ -2,15 +2,16 @@ import { LRUCache } from 'lru-cache';
 import { metrics } from '../../metrics.ts';
 import { templateHash } from './hash.ts';
 import { decodeState, encodeState } from './snapshot.ts';
-import { ExtraMasks, KIND, WILDCARD, coarseOf, signature, tokensOfLastSignature, type ExtraMask } from './tokenize.ts';
+import { ExtraMasks, KIND, WILDCARD, coarseOf, lastSignatureH2, signatureHash, tokenize, type ExtraMask } from './tokenize.ts';
 
 /**
  * Online log-template miner. One pass, a cluster id for every message.
  *
  * 1. The tokenizer types tokens (numbers, ids, IPs, paths, key=value values … are variables; words
  *    stay) in a display form and a coarser grouping form (see tokenize.ts).
- * 2. Hot path: the exact signature is looked up in a bounded cache. Almost every line of a steady
- *    stream ends here, which is why the miner runs at several hundred thousand lines per second.
+ * 2. Hot path: the exact signature is looked up, as a 62-bit hash computed while scanning (no token
+ *    strings are built), in a bounded cache. Almost every line of a steady stream ends here, which
+ *    is why the miner runs at several hundred thousand lines per second.
  * 3. A signature seen for the first time is matched against the templates of its length bucket
  *    (one hash probe per wildcard layout, most specific first; partial wildcards by a bounded scan).
  *    The first word of a message names the event and never falls into a `<*>`.
@@ -47,6 +48,12 @@ export interface MinerMatch {
   changed: boolean;
 }
 
+/** A cluster's id and template, shared by every record assigned to it while the template holds. */
+export interface TemplateRef {
+  readonly id: string;
+  readonly text: string;
+}
+
 export interface MinerStats {
   clusters: number;
   evicted: number;
@@ -62,6 +69,8 @@ interface Cluster {
   /** Display tokens: the fine form where every message of the cluster agreed, else the coarse one. */
   display: string[];
   template: string;
+  /** `{ id, text }` handed to records; replaced (never mutated) when the template changes. */
+  ref: TemplateRef;
   count: number;
   /** Creation order; the oldest cluster of a merge survives so ids stay stable. */
   seq: number;
@@ -80,8 +89,9 @@ interface MaskIndex {
 interface Message {
   fine: string[];
   kinds: number[];
-  /** Fine tokens joined: the exact-signature cache key. */
-  sig: string;
+  /** Hash of the exact signature (fine tokens and kinds): the signature-cache key. */
+  h1: number;
+  h2: number;
   coarse: string[] | null;
 }
 
@@ -154,33 +164,55 @@ export class TemplateMiner {
   }
 
   add(content: string): MinerMatch {
+    const c = this.assign(content);
+    return { clusterId: c.ref.id, template: c.ref.text, isNew: this.lastNew, changed: this.lastChanged };
+  }
+
+  /**
+   * The hot path of `add`: the template of a message as a shared `{ id, text }` (no allocation on a
+   * signature-cache hit). Records may keep the object: it is replaced, not changed, when the
+   * cluster's template widens.
+   */
+  ref(content: string): TemplateRef {
+    return this.assign(content).ref;
+  }
+
+  private lastNew = false;
+  private lastChanged = false;
+
+  private assign(content: string): Cluster {
     this.lines++;
-    const sig = signature(content, this.limits, this.extra);
-    const cached = this.cached(sig);
+    this.lastNew = false;
+    this.lastChanged = false;
+    const h1 = signatureHash(content, this.limits, this.extra);
+    const h2 = lastSignatureH2();
+    const cached = this.cached(h1, h2);
     if (cached) {
       cached.count++;
       cached.lastSeen = this.lines;
-      return { clusterId: cached.id, template: cached.template, isNew: false, changed: false };
+      return cached;
     }
-    const msg = this.messageOfLast(sig);
+    const msg = this.messageOf(content, h1, h2);
     const found = this.find(msg);
     if (found) {
       found.count++;
       found.lastSeen = this.lines;
-      this.signatures.set(msg.sig, found);
-      const changed = this.widenDisplay(found, msg.fine);
-      return { clusterId: found.id, template: found.template, isNew: false, changed };
+      this.signatures.set(h1, h2, found);
+      this.lastChanged = this.widenDisplay(found, msg.fine);
+      return found;
     }
     const created = this.create(coarse(msg), msg.fine.slice(), 1, this.seq++, null);
-    this.signatures.set(msg.sig, created);
+    this.signatures.set(h1, h2, created);
     const survivor = this.mergeEvidence(created);
-    if (survivor === created) return { clusterId: created.id, template: created.template, isNew: true, changed: false };
-    return { clusterId: survivor.id, template: survivor.template, isNew: false, changed: true };
+    if (survivor === created) this.lastNew = true;
+    else this.lastChanged = true;
+    return survivor;
   }
 
   match(content: string): MinerMatch | null {
-    const sig = signature(content, this.limits, this.extra);
-    const c = this.cached(sig) ?? this.find(this.messageOfLast(sig));
+    const h1 = signatureHash(content, this.limits, this.extra);
+    const h2 = lastSignatureH2();
+    const c = this.cached(h1, h2) ?? this.find(this.messageOf(content, h1, h2));
     return c ? { clusterId: c.id, template: c.template, isNew: false, changed: false } : null;
   }
 
@@ -244,22 +276,27 @@ export class TemplateMiner {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  /** Full tokens of the message whose signature was just computed (cache miss path). */
-  private messageOfLast(sig: string): Message {
-    const t = tokensOfLastSignature();
+  /** Full tokens of a message (the signature-cache miss path: a second, complete scan). */
+  private messageOf(content: string, h1: number, h2: number): Message {
+    const t = tokenize(content, this.limits, this.extra);
     if (t.truncated && t.kinds[t.kinds.length - 1] !== KIND.variable) {
       t.fine.push(WILDCARD);
       t.kinds.push(KIND.variable);
     }
-    return { fine: t.fine, kinds: t.kinds, sig, coarse: null };
+    return { fine: t.fine, kinds: t.kinds, h1, h2, coarse: null };
   }
 
-  private cached(sig: string): Cluster | null {
-    let c = this.signatures.get(sig);
+  private setTemplate(c: Cluster, template: string): void {
+    c.template = template;
+    c.ref = { id: c.id, text: template };
+  }
+
+  private cached(h1: number, h2: number): Cluster | null {
+    let c = this.signatures.get(h1, h2);
     if (!c) return null;
     while (c.into) c = c.into;
     if (!c.dead) return c;
-    this.signatures.delete(sig);
+    this.signatures.delete(h1, h2);
     return null;
   }
 
@@ -295,7 +332,7 @@ export class TemplateMiner {
         changed = true;
       }
     }
-    if (changed) c.template = c.display.join(' ');
+    if (changed) this.setTemplate(c, c.display.join(' '));
     return changed;
   }
 
@@ -320,7 +357,8 @@ export class TemplateMiner {
       for (let k = 2; this.live.has(cid) || this.aliases.has(cid); k++) cid = templateHash(`${key}${SEP}${k}`);
     }
     if (this.live.size >= this.maxClusters) this.evictLeastRecent();
-    const c: Cluster = { id: cid, tokens, key, display, template: display.join(' '), count, seq, lastSeen: this.lines, dead: false, into: null };
+    const template = display.join(' ');
+    const c: Cluster = { id: cid, tokens, key, display, template, ref: { id: cid, text: template }, count, seq, lastSeen: this.lines, dead: false, into: null };
     this.live.set(cid, c);
     this.index(c);
     metrics.minerClusters.inc();
@@ -457,7 +495,7 @@ export class TemplateMiner {
     survivor.tokens = tokens;
     survivor.key = tokens.join(SEP);
     survivor.display = display;
-    survivor.template = display.join(' ');
+    this.setTemplate(survivor, display.join(' '));
     for (const c of all) {
       if (c === survivor) continue;
       if (c.lastSeen > survivor.lastSeen) survivor.lastSeen = c.lastSeen;
@@ -512,36 +550,61 @@ export class TemplateMiner {
   }
 }
 
+interface SigEntry {
+  h2: number;
+  cluster: Cluster;
+  /** Next entry whose first lane is the same (30-bit keys do collide at tens of thousands). */
+  next: SigEntry | null;
+}
+
 /**
  * Exact-signature cache in two generations: lookups hit the current map, then the previous one
  * (and move the entry forward); when the current map is full it becomes the previous one. Bounded
- * at 2 x max entries, and a plain Map lookup per line instead of a linked-list LRU update.
+ * at 2 x max entries, and a plain Map lookup by a small integer per line instead of a linked-list
+ * LRU update.
  */
 class SignatureCache {
-  private cur = new Map<string, Cluster>();
-  private old = new Map<string, Cluster>();
+  private cur = new Map<number, SigEntry>();
+  private old = new Map<number, SigEntry>();
   private readonly max: number;
   constructor(max: number) {
     this.max = max;
   }
-  get(sig: string): Cluster | undefined {
-    const c = this.cur.get(sig);
+  get(h1: number, h2: number): Cluster | undefined {
+    const c = find(this.cur.get(h1), h2);
     if (c !== undefined) return c;
-    const o = this.old.get(sig);
-    if (o !== undefined) this.set(sig, o);
+    const o = find(this.old.get(h1), h2);
+    if (o !== undefined) this.set(h1, h2, o);
     return o;
   }
-  set(sig: string, c: Cluster): void {
+  set(h1: number, h2: number, c: Cluster): void {
     if (this.cur.size >= this.max) {
       this.old = this.cur;
       this.cur = new Map();
     }
-    this.cur.set(sig, c);
+    const head = without(this.cur.get(h1), h2);
+    this.cur.set(h1, { h2, cluster: c, next: head });
   }
-  delete(sig: string): void {
-    this.cur.delete(sig);
-    this.old.delete(sig);
+  delete(h1: number, h2: number): void {
+    for (const m of [this.cur, this.old]) {
+      const rest = without(m.get(h1), h2);
+      if (rest) m.set(h1, rest);
+      else m.delete(h1);
+    }
   }
+}
+
+function find(e: SigEntry | undefined | null, h2: number): Cluster | undefined {
+  for (; e; e = e.next) if (e.h2 === h2) return e.cluster;
+  return undefined;
+}
+
+/** The chain without the entry for h2 (chains are one or two entries long). */
+function without(e: SigEntry | undefined | null, h2: number): SigEntry | null {
+  if (!e) return null;
+  if (e.h2 === h2) return e.next;
+  e.next = without(e.next, h2);
+  return e;
 }
 
 function coarse(msg: Message): string[] {

@@ -122,16 +122,60 @@ const KINDS: number[] = [];
 let scanned = 0;
 let scanTruncated = false;
 let scanDates = false;
+// Hash-mode output: two 32-bit lanes over the (kind, fine token) sequence.
+let lineH1 = 0;
+let lineH2 = 0;
+
+// Two FNV-1a style lanes with different multipliers, finalised with murmur3's fmix32. A token's
+// lanes are a function of its characters only, so a word hashed in the scan loop and the same text
+// hashed from a string agree.
+const P1 = 0x01000193;
+const P2 = 0x5bd1e995;
+const S1 = 0x811c9dc5 | 0;
+const S2 = 0x2f6b0e3d;
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+let tokH1 = 0;
+let tokH2 = 0;
+function hashString(t: string): void {
+  let a = S1;
+  let b = S2;
+  for (let j = 0; j < t.length; j++) {
+    const c = t.charCodeAt(j);
+    a = Math.imul(a ^ c, P1);
+    b = Math.imul(b ^ c, P2);
+  }
+  tokH1 = a;
+  tokH2 = b;
+}
+/** Folds one token (its kind and lanes) into the line lanes. */
+function mixToken(kind: number, a: number, b: number): void {
+  lineH1 = Math.imul(((lineH1 << 13) | (lineH1 >>> 19)) ^ fmix(a ^ kind), P1);
+  lineH2 = Math.imul(((lineH2 << 11) | (lineH2 >>> 21)) ^ fmix(b + kind), P2);
+}
+hashString(WILDCARD);
+const WILD_H1 = tokH1;
+const WILD_H2 = tokH2;
 
 /**
  * One pass over the message: the fine token and kind of every whitespace-separated token, before
- * any folding. Cheap on purpose, since the hot path only needs `signature()` of its result.
+ * any folding. With `hashOnly` nothing is stored: the tokens are hashed into `lineH1/lineH2`
+ * instead, and a plain word is hashed while it is scanned, without a substring — the miner's hot
+ * path, where almost every line is a repeat of a known signature.
  */
-function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): void {
+function scan(content: string, limits: TokenizerLimits, extra: ExtraMasks | undefined, hashOnly: boolean): void {
   const end = content.length < limits.maxChars ? content.length : limits.maxChars;
+  const hasExtra = extra !== undefined && extra.size > 0;
   let n = 0;
   scanTruncated = end < content.length;
   scanDates = false;
+  lineH1 = S1;
+  lineH2 = S2;
   let i = 0;
   while (i < end) {
     while (i < end && cls(content.charCodeAt(i)) === C_SPACE) i++;
@@ -146,10 +190,15 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
     let eqAt = -1;
     let slashes = 0;
     let number = true; // digits and dots only (after an optional sign): the display is just `<*>`
+    let skipped = false; // a quoted value was jumped over: the lanes below miss its characters
+    let a = S1;
+    let b = S2;
     while (i < end) {
       const c = content.charCodeAt(i);
       const k = c < 128 ? CLASS[c]! : C_ALPHA;
       if (k === C_SPACE) break;
+      a = Math.imul(a ^ c, P1);
+      b = Math.imul(b ^ c, P2);
       if (k === C_DIGIT) digits = true;
       else if (k === C_ALPHA) number = false;
       else {
@@ -159,7 +208,10 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
         else if (c === QUOTE && i > start && content.charCodeAt(i - 1) === EQ && !isEventKey(content, start, i - 1)) {
           // key="quoted value with spaces" is one token whose value is variable.
           const close = content.indexOf('"', i + 1);
-          if (close > 0 && close < end) i = close;
+          if (close > 0 && close < end) {
+            i = close;
+            skipped = true;
+          }
         }
         if (identifier && !isJoiner(c) && !(i === start && (c === MINUS || c === PLUS || c === LT))) identifier = false;
         else if (c === DOT && i + 1 < end && content.charCodeAt(i + 1) === DOT) identifier = false;
@@ -167,18 +219,21 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
       i++;
     }
     // Plain numbers are the commonest variable: no substring, no shaping.
-    if (number && digits && eqAt < 0 && slashes === 0 && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT && !(extra && extra.size > 0)) {
-      TOK[n] = WILDCARD;
-      KINDS[n] = KIND.variable;
+    if (number && digits && eqAt < 0 && slashes === 0 && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT && !hasExtra) {
+      if (hashOnly) mixToken(KIND.variable, WILD_H1, WILD_H2);
+      else {
+        TOK[n] = WILDCARD;
+        KINDS[n] = KIND.variable;
+      }
       n++;
       continue;
     }
-    const raw = content.slice(start, i);
-    let tok: string;
+    let tok: string | null = null; // null: the plain word content[start, i), hashed in the loop above
     let kind: number = KIND.word;
-    const masked = extra && extra.size > 0 ? extra.apply(raw) : null;
+    const masked = hasExtra ? extra.apply(content.slice(start, i)) : null;
     if (masked !== null) tok = masked;
     else if (eqAt > start && eqAt < i - 1 && isKey(content, start, eqAt) && !isEventKey(content, start, eqAt)) {
+      const raw = content.slice(start, i);
       const v = kvShape(raw, eqAt - start);
       if (v === raw) tok = raw;
       else {
@@ -186,17 +241,33 @@ function scan(content: string, limits: TokenizerLimits, extra?: ExtraMasks): voi
         if (tok.charCodeAt(eqAt - start + 1) === QUOTE) tok = v;
         kind = KIND.kv;
       }
-    } else if (slashes >= 2 && isPath(raw)) tok = pathShape(raw);
+    } else if (slashes >= 2 && isPath(content.slice(start, i))) tok = pathShape(content.slice(start, i));
     else if (digits && !(identifier && isNameToken(content, start, i))) {
       // (also `msg=…` / `level=…` values, which are words of the event, not key=value variables)
-      tok = number && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT ? WILDCARD : fineShape(raw);
       kind = identifier ? KIND.variable : KIND.mixed;
-    } else {
-      tok = raw;
-      if (!scanDates && DATE_WORDS.has(raw)) scanDates = true;
+      if (number && content.charCodeAt(i - 1) !== DOT && content.charCodeAt(start) !== DOT) tok = WILDCARD;
+      else if (!hashOnly) tok = fineShape(content.slice(start, i));
+      else {
+        hashFineShape(content, start, i);
+        mixToken(kind, tokH1, tokH2);
+        n++;
+        continue;
+      }
+    } else if (!hashOnly || skipped) {
+      tok = content.slice(start, i);
+      if (!hashOnly && !scanDates && DATE_WORDS.has(tok)) scanDates = true;
     }
-    TOK[n] = tok;
-    KINDS[n] = kind;
+    if (hashOnly) {
+      if (tok !== null) {
+        hashString(tok);
+        a = tokH1;
+        b = tokH2;
+      }
+      mixToken(kind, a, b);
+    } else {
+      TOK[n] = tok!;
+      KINDS[n] = kind;
+    }
     n++;
   }
   scanned = n;
@@ -211,12 +282,45 @@ const MARK = ['\u0001', '\u0002', '\u0003', '\u0004'];
  * function of that sequence, so equal signatures always give equal tokens.
  */
 export function signature(content: string, limits: TokenizerLimits, extra?: ExtraMasks): string {
-  scan(content, limits, extra);
+  scan(content, limits, extra, false);
   // One join gives a flat string directly; `+=` would build a rope the Map lookup must flatten.
   PIECES.length = 0;
   if (scanTruncated) PIECES.push('\u0005');
   for (let j = 0; j < scanned; j++) PIECES.push(MARK[KINDS[j]!]!, TOK[j]!);
   return PIECES.join('');
+}
+
+/**
+ * The signature as a 62-bit hash, without building it: returns the first lane (30 bits, a small
+ * integer, so a Map lookup does not allocate) and leaves the second in `lastSignatureH2()`. Equal
+ * signatures give equal hashes; different ones collide with probability ~2^-62 per pair.
+ * Tokens are not kept: call `signature()` (or `tokenize`) for them.
+ */
+export function signatureHash(content: string, limits: TokenizerLimits, extra?: ExtraMasks): number {
+  scan(content, limits, extra, true);
+  if (scanTruncated) mixToken(5, S1, S2);
+  lineH2 = fmix(lineH2 ^ scanned);
+  return fmix(lineH1 ^ scanned) & 0x3fffffff;
+}
+
+export function lastSignatureH2(): number {
+  return lineH2;
+}
+
+/**
+ * The same hash computed the slow way, from the stored tokens of a full scan: the definition the
+ * hash-only scan must agree with (tests compare the two on real logs).
+ */
+export function signatureHashFromTokens(content: string, limits: TokenizerLimits, extra?: ExtraMasks): [number, number] {
+  scan(content, limits, extra, false);
+  lineH1 = S1;
+  lineH2 = S2;
+  for (let j = 0; j < scanned; j++) {
+    hashString(TOK[j]!);
+    mixToken(KINDS[j]!, tokH1, tokH2);
+  }
+  if (scanTruncated) mixToken(5, S1, S2);
+  return [fmix(lineH1 ^ scanned) & 0x3fffffff, fmix(lineH2 ^ scanned)];
 }
 
 /** Tokens of the message last passed to `signature` (the miss path): folds applied. */
@@ -246,7 +350,7 @@ export function tokensOfLastSignature(): Tokenized {
 }
 
 export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
-  signature(content, limits, extra);
+  scan(content, limits, extra, false);
   return tokensOfLastSignature();
 }
 
@@ -373,6 +477,24 @@ function kvShape(raw: string, eq: number): string {
 
 const isWordChar = (k: number, c: number): boolean => k === C_ALPHA || k === C_DIGIT || c === UNDERSCORE || c === MINUS || c === DOT;
 
+// Output of `shape`: appended to a string (display) or folded into the token lanes (hash mode),
+// so the hot path hashes a shaped token without building it.
+let shapeOut = '';
+let shapeToHash = false;
+function emit(s: string, a: number, b: number): void {
+  if (shapeToHash) {
+    let h1 = tokH1;
+    let h2 = tokH2;
+    for (let j = a; j < b; j++) {
+      const c = s.charCodeAt(j);
+      h1 = Math.imul(h1 ^ c, P1);
+      h2 = Math.imul(h2 ^ c, P2);
+    }
+    tokH1 = h1;
+    tokH2 = h2;
+  } else shapeOut += s.slice(a, b);
+}
+
 /**
  * Fine (display) shape: in a run of letters/digits joined by `_ - .`, everything from the first
  * part with a digit on is one `<*>` (`attempt_1445_0020_m_01` -> `attempt_<*>`, `10.1.2.3` -> `<*>`,
@@ -380,19 +502,32 @@ const isWordChar = (k: number, c: number): boolean => k === C_ALPHA || k === C_D
  * punctuation is structure (`/10.1.2.3:80` -> `/<*>:<*>`).
  */
 export function fineShape(raw: string): string {
-  let out = '';
-  let j = 0;
-  const n = raw.length;
+  shapeToHash = false;
+  shapeOut = '';
+  shape(raw, 0, raw.length);
+  return shapeOut;
+}
+
+/** `fineShape(s.slice(start, end))` hashed into tokH1/tokH2, without building it. */
+function hashFineShape(s: string, start: number, end: number): void {
+  shapeToHash = true;
+  tokH1 = S1;
+  tokH2 = S2;
+  shape(s, start, end);
+}
+
+function shape(raw: string, start: number, n: number): void {
+  let j = start;
   while (j < n) {
     const c = raw.charCodeAt(j);
     const k = cls(c);
     if (!isWordChar(k, c)) {
       // A sign or `<` directly before digits at the token start belongs to the number.
-      if (j === 0 && (c === PLUS || c === LT || c === MINUS) && j + 1 < n && cls(raw.charCodeAt(j + 1)) === C_DIGIT) {
+      if (j === start && (c === PLUS || c === LT || c === MINUS) && j + 1 < n && cls(raw.charCodeAt(j + 1)) === C_DIGIT) {
         j++;
         continue;
       }
-      out += raw[j];
+      emit(raw, j, j + 1);
       j++;
       continue;
     }
@@ -405,17 +540,16 @@ export function fineShape(raw: string): string {
       e++;
     }
     if (e === j) {
-      out += raw[j];
+      emit(raw, j, j + 1);
       j++;
       continue;
     }
-    out += shapeRun(raw, j, e);
+    shapeRun(raw, j, e);
     j = e;
   }
-  return out;
 }
 
-function shapeRun(raw: string, a: number, b: number): string {
+function shapeRun(raw: string, a: number, b: number): void {
   // Find the first part (between joiners) that holds a digit.
   let p = a;
   while (p < b) {
@@ -436,20 +570,24 @@ function shapeRun(raw: string, a: number, b: number): string {
       // A sign glued to the number (`blk_-12`) belongs to it.
       let s = p;
       if (s > a && raw.charCodeAt(s - 1) === MINUS && (s - 1 === a || !isAlnum(raw.charCodeAt(s - 2)))) s--;
-      let unit = '';
+      let unitEnd = q;
       if (q === t) {
         // `3200ms`, `12s`: digits then letters, last part of the run.
         let d = p;
         while (d < q && cls(raw.charCodeAt(d)) === C_DIGIT) d++;
         let l = d;
         while (l < q && cls(raw.charCodeAt(l)) === C_ALPHA) l++;
-        if (d > p && l === q && d < q && NUMBER_SUFFIXES.has(raw.slice(d, q))) unit = raw.slice(d, q);
+        if (d > p && l === q && d < q && NUMBER_SUFFIXES.has(raw.slice(d, q))) unitEnd = d;
       }
-      return raw.slice(a, s) + WILDCARD + unit + raw.slice(t, b);
+      emit(raw, a, s);
+      emit(WILDCARD, 0, 3);
+      if (unitEnd < q) emit(raw, unitEnd, q);
+      emit(raw, t, b);
+      return;
     }
     p = q + 1;
   }
-  return raw.slice(a, b);
+  emit(raw, a, b);
 }
 
 const NUMBER_SUFFIXES = new Set(['ms', 's', 'us', 'ns', 'm', 'h', 'd', 'B', 'KB', 'MB', 'GB', 'TB', 'kB', 'k', 'K', 'M', 'G', 'x', 'px', 'Hz', 'MHz', 'GHz', 'th', 'st', 'nd', 'rd']);
