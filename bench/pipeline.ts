@@ -7,8 +7,7 @@
  * collector pays), so the figure can be read as a ratio on any machine.
  * Final JSON line: lines_per_sec, rss_mb_peak, batch_ms_p50/p99, reference and ratio.
  */
-import { resolve } from 'node:path';
-import { INCIDENTS, loghubLines } from './lib/corpus.ts';
+import { DEFAULT_DATASETS, INCIDENTS, loghubLines } from './lib/corpus.ts';
 import { parseArgs } from 'node:util';
 import type { LogRecord } from '../src/model/log-record.ts';
 import { parseRecord } from '../src/parse/record.ts';
@@ -20,7 +19,7 @@ const { values } = parseArgs({
   options: {
     lines: { type: 'string', default: '1000000' },
     batch: { type: 'string', default: '1000' },
-    datasets: { type: 'string', default: resolve(import.meta.dirname, '../../shared/datasets/loghub-2k') },
+    datasets: { type: 'string', default: DEFAULT_DATASETS },
   },
 });
 const TOTAL = Number(values.lines);
@@ -46,7 +45,8 @@ function makeBatch(start: number, n: number): LogRecord[] {
     const i = start + k;
     const ms = T0 + Math.floor(i * STEP_MS);
     const line = i % 997 === 0 ? INCIDENTS[(i / 997) % INCIDENTS.length | 0]! : pool[i % pool.length]!;
-    out[k] = { ts: new Date(ms).toISOString(), tsMs: ms, line, stream: 'stdout', kind: 'pod', level: 'unknown', target: { ...targets[(i * 7919) % PODS]! } };
+    // Records of a container share its Target object, as the Kubernetes source's do.
+    out[k] = { ts: new Date(ms).toISOString(), tsMs: ms, line, stream: 'stdout', kind: 'pod', level: 'unknown', target: targets[(i * 7919) % PODS]! };
   }
   return out;
 }

@@ -7,9 +7,28 @@ export function workloadOf(t: Target): string {
   return t.workload ?? t.app ?? t.service ?? t.pod ?? t.file ?? 'unknown';
 }
 
+const SLOT: Record<ScopeLevel, number> = { cluster: 0, namespace: 1, workload: 2, pod: 3, container: 4, node: 5 };
+
+/**
+ * Scope keys of a target, built once per target object: sources give every record of a container
+ * the same Target object (never changed once a record carries it), so the per-line cost is one
+ * WeakMap probe, and detector maps see the same flat string every time, whose hash V8 keeps.
+ */
+const keysOfTarget = new WeakMap<Target, Array<string | undefined>>();
+
 /** A stable key for grouping state and findings at the given level. */
 export function scopeKey(level: ScopeLevel, r: LogRecord): string {
   const t = r.target;
+  let keys = keysOfTarget.get(t);
+  if (keys === undefined) {
+    keys = [undefined, undefined, undefined, undefined, undefined, undefined];
+    keysOfTarget.set(t, keys);
+  }
+  const slot = SLOT[level];
+  return (keys[slot] ??= buildScopeKey(level, t));
+}
+
+function buildScopeKey(level: ScopeLevel, t: Target): string {
   switch (level) {
     case 'cluster':
       return t.cluster;

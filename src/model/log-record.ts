@@ -7,7 +7,11 @@ export type SourceKind = 'pod' | 'event' | 'pod_status' | 'file' | 'journal' | '
 export type OutputStream = 'stdout' | 'stderr' | 'unknown';
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'unknown';
 
-/** Where a record came from. Cluster and namespace are always set (standalone: namespace = "default"). */
+/**
+ * Where a record came from. Cluster and namespace are always set (standalone: namespace = "default").
+ * Sources share one Target object between the records of a container and must not change it once a
+ * record carries it (derived keys are cached per object).
+ */
 export interface Target {
   cluster: string;
   namespace: string;
@@ -54,7 +58,7 @@ export interface LogRecord {
   message?: string;
   event?: EventInfo;
   /** Set by the template miner stage. */
-  template?: { id: string; text: string };
+  template?: { readonly id: string; readonly text: string };
   /** Why parsing degraded (e.g. "invalid_utf8", "broken_json", "truncated"); the line is still passed through. */
   malformed?: string;
   /** Source-specific position used to advance a cursor once a sink acknowledged the record. */

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LRUCache } from 'lru-cache';
 import { Observable } from 'rxjs';
 import type { LogRecord, Target } from '../model/log-record.ts';
 import { formatEventLine } from '../model/event-line.ts';
@@ -41,6 +42,19 @@ export class ReplaySource implements Source {
   readonly stats = { lines: 0, bytes: 0, malformed: 0, events: 0 };
 
   private readonly opts: ReplayOptions;
+  /**
+   * One Target object per distinct label set, as the Kubernetes source has one per container:
+   * detectors cache keys per target object (bounded: a file with more label sets makes new ones).
+   */
+  private readonly targets = new LRUCache<string, Target>({ max: 10_000 });
+
+  private intern(t: Target): Target {
+    const key = `${t.cluster}\u0000${t.namespace}\u0000${t.pod ?? ''}\u0000${t.container ?? ''}\u0000${t.node ?? ''}\u0000${t.workload ?? ''}\u0000${t.app ?? ''}\u0000${t.component ?? ''}\u0000${t.service ?? ''}`;
+    const known = this.targets.get(key);
+    if (known) return known;
+    this.targets.set(key, t);
+    return t;
+  }
 
   constructor(opts: ReplayOptions) {
     this.opts = opts;
@@ -128,7 +142,7 @@ export class ReplaySource implements Source {
       stream,
       kind: 'replay',
       level: 'unknown',
-      target: { cluster: this.cluster, namespace: this.namespace, service, container: service },
+      target: this.intern({ cluster: this.cluster, namespace: this.namespace, service, container: service }),
     };
   }
 
@@ -141,7 +155,7 @@ export class ReplaySource implements Source {
       if (v !== undefined) target[k] = v;
     }
     const stream = o.stream === 'stdout' || o.stream === 'stderr' ? o.stream : 'unknown';
-    return { ts: t.ts, tsMs: t.ms, line: o.line as string, stream, kind: 'replay', level: 'unknown', target };
+    return { ts: t.ts, tsMs: t.ms, line: o.line as string, stream, kind: 'replay', level: 'unknown', target: this.intern(target) };
   }
 
   private eventRecord(o: Json): LogRecord {
@@ -168,7 +182,7 @@ export class ReplaySource implements Source {
       involvedObject: { kind, name, namespace },
       ...(str(source.component) ? { reportingComponent: str(source.component)! } : {}),
     };
-    return { ts: t.ts, tsMs: t.ms, line: formatEventLine(event, message), message, stream: 'unknown', kind: 'event', level: 'unknown', target, event };
+    return { ts: t.ts, tsMs: t.ms, line: formatEventLine(event, message), message, stream: 'unknown', kind: 'event', level: 'unknown', target: this.intern(target), event };
   }
 
   async start(): Promise<void> {}
