@@ -1,8 +1,25 @@
 /**
  * The benchmarks' shared input: Loghub-2k lines from ../shared/datasets and incident lines.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * The repository root: the nearest directory above this file with a package.json. Works from the
+ * sources (bench/lib) and from the build (dist/bench/lib, where dist/package.json is a copy).
+ */
+function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json')) || dir.endsWith('/dist')) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${import.meta.dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+/** Loghub-2k from the workspace's shared datasets (next to the repository). */
+export const DEFAULT_DATASETS = resolve(repoRoot(), '../shared/datasets/loghub-2k');
 
 /** Incident lines mixed into benchmark inputs: every default signature family is hit. */
 export const INCIDENTS = [

@@ -21,6 +21,9 @@ export class RuleLoadError extends Error {
   }
 }
 
+// `.ts` when running from source, `.js` when running the build in dist/ (the container image).
+const OWN_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+
 let hooked = false;
 /**
  * Pipelines mounted from a directory outside the package import 'robot-sre-detector/pipeline';
@@ -29,11 +32,12 @@ let hooked = false;
 function hookBuilderImport(): void {
   if (hooked) return;
   hooked = true;
-  const target = new URL('./builders.ts', import.meta.url).href;
+  const target = new URL(`./builders${OWN_EXT}`, import.meta.url).href;
+  const format = OWN_EXT === '.ts' ? 'module-typescript' : 'module';
   registerHooks({
     resolve(specifier, context, nextResolve) {
       if (specifier === 'robot-sre-detector/pipeline' || specifier === 'robot-sre-detector') {
-        return { url: target, shortCircuit: true, format: 'module-typescript' };
+        return { url: target, shortCircuit: true, format };
       }
       return nextResolve(specifier, context);
     },
@@ -71,5 +75,5 @@ export async function loadPipelineDir(dir: string): Promise<RuleSet[]> {
 }
 
 export async function loadDefaultPipeline(): Promise<RuleSet> {
-  return loadPipelineFile(new URL('../../pipelines/default.ts', import.meta.url).pathname);
+  return loadPipelineFile(new URL(`../../pipelines/default${OWN_EXT}`, import.meta.url).pathname);
 }

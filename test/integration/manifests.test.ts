@@ -685,18 +685,29 @@ describe('Dockerfile and .dockerignore (structure; no Docker engine here to buil
     for (const s of stages) expect(s.from).toMatch(/^(?:node:24(?:[.-][\w.-]+)?|gcr\.io\/distroless\/nodejs24-[\w.-]+(?::[\w.-]+)?)(?:@sha256:[0-9a-f]{64})?$/);
   });
 
+  const IMAGE_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.ts', 'src', 'pipelines'];
+  const copiesOf = (stage: { body: string[] }) => stage.body.filter((b) => /^COPY\b/.test(b));
+  const fromStage = (b: string): string | undefined => /--from=(\S+)/.exec(b)?.[1];
+
   it('installs production dependencies only, from the lockfile, and the runtime copies only what runs', () => {
-    const deps = stages.find((s) => s.body.some((b) => /npm ci\b/.test(b)));
-    expect(deps, 'a stage runs npm ci').toBeDefined();
-    const ci = deps!.body.find((b) => /npm ci\b/.test(b))!;
+    const copies = copiesOf(final);
+    const modules = copies.filter((b) => b.split(/\s+/).at(-2) === '/app/node_modules');
+    expect(modules, 'the runtime copies node_modules from one stage').toHaveLength(1);
+    const deps = stages.find((s) => s.name === fromStage(modules[0]!))!;
+    const ci = deps.body.find((b) => /npm ci\b/.test(b))!;
     expect(ci).toMatch(/--omit=dev/);
-    expect(deps!.body.some((b) => /^COPY\s+package\.json\s+package-lock\.json/.test(b))).toBe(true);
-    const copies = final.body.filter((b) => /^COPY\b/.test(b));
-    const fromDeps = copies.filter((b) => new RegExp(`--from=${deps!.name}\\b`).test(b));
-    expect(fromDeps.map((b) => b.split(/\s+/).at(-2))).toEqual(['/app/node_modules']);
+    expect(deps.body.some((b) => /^COPY\s+package\.json\s+package-lock\.json/.test(b))).toBe(true);
+    // From the build stage only the compiled code; from the context only the package manifests.
+    const built = copies.filter((b) => fromStage(b) !== undefined && b !== modules[0]);
+    expect(built.map((b) => b.split(/\s+/).at(-2))).toEqual(['/app/dist']);
     const sources = copies.filter((b) => !/--from=/.test(b)).flatMap((b) => b.split(/\s+/).slice(1, -1));
-    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'bin', 'src', 'pipelines']));
-    for (const s of sources) expect(statSync(join(root, s)), s).toBeTruthy();
+    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json']));
+    // The build stage compiles from files that exist, with the build script the repo uses.
+    const build = stages.find((s) => s.name === fromStage(built[0]!))!;
+    const inputs = copiesOf(build).flatMap((b) => b.split(/\s+/).slice(1, -1));
+    expect(new Set(inputs)).toEqual(new Set(IMAGE_INPUTS));
+    for (const s of inputs) expect(statSync(join(root, s)), s).toBeTruthy();
+    expect(build.body).toContain('RUN node scripts/build.ts');
   });
 
   it('runs as a numeric non-root user, the same uid the manifests run it as', () => {
@@ -708,11 +719,11 @@ describe('Dockerfile and .dockerignore (structure; no Docker engine here to buil
     expect((podTemplate(deploy).spec.securityContext as Obj).runAsUser).toBe(Number(m![1]));
   });
 
-  it('starts src/cli.ts with the config path the Deployment mounts', () => {
+  it('starts the compiled CLI with the config path the Deployment mounts', () => {
     const entry = final.body.find((b) => /^ENTRYPOINT\b/.test(b))!;
     const cmd = final.body.find((b) => /^CMD\b/.test(b))!;
     const entryArgs = JSON.parse(entry.replace(/^ENTRYPOINT\s+/, '')) as string[];
-    expect(entryArgs.at(-1)).toBe('/app/src/cli.ts');
+    expect(entryArgs.at(-1)).toBe('/app/dist/src/cli.js');
     const cmdArgs = JSON.parse(cmd.replace(/^CMD\s+/, '')) as string[];
     const deploy = parseAllDocuments(readFileSync(join(manifests, 'base/deployment.yaml'), 'utf8')).map((d) => d.toJS() as K8s)[0]!;
     expect(podTemplate(deploy).spec.containers[0]!.args).toEqual(cmdArgs);
@@ -747,7 +758,7 @@ describe('Dockerfile and .dockerignore (structure; no Docker engine here to buil
     const ignore = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(ignore[0]).toBe('*');
     const allowed = ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
-    expect(new Set(allowed)).toEqual(new Set(['package.json', 'package-lock.json', 'bin', 'src', 'pipelines']));
+    expect(new Set(allowed)).toEqual(new Set(IMAGE_INPUTS));
     expect(ignore).toContain('**/node_modules');
   });
 });
