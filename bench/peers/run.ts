@@ -2,15 +2,17 @@
  * Side by side against Grafana Alloy and Promtail (issue 9): the same input file, the same real Loki
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
  *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
- *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib N]
+ *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib 16]
  *                               [--rsd-node-flags '--max-old-space-size=384 --max-semi-space-size=4'] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
  * `sum(count_over_time(...))` with every line. Rounds alternate the tools (A B C A B C …); the table
  * shows medians and the ratios robot-sre-detector / peer. Final line: one JSON object.
+ * robot-sre-detector runs as the container image does: the JavaScript build (scripts/build.ts, made
+ * here), the base Deployment's NODE_OPTIONS and the base config's Loki memory queue (16 MiB).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -33,7 +35,8 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '900' },
     keep: { type: 'boolean', default: false },
     'peer-regex': { type: 'string', default: 'gap' },
-    'rsd-queue-mib': { type: 'string' },
+    // loki.memoryQueue of manifests/base/config/config.yaml.
+    'rsd-queue-mib': { type: 'string', default: '16' },
     // NODE_OPTIONS of manifests/base/deployment.yaml.
     'rsd-node-flags': { type: 'string', default: '--max-old-space-size=384 --max-semi-space-size=4' },
   },
@@ -93,7 +96,8 @@ const TOOLS: Record<ToolName, Tool> = {
       const out = logTo(log);
       await waitOpen(out);
       const nodeFlags = values['rsd-node-flags'].split(/\s+/).filter(Boolean);
-      const proc = spawn(process.execPath, [...nodeFlags, join(import.meta.dirname, 'rsd-runner.ts'), '--loki', loki.url, '--file', file, '--stay', ...(values['rsd-queue-mib'] ? ['--memory-queue-mib', values['rsd-queue-mib']] : [])], {
+      const runner = join(ROOT, 'dist/bench/peers/rsd-runner.js');
+      const proc = spawn(process.execPath, [...nodeFlags, runner, '--loki', loki.url, '--file', file, '--stay', '--memory-queue-mib', values['rsd-queue-mib']], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', out],
         env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -292,6 +296,7 @@ const tools = wanted.map((t) => TOOLS[t]).filter((t) => {
   }
   return true;
 });
+if (tools.some((t) => t.name === 'rsd')) execFileSync(process.execPath, ['scripts/build.ts', '--bench'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
 
 const workDir = await mkdtemp(join(tmpdir(), 'rsd-peers-'));
 const input = join(workDir, 'input.log');

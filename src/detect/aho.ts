@@ -7,7 +7,7 @@
  * Literals with non-ASCII characters cannot be folded here; the caller treats such groups as
  * always-candidates (see `alwaysMask`).
  */
-const ALPHA = 128;
+const ALPHA = 128; // columns per DFA row; `s >>> 7` turns a row offset back into a state
 
 export class LiteralScanner {
   private readonly delta: Int32Array;
@@ -44,6 +44,8 @@ export class LiteralScanner {
     });
     this.alwaysMask = always >>> 0;
     const n = gotoRows.length;
+    // delta holds next-state row offsets (state × ALPHA), so the scan loop adds instead of
+    // multiplying; upper-case columns copy the lower-case ones, so the loop does not fold case.
     const delta = new Int32Array(n * ALPHA);
     const out = new Uint32Array(n);
     const fail = new Int32Array(n);
@@ -70,6 +72,8 @@ export class LiteralScanner {
         } else delta[s * ALPHA + c] = delta[fail[s]! * ALPHA + c]!;
       }
     }
+    for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! * ALPHA;
+    for (let s = 0; s < n; s++) for (let c = 65; c <= 90; c++) delta[s * ALPHA + c] = delta[s * ALPHA + c + 32]!;
     this.delta = delta;
     this.out = out;
   }
@@ -81,14 +85,13 @@ export class LiteralScanner {
     let s = 0;
     let mask = this.alwaysMask;
     for (let i = 0, n = text.length; i < n; i++) {
-      let c = text.charCodeAt(i);
+      const c = text.charCodeAt(i);
       if (c >= ALPHA) {
         s = 0;
         continue;
       }
-      if (c >= 65 && c <= 90) c += 32;
-      s = delta[s * ALPHA + c]!;
-      mask |= out[s]!;
+      s = delta[s + c]!;
+      mask |= out[s >>> 7]!;
     }
     return mask >>> 0;
   }

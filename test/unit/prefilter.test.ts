@@ -61,6 +61,29 @@ describe('required-literal prefilter', () => {
     expect(many.scan('a word3x b')).toBe(1 << 3);
   });
 
+  it('agrees with a naive case-insensitive search on random texts over a small alphabet', () => {
+    // A small alphabet makes overlaps, shared prefixes and failure-link chains common.
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const word = (len: number): string => Array.from({ length: len }, () => 'abAB-é'[rnd(6)]).join('');
+    for (let round = 0; round < 200; round++) {
+      const groups = Array.from({ length: 1 + rnd(6) }, () => Array.from({ length: 1 + rnd(3) }, () => word(1 + rnd(4)).replace(/é/g, 'a')));
+      const sc = new LiteralScanner(groups);
+      for (let t = 0; t < 20; t++) {
+        const text = word(rnd(30));
+        let want = 0;
+        groups.forEach((lits, gi) => {
+          if (lits.some((l) => text.toLowerCase().includes(l.toLowerCase()))) want |= 1 << gi;
+        });
+        // A non-ASCII character restarts the automaton, so a literal never spans one (literals here are ASCII).
+        expect(sc.scan(text), `${JSON.stringify(groups)} in ${text}`).toBe(want);
+      }
+    }
+  });
+
   it('is sound on real lines: whenever a default pattern matches, one of its literals is in the line', async () => {
     const rules = await loadRules({});
     const lines = corpus();
