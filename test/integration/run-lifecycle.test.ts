@@ -51,7 +51,15 @@ describe.skipIf(natsUnavailableSkip())('run command lifecycle', () => {
 
   it('serves /healthz, /readyz and /metrics, provisions the streams, and exits 0 on SIGTERM', async () => {
     const d = await startDetector(`cluster: t1\nkubernetes: { enabled: false }\nnats: { servers: ["${nats.url}"] }`);
-    expect((await fetch(`http://127.0.0.1:${d.port}/readyz`)).status).toBe(200);
+    // Liveness comes first; readiness follows once NATS is connected and the streams are provisioned.
+    const readyBy = Date.now() + 10_000;
+    let ready = await fetch(`http://127.0.0.1:${d.port}/readyz`);
+    while (ready.status !== 200 && Date.now() < readyBy) {
+      expect(await ready.text()).toContain('starting');
+      await new Promise((r) => setTimeout(r, 50));
+      ready = await fetch(`http://127.0.0.1:${d.port}/readyz`);
+    }
+    expect(ready.status, d.output()).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
     expect(metrics).toContain('rsd_lines_in_total');
     expect(metrics).toContain('rsd_process_resident_memory_bytes');
