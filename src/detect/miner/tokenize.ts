@@ -477,11 +477,14 @@ function kvShape(raw: string, eq: number): string {
 
 const isWordChar = (k: number, c: number): boolean => k === C_ALPHA || k === C_DIGIT || c === UNDERSCORE || c === MINUS || c === DOT;
 
-// Output of `shape`: appended to a string (display) or folded into the token lanes (hash mode),
-// so the hot path hashes a shaped token without building it.
+// Output of `shape`: the token with some ranges cut out (replaced by `<*>`, or dropped), either
+// built as a string (display) or folded into the token lanes (hash mode), so the hot path hashes a
+// shaped token without building it. `shapeAt` is the end of the raw text already emitted.
 let shapeOut = '';
 let shapeToHash = false;
-function emit(s: string, a: number, b: number): void {
+let shapeAt = 0;
+function emitRaw(s: string, a: number, b: number): void {
+  if (a >= b) return;
   if (shapeToHash) {
     let h1 = tokH1;
     let h2 = tokH2;
@@ -493,6 +496,12 @@ function emit(s: string, a: number, b: number): void {
     tokH1 = h1;
     tokH2 = h2;
   } else shapeOut += s.slice(a, b);
+}
+/** Emit the raw text up to `from`, then `<*>` (or nothing), and continue after `to`. */
+function cut(s: string, from: number, to: number, wildcard: boolean): void {
+  emitRaw(s, shapeAt, from);
+  if (wildcard) emitRaw(WILDCARD, 0, 3);
+  shapeAt = to;
 }
 
 /**
@@ -517,17 +526,14 @@ function hashFineShape(s: string, start: number, end: number): void {
 }
 
 function shape(raw: string, start: number, n: number): void {
+  shapeAt = start;
   let j = start;
   while (j < n) {
     const c = raw.charCodeAt(j);
     const k = cls(c);
     if (!isWordChar(k, c)) {
       // A sign or `<` directly before digits at the token start belongs to the number.
-      if (j === start && (c === PLUS || c === LT || c === MINUS) && j + 1 < n && cls(raw.charCodeAt(j + 1)) === C_DIGIT) {
-        j++;
-        continue;
-      }
-      emit(raw, j, j + 1);
+      if (j === start && (c === PLUS || c === LT || c === MINUS) && j + 1 < n && cls(raw.charCodeAt(j + 1)) === C_DIGIT) cut(raw, j, j + 1, false);
       j++;
       continue;
     }
@@ -540,13 +546,13 @@ function shape(raw: string, start: number, n: number): void {
       e++;
     }
     if (e === j) {
-      emit(raw, j, j + 1);
       j++;
       continue;
     }
     shapeRun(raw, j, e);
     j = e;
   }
+  emitRaw(raw, shapeAt, n);
 }
 
 function shapeRun(raw: string, a: number, b: number): void {
@@ -570,24 +576,20 @@ function shapeRun(raw: string, a: number, b: number): void {
       // A sign glued to the number (`blk_-12`) belongs to it.
       let s = p;
       if (s > a && raw.charCodeAt(s - 1) === MINUS && (s - 1 === a || !isAlnum(raw.charCodeAt(s - 2)))) s--;
-      let unitEnd = q;
+      let e = t;
       if (q === t) {
-        // `3200ms`, `12s`: digits then letters, last part of the run.
+        // `3200ms`, `12s`: digits then letters, last part of the run; the unit stays.
         let d = p;
         while (d < q && cls(raw.charCodeAt(d)) === C_DIGIT) d++;
         let l = d;
         while (l < q && cls(raw.charCodeAt(l)) === C_ALPHA) l++;
-        if (d > p && l === q && d < q && NUMBER_SUFFIXES.has(raw.slice(d, q))) unitEnd = d;
+        if (d > p && l === q && d < q && NUMBER_SUFFIXES.has(raw.slice(d, q))) e = d;
       }
-      emit(raw, a, s);
-      emit(WILDCARD, 0, 3);
-      if (unitEnd < q) emit(raw, unitEnd, q);
-      emit(raw, t, b);
+      cut(raw, s, e, true);
       return;
     }
     p = q + 1;
   }
-  emit(raw, a, b);
 }
 
 const NUMBER_SUFFIXES = new Set(['ms', 's', 'us', 'ns', 'm', 'h', 'd', 'B', 'KB', 'MB', 'GB', 'TB', 'kB', 'k', 'K', 'M', 'G', 'x', 'px', 'Hz', 'MHz', 'GHz', 'th', 'st', 'nd', 'rd']);
