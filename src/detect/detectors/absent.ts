@@ -1,15 +1,14 @@
-import type { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
 import type { ResourceScope } from '../../model/finding.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
-import { resourceScope, scopeKey } from '../scope.ts';
+import { resourceScope } from '../scope.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { AbsentRule } from '../types.ts';
-import { keyedState, type StateLimits } from './keyed-state.ts';
+import { RecordKeyedState, type Evictable, type StateLimits } from './keyed-state.ts';
 
-interface Stream {
+interface Stream extends Evictable {
   lastTs: number;
   count: number;
   scope: ResourceScope;
@@ -27,7 +26,7 @@ export class AbsentDetector implements Detector {
   private readonly minPrior: number;
   private readonly checkEveryMs: number;
   private lastCheck = -Infinity;
-  private readonly streams: LRUCache<string, Stream>;
+  private readonly streams: RecordKeyedState<Stream>;
 
   readonly rule: CompiledRule;
 
@@ -39,7 +38,7 @@ export class AbsentDetector implements Detector {
     this.minPrior = spec.minPriorCount ?? 10;
     this.checkEveryMs = Math.min(30_000, Math.max(1000, this.forMs / 4));
     // TTL well beyond `for`: a stream gone for much longer (e.g. a deleted pod) is forgotten.
-    this.streams = keyedState<Stream>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.forMs * 6));
+    this.streams = new RecordKeyedState<Stream>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.forMs * 6));
   }
 
   get matchesAll(): boolean {
@@ -47,20 +46,19 @@ export class AbsentDetector implements Detector {
   }
 
   onRecord(r: LogRecord): void {
-    const key = scopeKey(this.rule.scope, r);
-    const s = this.streams.get(key);
+    const s = this.streams.get(r);
     if (s) {
       if (r.tsMs > s.lastTs) s.lastTs = r.tsMs;
       s.count++;
     } else {
-      this.streams.set(key, { lastTs: r.tsMs, count: 1, scope: resourceScope(this.rule.scope, r) });
+      this.streams.set(r, { lastTs: r.tsMs, count: 1, scope: resourceScope(this.rule.scope, r) });
     }
   }
 
   onWatermark(wm: number, emit: Emit): void {
     if (wm - this.lastCheck < this.checkEveryMs) return;
     this.lastCheck = wm;
-    for (const [key, s] of this.streams.entries()) {
+    for (const [key, s] of this.streams.map.entries()) {
       if (s.count < this.minPrior || wm - s.lastTs < this.forMs) continue;
       emit({
         rule: this.rule,

@@ -6,9 +6,9 @@ import type { CompiledRule } from '../compile.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { NewPatternRule } from '../types.ts';
-import { keyedState, type StateLimits } from './keyed-state.ts';
+import { RecordKeyedState, type Evictable, type StateLimits } from './keyed-state.ts';
 
-interface ScopeTemplates {
+interface ScopeTemplates extends Evictable {
   firstTs: number;
   seen: LRUCache<string, true>;
 }
@@ -26,7 +26,7 @@ export interface NewPatternSnapshot {
 export class NewPatternDetector implements Detector {
   private readonly warmupMs: number;
   private readonly perScope: number;
-  private readonly scopes: LRUCache<string, ScopeTemplates>;
+  private readonly scopes: RecordKeyedState<ScopeTemplates>;
 
   readonly rule: CompiledRule;
 
@@ -35,30 +35,38 @@ export class NewPatternDetector implements Detector {
     const spec = rule.spec as NewPatternRule;
     this.warmupMs = parseDuration(spec.warmup ?? '10m');
     this.perScope = spec.maxTemplatesPerScope ?? 1000;
-    this.scopes = keyedState<ScopeTemplates>(rule, clock, Math.min(limits.maxKeys, 2000), Math.max(limits.ttlMs, 24 * 3_600_000));
+    this.scopes = new RecordKeyedState<ScopeTemplates>(rule, clock, Math.min(limits.maxKeys, 2000), Math.max(limits.ttlMs, 24 * 3_600_000));
   }
 
   readonly matchesAll = true;
 
   private scopeFor(key: string, ts: number): ScopeTemplates {
-    let s = this.scopes.get(key);
+    let s = this.scopes.map.get(key);
     if (!s) {
-      s = { firstTs: ts, seen: new LRUCache({ max: this.perScope }) };
-      this.scopes.set(key, s);
+      s = this.newScope(ts);
+      this.scopes.map.set(key, s);
     }
     return s;
   }
 
+  private newScope(ts: number): ScopeTemplates {
+    return { firstTs: ts, seen: new LRUCache({ max: this.perScope }) };
+  }
+
   onRecord(r: LogRecord, text: string, emit: Emit): void {
     if (!r.template || r.kind === 'event' || r.kind === 'pod_status') return;
-    const key = scopeKey(this.rule.scope, r);
-    const s = this.scopeFor(key, r.tsMs);
+    let s = this.scopes.get(r);
+    if (!s) {
+      s = this.newScope(r.tsMs);
+      this.scopes.set(r, s);
+    }
     if (r.tsMs < s.firstTs) s.firstTs = r.tsMs;
     if (!isProblemLine(r.level, text)) return;
     const tid = r.template.id;
     if (s.seen.has(tid)) return;
     s.seen.set(tid, true);
     if (r.tsMs - s.firstTs < this.warmupMs) return;
+    const key = scopeKey(this.rule.scope, r);
     emit({
       rule: this.rule,
       key: `${this.rule.id}|${key}|${tid}`,
@@ -81,7 +89,7 @@ export class NewPatternDetector implements Detector {
 
   snapshot(): NewPatternSnapshot {
     const scopes: NewPatternSnapshot['scopes'] = [];
-    for (const [key, s] of this.scopes.entries()) scopes.push([key, s.firstTs, [...s.seen.keys()]]);
+    for (const [key, s] of this.scopes.map.entries()) scopes.push([key, s.firstTs, [...s.seen.keys()]]);
     return { v: 1, scopes };
   }
 

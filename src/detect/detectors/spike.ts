@@ -4,7 +4,7 @@ import { parseDuration } from '../../parse/timestamp.ts';
 import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { scopeKey } from '../scope.ts';
-import { keyedState, recordSignal } from './keyed-state.ts';
+import { RecordKeyedState, recordSignal, type Evictable } from './keyed-state.ts';
 import type { Detector, Emit } from '../signal.ts';
 import type { SpikeRule } from '../types.ts';
 import type { StateLimits } from './keyed-state.ts';
@@ -18,7 +18,7 @@ interface Series {
   seen: number; // closed buckets (including empty ones) since the series started
 }
 
-interface ScopeState extends Series {
+interface ScopeState extends Series, Evictable {
   templates: Map<string, number> | null; // per-template counts in the open bucket (capped)
 }
 
@@ -57,7 +57,7 @@ export class SpikeDetector implements Detector {
   private readonly z: number;
   private readonly warmup: number;
   private readonly alpha: number;
-  private readonly scopes: LRUCache<string, ScopeState>;
+  private readonly scopes: RecordKeyedState<ScopeState>;
   private readonly templateBaselines: LRUCache<string, Series> | null;
   private readonly hasPatterns: boolean;
   private readonly levels: ReadonlySet<string> | null;
@@ -77,7 +77,7 @@ export class SpikeDetector implements Detector {
     this.warmup = spec.warmupBuckets ?? 10;
     this.alpha = spec.alpha ?? 0.1;
     const ttl = Math.max(limits.ttlMs, this.bucketMs * 60);
-    this.scopes = keyedState<ScopeState>(rule, clock, limits.maxKeys, ttl);
+    this.scopes = new RecordKeyedState<ScopeState>(rule, clock, limits.maxKeys, ttl);
     this.templateBaselines = spec.templates === false ? null : new LRUCache({ max: limits.maxKeys * 8, ttl, ttlResolution: 0, perf: clock });
   }
 
@@ -94,16 +94,15 @@ export class SpikeDetector implements Detector {
   }
 
   onRecord(r: LogRecord, text: string, emit: Emit): void {
-    const key = scopeKey(this.rule.scope, r);
     const b = Math.floor(r.tsMs / this.bucketMs);
-    let s = this.scopes.get(key);
+    let s = this.scopes.get(r);
     if (!s) {
       s = { bucket: b, count: 0, mean: 0, variance: 0, seen: 0, templates: this.templateBaselines ? new Map() : null };
-      this.scopes.set(key, s);
+      this.scopes.set(r, s);
     }
     if (b < s.bucket) return; // late for a closed bucket: the baseline already moved on
     if (b > s.bucket) {
-      this.closeTemplates(key, s, b);
+      this.closeTemplates(scopeKey(this.rule.scope, r), s, b);
       closeBuckets(s, b, this.alpha, this.cap);
     }
     if (!this.counts(r, text)) return;
@@ -117,6 +116,7 @@ export class SpikeDetector implements Detector {
     if (s.seen < this.warmup || s.count < this.minCount) return;
     const sd = Math.sqrt(s.variance + s.mean); // Poisson floor: a quiet series still has sd ≈ √mean
     if (s.count < this.factor * s.mean || s.count < s.mean + this.z * sd) return;
+    const key = scopeKey(this.rule.scope, r);
     const top = this.topTemplates(key, s);
     const crossing = s.count - n < Math.max(this.minCount, this.factor * s.mean, s.mean + this.z * sd);
     emit(recordSignal(this.rule, key, r, {
