@@ -113,6 +113,8 @@ const result = {
   batch_ms_p99: +percentile(batchMs, 99).toFixed(3),
   findings,
   templates: templates.clusters(),
+  // The engine mines on demand (warning-or-worse lines, records behind findings): this many were.
+  lines_mined: templates.miner.stats().lines,
   reference_parse_only_lines_per_cpu_sec: Math.round(TOTAL / refSeconds),
   ratio_vs_parse_only: +(refSeconds / cpuSeconds).toFixed(3),
   node: process.version,

@@ -11,7 +11,7 @@ import type { StateLimits } from './detectors/keyed-state.ts';
 import { CustomDetector } from './detectors/custom.ts';
 import { NewPatternDetector } from './detectors/new-pattern.ts';
 import { SpikeDetector } from './detectors/spike.ts';
-import type { Detector, Emit, Signal } from './signal.ts';
+import type { Detector, Emit, Signal, TemplateOf } from './signal.ts';
 import type { Rule } from './types.ts';
 import { requiredLiterals } from './literals.ts';
 import { LiteralScanner } from './aho.ts';
@@ -24,7 +24,12 @@ export interface EngineOptions {
   maxKeysPerRule?: number;
   /** Event-time TTL of idle per-key state (default 1h). */
   stateTtlMs?: number;
-  /** Assigns record.template (the template miner); optional. */
+  /**
+   * Assigns record.template (the template miner); optional. Called on demand, at most once per
+   * record: for records a detector needs the template of (warning-or-worse lines for new-pattern,
+   * counted lines for spike), records behind a signal (findings name their templates) and records
+   * of custom stages. The rest of a stream is never mined.
+   */
   assignTemplate?: (r: LogRecord) => void;
   lifecycle?: LifecycleOptions;
   /** The literal prefilter (default true). Off only to prove it changes nothing. */
@@ -56,6 +61,7 @@ export class DetectionEngine {
   private readonly scanner: LiteralScanner | null;
   private readonly lifecycle: FindingsLifecycle;
   private readonly assignTemplate: ((r: LogRecord) => void) | undefined;
+  private readonly templateOf: TemplateOf;
   private maxTs = -Infinity;
   private wm = -Infinity;
   private out: Finding[] = [];
@@ -66,6 +72,14 @@ export class DetectionEngine {
   constructor(opts: EngineOptions) {
     this.lateness = opts.allowedLatenessMs ?? 10_000;
     this.assignTemplate = opts.assignTemplate;
+    const assign = opts.assignTemplate;
+    // A record is mined once; a record the miner failed on is tried again by the next asker (rare).
+    this.templateOf = assign
+      ? (r) => {
+          if (r.template === undefined) assign(r);
+          return r.template;
+        }
+      : (r) => r.template;
     this.lifecycle = new FindingsLifecycle(opts.lifecycle);
     const limits: StateLimits = { maxKeys: opts.maxKeysPerRule ?? 10_000, ttlMs: opts.stateTtlMs ?? 3_600_000 };
     // LRU TTLs run on event time (the newest timestamp seen), never on the wall clock.
@@ -113,13 +127,13 @@ export class DetectionEngine {
       case 'rate':
         return new CountDetector(rule, clock, limits);
       case 'spike':
-        return new SpikeDetector(rule, clock, limits);
+        return new SpikeDetector(rule, clock, limits, this.templateOf);
       case 'absent':
         return new AbsentDetector(rule, clock, limits);
       case 'correlate':
         return new CorrelateDetector(rule, clock, limits);
       case 'new_pattern':
-        return new NewPatternDetector(rule, clock, limits);
+        return new NewPatternDetector(rule, clock, limits, this.assignTemplate ? this.templateOf : null);
       case 'custom':
         return new CustomDetector(rule);
     }
@@ -166,9 +180,12 @@ export class DetectionEngine {
     } else if (r.tsMs < this.wm) {
       this.counters.late++;
     }
-    if (this.assignTemplate) this.assignTemplate(r);
     const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
-    for (const d of this.recordDetectors) if (d.rule.selects(r)) d.onRecord!(r, text, this.emitFn, this.wm);
+    for (const d of this.recordDetectors) {
+      if (!d.rule.selects(r)) continue;
+      if (d.wantsTemplate === true) this.templateOf(r);
+      d.onRecord!(r, text, this.emitFn, this.wm);
+    }
     if (this.patternDetectors.length === 0) return;
     // One pass finds which detectors' literals occur; the others cannot match this line.
     const candidates = this.scanner === null ? 0 : this.scanner.scan(text);
@@ -202,6 +219,8 @@ export class DetectionEngine {
 
   private onSignal(s: Signal): void {
     this.counters.signals++;
+    // Findings name the templates of their records.
+    if (s.record !== undefined) this.templateOf(s.record);
     const f = this.lifecycle.onSignal(s);
     if (f) this.out.push(f);
     // Correlations see every condition; depth-limited so correlations of correlations terminate.

@@ -30,11 +30,16 @@ export interface Signal {
 
 export type Emit = (s: Signal) => void;
 
+/** The template of a record, mined on first use (undefined when mining is off or failed). */
+export type TemplateOf = (r: LogRecord) => LogRecord['template'];
+
 export interface Detector {
   readonly rule: CompiledRule;
   /** Pattern detectors: test the text; the engine handles groups and the prefilter. */
   readonly patterns?: ReadonlyArray<{ test(text: string): boolean; prefilter?: string }>;
   readonly excludes?: ReadonlyArray<{ test(text: string): boolean }>;
+  /** The engine mines the template of every record before onRecord (custom stages may read it). */
+  readonly wantsTemplate?: boolean;
   /** Called for records passing the selector (and, for pattern detectors, matching). */
   onRecord?(r: LogRecord, text: string, emit: Emit, watermark: number): void;
   onWatermark?(wm: number, emit: Emit): void;

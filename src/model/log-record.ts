@@ -57,7 +57,11 @@ export interface LogRecord {
   /** The human message of a structured line (JSON msg/message, logfmt msg); the line itself otherwise. */
   message?: string;
   event?: EventInfo;
-  /** Set by the template miner stage. */
+  /**
+   * Set by the template miner, on demand: the engine mines a record when a detector or a finding
+   * needs its template (warning-or-worse lines, records behind a signal, custom stages), so most
+   * records of a healthy stream are never mined.
+   */
   template?: { readonly id: string; readonly text: string };
   /** Why parsing degraded (e.g. "invalid_utf8", "broken_json", "truncated"); the line is still passed through. */
   malformed?: string;

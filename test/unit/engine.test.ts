@@ -236,6 +236,31 @@ describe('custom and new_pattern', () => {
   });
 });
 
+  it('mines on demand: warning-or-worse lines, records behind a finding and custom stages; healthy lines never', () => {
+    const mined: string[] = [];
+    const assignTemplate = (r: LogRecord) => {
+      mined.push(r.line);
+      r.template = { id: `t-${r.line.split(' ')[0]}`, text: r.line.replace(/\d+/g, '<*>') };
+    };
+    const rules = [
+      newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '1m' }),
+      signature({ id: 'backup', incident_type: 'backup_done', domain: 'application', severity: 'info', match: 'backup completed' }),
+    ];
+    const e = new DetectionEngine({ rules, assignTemplate });
+    const out = run(e, [rec(0, 'INFO served 12 requests'), rec(S, 'INFO backup completed in 31s'), rec(2 * M, 'ERROR disk 3 failed'), rec(3 * M, 'INFO served 13 requests')]);
+    expect(mined).toEqual(['INFO backup completed in 31s', 'ERROR disk 3 failed']);
+    // The info-level finding still names its template.
+    expect(out.find((f) => f.incident_type === 'backup_done')!.evidence.templates).toEqual([{ template: 'INFO backup completed in <*>s', count: 1 }]);
+    expect(out.find((f) => f.incident_type === 'new_error_pattern')!.evidence.templates[0]!.template).toBe('ERROR disk <*> failed');
+
+    // A custom stage may read record.template, so every record it sees is mined.
+    const seen: Array<string | undefined> = [];
+    const tap = custom({ id: 'tap', incident_type: 'tap', domain: 'application', severity: 'info', operator: (r$: Observable<LogRecord>) => r$.pipe(filter((r): r is never => (seen.push(r.template?.text), false))) });
+    mined.length = 0;
+    run(new DetectionEngine({ rules: [tap], assignTemplate }), [rec(0, 'INFO served 14 requests')]);
+    expect(seen).toEqual(['INFO served <*> requests']);
+  });
+
 describe('groups and determinism', () => {
   it('only the first matching rule of a group signals for a line', () => {
     const rules = [

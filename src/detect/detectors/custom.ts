@@ -13,6 +13,8 @@ import type { CustomRule } from '../types.ts';
  */
 export class CustomDetector implements Detector {
   readonly matchesAll = true;
+  /** Operators may read record.template: the engine mines every record a custom stage sees. */
+  readonly wantsTemplate = true;
   private readonly input = new Subject<LogRecord>();
   private readonly pending: Signal[] = [];
   private readonly sub: Subscription;

@@ -4,7 +4,7 @@ import { isProblemLine } from '../../parse/level.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
-import type { Detector, Emit } from '../signal.ts';
+import type { Detector, Emit, TemplateOf } from '../signal.ts';
 import type { NewPatternRule } from '../types.ts';
 import { RecordKeyedState, type Evictable, type StateLimits } from './keyed-state.ts';
 
@@ -30,8 +30,12 @@ export class NewPatternDetector implements Detector {
 
   readonly rule: CompiledRule;
 
-  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits) {
+  private readonly templateOf: TemplateOf | null;
+
+  /** templateOf null: template mining is off, and so is this rule. */
+  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits, templateOf: TemplateOf | null) {
     this.rule = rule;
+    this.templateOf = templateOf;
     const spec = rule.spec as NewPatternRule;
     this.warmupMs = parseDuration(spec.warmup ?? '10m');
     this.perScope = spec.maxTemplatesPerScope ?? 1000;
@@ -54,7 +58,7 @@ export class NewPatternDetector implements Detector {
   }
 
   onRecord(r: LogRecord, text: string, emit: Emit): void {
-    if (!r.template || r.kind === 'event' || r.kind === 'pod_status') return;
+    if (this.templateOf === null || r.kind === 'event' || r.kind === 'pod_status') return;
     let s = this.scopes.get(r);
     if (!s) {
       s = this.newScope(r.tsMs);
@@ -62,7 +66,10 @@ export class NewPatternDetector implements Detector {
     }
     if (r.tsMs < s.firstTs) s.firstTs = r.tsMs;
     if (!isProblemLine(r.level, text)) return;
-    const tid = r.template.id;
+    // Mined here, for warning-or-worse lines only.
+    const template = this.templateOf(r);
+    if (template === undefined) return;
+    const tid = template.id;
     if (s.seen.has(tid)) return;
     s.seen.set(tid, true);
     if (r.tsMs - s.firstTs < this.warmupMs) return;
@@ -77,8 +84,8 @@ export class NewPatternDetector implements Detector {
       severity: this.rule.severity,
       confidence: this.rule.confidence,
       record: r,
-      templates: [{ template: r.template.text, count: 1 }],
-      summary: `New ${r.level === 'unknown' ? 'error' : r.level}-level log pattern in ${key.split('/').slice(1).join('/')}: \`${r.template.text.slice(0, 160)}\`.`,
+      templates: [{ template: template.text, count: 1 }],
+      summary: `New ${r.level === 'unknown' ? 'error' : r.level}-level log pattern in ${key.split('/').slice(1).join('/')}: \`${template.text.slice(0, 160)}\`.`,
       details: { template_id: tid },
     });
   }

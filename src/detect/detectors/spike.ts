@@ -5,7 +5,7 @@ import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { scopeKey } from '../scope.ts';
 import { RecordKeyedState, recordSignal, type Evictable } from './keyed-state.ts';
-import type { Detector, Emit } from '../signal.ts';
+import type { Detector, Emit, TemplateOf } from '../signal.ts';
 import type { SpikeRule } from '../types.ts';
 import type { StateLimits } from './keyed-state.ts';
 
@@ -64,8 +64,11 @@ export class SpikeDetector implements Detector {
 
   readonly rule: CompiledRule;
 
-  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits) {
+  private readonly templateOf: TemplateOf;
+
+  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits, templateOf: TemplateOf) {
     this.rule = rule;
+    this.templateOf = templateOf;
     const spec = rule.spec as SpikeRule;
     this.countPatterns = compileAny(spec.match);
     this.hasPatterns = this.countPatterns.length > 0;
@@ -108,10 +111,11 @@ export class SpikeDetector implements Detector {
     if (!this.counts(r, text)) return;
     const n = r.event?.count ?? 1;
     s.count += n;
-    const tid = r.template?.id;
-    if (s.templates && tid !== undefined && (s.templates.has(tid) || s.templates.size < MAX_TEMPLATES_PER_BUCKET)) {
-      s.templates.set(tid, (s.templates.get(tid) ?? 0) + n);
-      if (!this.templateText.has(tid) && r.template) this.templateText.set(tid, r.template.text);
+    // Only counted records are mined: the spiking template is one of theirs.
+    const t = s.templates ? this.templateOf(r) : undefined;
+    if (s.templates && t !== undefined && (s.templates.has(t.id) || s.templates.size < MAX_TEMPLATES_PER_BUCKET)) {
+      s.templates.set(t.id, (s.templates.get(t.id) ?? 0) + n);
+      if (!this.templateText.has(t.id)) this.templateText.set(t.id, t.text);
     }
     if (s.seen < this.warmup || s.count < this.minCount) return;
     const sd = Math.sqrt(s.variance + s.mean); // Poisson floor: a quiet series still has sd ≈ √mean
