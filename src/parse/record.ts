@@ -33,7 +33,8 @@ export function parseRecord(r: LogRecord): LogRecord {
     }
   }
   if (r.level === 'unknown') r.level = detectLevel(line, r.fields);
-  if (r.message === undefined) {
+  const c0 = line.charCodeAt(0);
+  if (r.message === undefined && (c0 === 73 || c0 === 87 || c0 === 69 || c0 === 70) /* I W E F */) {
     // klog and similar headers vary per line; the template miner should see the message after them.
     const k = KLOG_HEADER.exec(line);
     if (k) r.message = line.slice(k[0].length);

@@ -59,6 +59,10 @@ describe('required-literal prefilter', () => {
     const many = new LiteralScanner(Array.from({ length: 40 }, (_, i) => [`word${i}x`]));
     expect(many.scan('a word35x b') >>> 0).toBe(2 ** 31);
     expect(many.scan('a word3x b')).toBe(1 << 3);
+    // An empty literal occurs in every text, the empty one included.
+    const empty = new LiteralScanner([['zz'], ['']]);
+    expect(empty.scan('')).toBe(0b10);
+    expect(empty.scan('azz')).toBe(0b11);
   });
 
   it('agrees with a naive case-insensitive search on random texts over a small alphabet', () => {
