@@ -1,7 +1,7 @@
 /**
  * Pipeline throughput: ≥ 1M records (Loghub-2k lines from ../shared/datasets mixed with incident
- * lines, spread over 1,000 pods) through the default pipeline in process: parse → template mining →
- * every default rule → findings lifecycle. One thread, no sinks.
+ * lines, spread over 1,000 pods) through the default pipeline in process: parse → every default rule
+ * (templates mined on demand) → findings lifecycle. One thread, no sinks.
  *   node bench/pipeline.ts [--lines N] [--batch N] [--datasets DIR]
  * Reference measured in the same run: the same records through parse only (the cheapest stage every
  * collector pays), so the figure can be read as a ratio on any machine.
