@@ -31,6 +31,8 @@ export const metrics = {
   sinkRequests: mk.counter('sink_requests_total', 'Sink requests by sink and HTTP status / outcome', ['sink', 'status']),
   sinkLatency: mk.histogram('sink_request_seconds', 'Sink request latency', ['sink'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   sinkQueueBytes: mk.gauge('sink_queue_bytes', 'Bytes waiting in a sink queue (memory + spool)', ['sink', 'tier']),
+  sinkAcksHeldBytes: mk.gauge('sink_acks_held_bytes', 'Bytes of delivered batches whose acknowledgement waits for an older batch', ['sink']),
+  sinkAcksDiscarded: mk.counter('sink_acks_discarded_total', 'Delivered records never acknowledged to their source (too many waited for older batches): re-read after a restart, not lost', ['sink']),
   followedContainers: mk.gauge('followed_containers', 'Containers whose logs are being followed'),
   skippedContainers: mk.gauge('skipped_containers', 'Containers not followed because of the cap'),
   watchRestarts: mk.counter('watch_restarts_total', 'Kubernetes watch restarts, by resource and reason', ['resource', 'reason']),

@@ -241,6 +241,31 @@ describe('LokiSink against a local HTTP endpoint', () => {
         expect(nums).toEqual([...nums].sort((a, b) => a - b));
       }
     }
+    // Sent live-first, but acknowledged in write order: a source's cursor never passes queued backlog.
+    expect(acked.map((r) => r.line)).toEqual([...Array.from({ length: 40 }, (_, i) => `line ${i}`), 'live line']);
+  });
+
+  it('holds acknowledgements of batches delivered ahead of older ones within heldAckBytes; past it they are never acknowledged, and counted', async () => {
+    const discarded = async () => (await metrics.sinkAcksDiscarded.get()).values.find((v) => v.labels.sink === 'held-test')?.value ?? 0;
+    const before = await discarded();
+    let down = true;
+    const loki = await fakeLoki(() => (down ? { status: 503 } : { status: 204 }));
+    cleanup.push(loki.close);
+    const { s, acked } = sink(loki.url, { name: 'held-test', batchBytes: 100, liveWindowMs: 50, maxBackoffMs: 20, heldAckBytes: 150 });
+    for (let i = 0; i < 40; i++) s.write([rec(i)]);
+    await new Promise((r) => setTimeout(r, 120));
+    for (let i = 0; i < 6; i++) s.write([rec(1000 + i, { line: `live ${i}` })]);
+    await new Promise((r) => setTimeout(r, 30));
+    down = false;
+    await s.flush(5000);
+    const lost = (await discarded()) - before;
+    const order = (l: string) => (l.startsWith('live') ? 1000 + Number(l.split(' ')[1]) : Number(l.split(' ')[1]));
+    const nums = acked.map((r) => order(r.line));
+    expect(nums).toEqual([...nums].sort((a, b) => a - b));
+    expect(lost).toBeGreaterThan(0);
+    expect(acked.length + lost).toBe(46);
+    // Every line reached Loki all the same.
+    expect(new Set(loki.got.filter((g) => g.status === 204).flatMap((g) => g.lines)).size).toBe(46);
   });
   it('catches up strictly oldest first when the backlog is older than the out-of-order window', async () => {
     let down = true;

@@ -22,6 +22,12 @@ export interface LokiSinkOptions {
   memoryQueueBytes?: number;
   /** Optional disk spool for what does not fit in memory; survives a restart. */
   spool?: { dir: string; maxBytes: number };
+  /**
+   * Delivered batches whose acknowledgement waits for an older batch (after an outage, live
+   * batches overtake the backlog), in payload bytes. Past it the oldest is never acknowledged
+   * (its lines are re-read after a restart, not lost). Default max(4 MiB, memoryQueueBytes / 4).
+   */
+  heldAckBytes?: number;
   /** Client token bucket per tenant, bytes/s. Default 4 MiB/s (Loki ingestion_rate_mb 4). */
   tenantRateBytes?: number;
   /** Default 6 MiB (Loki ingestion_burst_size_mb 6). */
@@ -63,6 +69,7 @@ export interface ResolvedLokiOptions {
   maxLineBytes: number;
   memoryQueueBytes: number;
   spool: { dir: string; maxBytes: number } | undefined;
+  heldAckBytes: number;
   tenantRateBytes: number;
   tenantBurstBytes: number;
   streamRateBytes: number;
@@ -149,6 +156,7 @@ export function resolveLokiOptions(o: LokiSinkOptions): ResolvedLokiOptions {
     maxLineBytes: Math.max(64, positive('maxLineBytes', o.maxLineBytes, LOKI_DEFAULTS.maxLineBytes)),
     memoryQueueBytes,
     spool,
+    heldAckBytes: positive('heldAckBytes', o.heldAckBytes, Math.max(4 * 1024 * 1024, memoryQueueBytes / 4)),
     tenantRateBytes: positive('tenantRateBytes', o.tenantRateBytes, LOKI_DEFAULTS.tenantRateBytes),
     tenantBurstBytes: positive('tenantBurstBytes', o.tenantBurstBytes, LOKI_DEFAULTS.tenantBurstBytes),
     streamRateBytes: positive('streamRateBytes', o.streamRateBytes, LOKI_DEFAULTS.streamRateBytes),

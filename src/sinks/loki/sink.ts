@@ -29,11 +29,16 @@ interface Chunk {
   mem: boolean;
   attempt: number;
   consecutive429: number;
+  /** Position in write order (halves of a split chunk share it): acknowledgements follow this order. */
+  order: number;
 }
 
-function newChunk(now: number): Chunk {
-  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, mem: true };
+function newChunk(now: number, order: number): Chunk {
+  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, mem: true, order };
 }
+
+/** Orders of segments left by a previous run: before everything this run writes, in spool order. */
+const PREVIOUS_RUN = -(2 ** 50);
 
 /** Accepts either a duration (ms) or an absolute epoch-ms deadline: both readings exist in callers. */
 function deadlineAt(deadlineMs: number): number {
@@ -55,6 +60,12 @@ function deadlineAt(deadlineMs: number): number {
  * go back in time, which Loki accepts within its out-of-order window (max_chunk_age/2 = 1h by
  * default, unordered_writes is on by default). Backlog further behind than that is refused by Loki
  * as too_far_behind: counted, not retried.
+ *
+ * Acknowledgements follow write order, whatever the send order: a chunk delivered while an older one
+ * is still queued (live-first) is held until the older ones are done, because a source advances its
+ * cursor to the newest acknowledged line and a crash must not skip lines still queued behind it.
+ * Held chunks are bounded (`heldAckBytes`); past it the oldest held chunk is never acknowledged,
+ * which is safe: its lines were delivered and are only re-read (Loki drops exact duplicates).
  */
 export class LokiSink implements LogSink {
   readonly name: string;
@@ -93,6 +104,14 @@ export class LokiSink implements LogSink {
   private picking = false;
   private changeWaiters: Array<() => void> = [];
   private loop: Promise<void>;
+  private nextOrder = 0;
+  /** Orders of chunks not yet done (queued, spooled, spilling, in flight), as a multiset. */
+  private readonly pending = new Map<number, number>();
+  /** Orders of spool segments, by segment sequence. */
+  private readonly segOrder = new Map<number, number>();
+  /** Delivered chunks waiting for older ones before their acknowledgement, in write order. */
+  private readonly held: Chunk[] = [];
+  private heldBytes = 0;
 
   constructor(options: LokiSinkOptions) {
     this.options = resolveLokiOptions(options);
@@ -142,7 +161,8 @@ export class LokiSink implements LogSink {
         continue;
       }
       if (!this.open) {
-        this.open = newChunk(now);
+        this.open = newChunk(now, this.nextOrder++);
+        this.track(this.open.order);
         this.batchTimer = setTimeout(() => this.wake(), o.batchWaitMs);
       }
       this.open.entries.push(e);
@@ -196,7 +216,10 @@ export class LokiSink implements LogSink {
       if (c.mem) this.memBytes -= c.bytes;
       if (c.seg || !c.mem) continue; // still on disk: replayed on next start
       if (this.spool) this.spill(c);
-      else this.drop('shutdown', c.records.length);
+      else {
+        this.drop('shutdown', c.records.length);
+        this.untrack(c.order);
+      }
     }
     await this.spillChain;
     this.transport.close();
@@ -219,6 +242,8 @@ export class LokiSink implements LogSink {
     for (const s of segs) {
       this.spooled.push(s);
       this.spoolBytes += s.bytes;
+      this.segOrder.set(s.seq, PREVIOUS_RUN + s.seq);
+      this.track(PREVIOUS_RUN + s.seq);
     }
     if (segs.length) {
       log.info({ component: 'loki', segments: segs.length, bytes: this.spoolBytes }, 'loki spool found from a previous run: replaying');
@@ -253,6 +278,7 @@ export class LokiSink implements LogSink {
       if (this.spool && this.spillingBytes <= Math.max(this.options.memoryQueueBytes, 16 << 20)) this.spill(victim);
       else {
         this.drop('queue_full', victim.records.length);
+        this.untrack(victim.order);
       }
     }
   }
@@ -266,11 +292,13 @@ export class LokiSink implements LogSink {
     this.spillChain = this.spillChain.then(async () => {
       try {
         const seg = await spool.append(c.records, c.minTsMs);
+        this.segOrder.set(seg.seq, c.order);
         this.spooled.push(seg);
         this.spoolBytes += seg.bytes;
         this.enforceSpoolBound();
       } catch (err) {
         this.drop('spool_error', c.records.length);
+        this.untrack(c.order);
         if (this.logOnce.allow('spool_error')) log.error({ component: 'loki', err }, 'loki spool write failed: batch dropped');
       } finally {
         this.spilling--;
@@ -288,6 +316,7 @@ export class LokiSink implements LogSink {
       const seg = this.spooled.shift()!;
       this.spoolBytes -= seg.bytes;
       this.drop('spool_full', seg.lines);
+      this.untrack(this.segOrderOf(seg));
       this.spool?.remove(seg).catch(() => undefined);
     }
   }
@@ -390,7 +419,7 @@ export class LokiSink implements LogSink {
     try {
       const { records, corrupt } = await spool.read(seg);
       if (corrupt) this.drop('spool_corrupt', corrupt);
-      const c = newChunk(Date.now());
+      const c = newChunk(Date.now(), this.segOrderOf(seg));
       c.seg = seg;
       c.mem = false;
       for (const r of records) {
@@ -405,6 +434,7 @@ export class LokiSink implements LogSink {
     } catch (err) {
       this.spoolBytes -= seg.bytes;
       this.drop('spool_error', seg.lines);
+      this.untrack(this.segOrderOf(seg));
       if (this.logOnce.allow('spool_read')) log.error({ component: 'loki', err }, 'loki spool segment unreadable: dropped');
       await spool.remove(seg).catch(() => undefined);
       return undefined;
@@ -503,6 +533,7 @@ export class LokiSink implements LogSink {
         // A batch above Loki's burst is refused forever: halve it after repeated 429s.
         if (chunk.consecutive429 >= o.splitAfter429 && chunk.entries.length > 1) {
           const [a, b] = splitChunk(chunk);
+          this.track(chunk.order); // two halves now, each finishing on its own
           this.retry.unshift(a, b);
         } else {
           this.retry.unshift(chunk);
@@ -521,17 +552,79 @@ export class LokiSink implements LogSink {
       await this.spool?.remove(chunk.seg).catch(() => undefined);
     }
     if (chunk.mem) this.memBytes -= chunk.bytes;
+    this.pendingDelete(chunk.order);
+    if (ack && chunk.records.length) this.hold(chunk);
+    this.releaseHeld();
+    this.boundHeld();
     this.updateGauges();
-    if (ack && chunk.records.length) {
+    this.notifyChange();
+  }
+
+  // ---- acknowledgements in write order ----------------------------------------------------
+
+  private track(order: number): void {
+    this.pending.set(order, (this.pending.get(order) ?? 0) + 1);
+  }
+
+  /** A chunk left without delivery (dropped): younger delivered chunks may now be acknowledged. */
+  private untrack(order: number): void {
+    this.pendingDelete(order);
+    this.releaseHeld();
+    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
+  }
+
+  private pendingDelete(order: number): void {
+    const n = this.pending.get(order) ?? 0;
+    if (n <= 1) this.pending.delete(order);
+    else this.pending.set(order, n - 1);
+  }
+
+  private segOrderOf(seg: SpoolSegment): number {
+    return this.segOrder.get(seg.seq) ?? PREVIOUS_RUN + seg.seq;
+  }
+
+  private oldestPending(): number {
+    let min = Infinity;
+    for (const o of this.pending.keys()) if (o < min) min = o;
+    return min;
+  }
+
+  private hold(chunk: Chunk): void {
+    chunk.entries = []; // delivered: only the records are needed, for the acknowledgement
+    let i = this.held.length;
+    while (i > 0 && this.held[i - 1]!.order > chunk.order) i--;
+    this.held.splice(i, 0, chunk);
+    this.heldBytes += chunk.bytes;
+  }
+
+  private boundHeld(): void {
+    while (this.heldBytes > this.options.heldAckBytes && this.held.length > 1) {
+      // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
+      const gone = this.held.shift()!;
+      this.heldBytes -= gone.bytes;
+      metrics.sinkAcksDiscarded.inc({ sink: this.name }, gone.records.length);
+      if (this.logOnce.allow('acks_discarded')) {
+        log.warn({ component: 'loki', lines: gone.records.length }, 'loki sink: delivered batches waiting for older ones exceed the bound; some will not be acknowledged (re-read after a restart, not lost)');
+      }
+    }
+    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
+  }
+
+  private releaseHeld(): void {
+    if (this.held.length === 0) return;
+    const oldest = this.oldestPending();
+    while (this.held.length > 0 && this.held[0]!.order <= oldest) {
+      const c = this.held.shift()!;
+      this.heldBytes -= c.bytes;
       for (const l of this.listeners) {
         try {
-          l(chunk.records);
+          l(c.records);
         } catch (err) {
           log.error({ component: 'loki', err }, 'onDelivered listener threw');
         }
       }
     }
-    this.notifyChange();
+    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
   }
 }
 
@@ -549,6 +642,7 @@ function splitChunk(c: Chunk): [Chunk, Chunk] {
       attempt: c.attempt,
       consecutive429: 0,
       mem: c.mem,
+      order: c.order,
     };
   };
   const a = mk(0, mid);
