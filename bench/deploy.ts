@@ -1,13 +1,15 @@
 /**
- * One-off: the whole detector (`node src/cli.ts run -c <the base config>`) against the test env's real
- * kube-apiserver + kwok, a real Loki and a real nats-server; N pods × 10 lines/s. Samples the detector
- * process's CPU and RSS from /proc over a window after catch-up.
+ * The whole detector as the image runs it (`dist/src/cli.js run -c <the base config>` with the base
+ * Deployment's NODE_OPTIONS) against the test env's real kube-apiserver + kwok, a real Loki and a
+ * real nats-server; N pods × 10 lines/s. Samples the detector process's CPU and RSS from /proc over a
+ * window after catch-up. NODE_FLAGS='…' replaces the Deployment's V8 flags.
  *   node bench/deploy.ts [containers=100] [windowSeconds=40]
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFile, readFile, writeFile, mkdir, cp } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-const root = resolve(import.meta.dirname, '..');
+import { join } from 'node:path';
+import { buildDist, deploymentNodeFlags } from './lib/image.ts';
+const root = buildDist();
 const N = Number(process.argv[2] ?? 100);
 const W = Number(process.argv[3] ?? 40);
 const NS = 'bench';
@@ -49,8 +51,8 @@ try {
     .replace('  mode: cluster', `  kubeconfig: ${env.adminKubeconfig}\n  mode: cluster`);
   await writeFile(join(dir, 'config.yaml'), cfg);
   execFileSync(process.execPath, [`${root}/src/cli.ts`, 'streams', 'apply', '--server', nats.url], { stdio: 'inherit' });
-  const heap = process.env.HEAP ?? '256';
-  const p = spawn(process.execPath, [`--max-old-space-size=${heap}`, `${root}/src/cli.ts`, 'run', '-c', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RSD_PORT: '18080', LOG_LEVEL: 'warn' } });
+  const nodeFlags = process.env.NODE_FLAGS ? process.env.NODE_FLAGS.split(/\s+/).filter(Boolean) : deploymentNodeFlags();
+  const p = spawn(process.execPath, [...nodeFlags, `${root}/dist/src/cli.js`, 'run', '-c', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RSD_PORT: '18080', LOG_LEVEL: 'warn' } });
   let errs = '';
   p.stderr!.on('data', (b: Buffer) => { errs += b.toString(); if (errs.length > 20000) errs = errs.slice(-10000); });
   const sample = async () => {
@@ -86,7 +88,7 @@ try {
   p.kill('SIGTERM');
   await new Promise((r) => p.once('exit', r));
   const secs = (b.t - a.t) / 1000;
-  console.log(JSON.stringify({ bench: 'full-detector', containers: N, heapCapMiB: Number(heap), linesPerSecExpected: N * 10, linesInPerSec: Math.round((lb - la) / secs), linesOutPerSec: Math.round((lo2 - lo) / secs), cpuCores: +((b.cpu - a.cpu) / secs).toFixed(3), rssMiBMax: Math.round(Math.max(...rssSamples)), rssMiBEnd: Math.round(b.rss), rssHighWaterMiB: Math.round(b.hwm), heapUsedMiB: Math.round(heapUsed / 2 ** 20), eventLoopLagP99s: lag, findings, dropped, secondsUntilAllFollowed: startup }));
+  console.log(JSON.stringify({ bench: 'full-detector', containers: N, nodeFlags: nodeFlags.join(' '), linesPerSecExpected: N * 10, linesInPerSec: Math.round((lb - la) / secs), linesOutPerSec: Math.round((lo2 - lo) / secs), cpuCores: +((b.cpu - a.cpu) / secs).toFixed(3), rssMiBMax: Math.round(Math.max(...rssSamples)), rssMiBEnd: Math.round(b.rss), rssHighWaterMiB: Math.round(b.hwm), heapUsedMiB: Math.round(heapUsed / 2 ** 20), eventLoopLagP99s: lag, findings, dropped, secondsUntilAllFollowed: startup }));
 } finally {
   clearInterval(writer);
   await env.stop(); await loki.stop(); await nats.stop();

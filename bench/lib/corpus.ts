@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
  * The repository root: the nearest directory above this file with a package.json. Works from the
  * sources (bench/lib) and from the build (dist/bench/lib, where dist/package.json is a copy).
  */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = import.meta.dirname;
   while (!existsSync(join(dir, 'package.json')) || dir.endsWith('/dist')) {
     const up = dirname(dir);

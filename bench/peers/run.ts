@@ -3,7 +3,7 @@
  * (fresh per run, same raised limits), the same five stream labels; each tool runs alone.
  *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,alloy,promtail]
  *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib 16]
- *                               [--rsd-node-flags '--max-old-space-size=384 --max-semi-space-size=4'] [--timeout 900] [--keep]
+ *                               [--rsd-node-flags '<the base Deployment's NODE_OPTIONS>'] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
  * skipped with the reason printed. Per run: CPU seconds of the tool process (utime+stime+cutime+cstime
  * from /proc/<pid>/stat), peak RSS (VmHWM), and the wall time from the tool's start until Loki answers
@@ -12,7 +12,7 @@
  * robot-sre-detector runs as the container image does: the JavaScript build (scripts/build.ts, made
  * here), the base Deployment's NODE_OPTIONS and the base config's Loki memory queue (16 MiB).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { freePort } from '../../test/env/ports.ts';
 import { alloyConfig, promtailConfig } from './configs.ts';
 import { writeInput, type InputStats } from './input.ts';
 import { peerRules, toJsRegExp, type PeerRegexVariant } from './rules.ts';
+import { buildDist, deploymentNodeFlags } from '../lib/image.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     // loki.memoryQueue of manifests/base/config/config.yaml.
     'rsd-queue-mib': { type: 'string', default: '16' },
     // NODE_OPTIONS of manifests/base/deployment.yaml.
-    'rsd-node-flags': { type: 'string', default: '--max-old-space-size=384 --max-semi-space-size=4' },
+    'rsd-node-flags': { type: 'string', default: deploymentNodeFlags().join(' ') },
   },
 });
 const VARIANT = values['peer-regex'] as PeerRegexVariant;
@@ -296,7 +297,7 @@ const tools = wanted.map((t) => TOOLS[t]).filter((t) => {
   }
   return true;
 });
-if (tools.some((t) => t.name === 'rsd')) execFileSync(process.execPath, ['scripts/build.ts', '--bench'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+if (tools.some((t) => t.name === 'rsd')) buildDist(true);
 
 const workDir = await mkdtemp(join(tmpdir(), 'rsd-peers-'));
 const input = join(workDir, 'input.log');
