@@ -8,6 +8,8 @@ export const help = `Usage: robot-sre-detector rules lint FILE...
 
 Validate rule files without running them: operator rules (YAML or JSON, data only) and
 TypeScript pipelines (*.ts). Every problem names the file, the rule and the field.
+A rule whose patterns have no required literal and no selector beyond the source (so they run
+on every line) gets a note.
 Exit code 0 when all files are valid, 1 otherwise.
 
 Options:
@@ -35,8 +37,15 @@ export async function run(argv: string[]): Promise<number> {
     try {
       const set: RuleSet = /\.(ts|mts|js|mjs)$/.test(file) ? await loadPipelineFile(file) : await loadOperatorRules(file);
       // Compiling the rules into an engine catches what per-rule checks cannot (duplicate ids).
-      new DetectionEngine({ rules: set.rules }).close();
+      const engine = new DetectionEngine({ rules: set.rules });
+      engine.close();
       process.stdout.write(`ok   ${file}: ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'}\n`);
+      for (const id of engine.unprefilteredRules()) {
+        // A selector beyond the source (level, reason, pod …) already narrows what the patterns see.
+        const sel = set.rules.find((r) => r.id === id)?.selector ?? {};
+        if (Object.entries(sel).some(([k, v]) => k !== 'source' && v !== undefined)) continue;
+        process.stdout.write(`note ${file}: rule "${id}": no literal of 3+ characters every match must contain (or RE2-only syntax), so its patterns run on every line; a literal anchor makes it cheaper\n`);
+      }
     } catch (err) {
       failed++;
       process.stdout.write(`FAIL ${(err as Error).message}\n`);

@@ -240,6 +240,11 @@ export class DetectionEngine {
     if (Number.isFinite(this.wm)) metrics.watermarkLag.set(Math.max(0, (Date.now() - this.wm) / 1000));
   }
 
+  /** Ids of pattern rules the literal prefilter cannot narrow: their patterns run on every line. */
+  unprefilteredRules(): string[] {
+    return this.patternDetectors.filter((p) => !p.prefiltered).map((p) => p.rule.id);
+  }
+
   /** Errors of custom stages that stopped (reported on /readyz and in the log). */
   customErrors(): Array<{ rule: string; error: string }> {
     return this.customs.filter((c) => c.error).map((c) => ({ rule: c.rule.id, error: c.error!.message }));

@@ -61,5 +61,27 @@ describe('operator rules (data only)', () => {
     expect(out).toContain('ok   examples/operator-rules.yaml: 3 rules');
     expect(out).toContain(`FAIL ${bad}: rule "a": field domain: must be one of`);
     expect(out).toMatch(/ok {3}pipelines\/default.ts: \d+ rules/);
+    // Every shipped rule is narrowed by the literal prefilter: no notes for them.
+    expect(out).not.toContain('note ');
+  });
+
+  it('rules lint notes a rule whose patterns must run on every line (no required literal), without failing', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'rsd-lint-'));
+    const file = join(dir, 'slow.yaml');
+    await writeFile(file, 'rules:\n  - { name: anchored, match: { regex: ["ldap.*(timed? ?out|timeout)"] }, severity: error, incident_type: t, domain: identity }\n  - { name: everywhere, match: { regex: ["\\\\d+ ms|[a-z]{2}"] }, severity: error, incident_type: u, domain: identity }\n');
+    const chunks: string[] = [];
+    const orig = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
+    try {
+      expect(await main(['rules', 'lint', file])).toBe(0);
+    } finally {
+      process.stdout.write = orig;
+    }
+    const notes = chunks.join('').split('\n').filter((l) => l.startsWith('note '));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain('rule "everywhere": no literal of 3+ characters');
   });
 });

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { requiredLiterals } from '../../src/detect/literals.ts';
-import { compilePattern } from '../../src/detect/pattern.ts';
+import { compilePattern, re2SharesJsSyntax } from '../../src/detect/pattern.ts';
+import { signature } from '../../src/detect/builders.ts';
 import { LiteralScanner } from '../../src/detect/aho.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { rec } from '../helpers/records.ts';
@@ -116,6 +117,23 @@ describe('required-literal prefilter', () => {
     const a = new DetectionEngine({ rules }).process(records());
     const b = new DetectionEngine({ rules, prefilter: false }).process(records());
     expect(a.length).toBeGreaterThan(10);
+    expect(a).toEqual(b);
+  });
+
+  it('data-only (RE2) patterns join the prefilter unless their syntax reads differently as JavaScript', async () => {
+    expect(compilePattern({ regex: 'java\\.lang\\.OutOfMemoryError|JavaScript heap out of memory' }).prefilter).toBeDefined();
+    for (const re2Only of ['\\Qa.b\\E', '[[:alpha:]]+Error', '[a[:digit:]]x', '\\pLfoo', '\\Afoo', 'foo\\z', '\\x41bc']) {
+      expect(re2SharesJsSyntax(re2Only), re2Only).toBe(false);
+      expect(compilePattern({ regex: re2Only }).prefilter, re2Only).toBeUndefined();
+    }
+    // Same findings with and without the prefilter, on lines each pattern matches (and some it does not).
+    const patterns = ['java\\.lang\\.OutOfMemoryError|JavaScript heap out of memory', '(?i)quota\\s+exceeded', 'disk (?:full|quota) on /\\w+', '\\Qjava.lang.Error\\E', '[[:alpha:]]+Exception: timeout', '\\pLmissing key'];
+    const rules = patterns.map((regex, i) => signature({ id: `re2-${i}`, incident_type: `re2_${i}`, domain: 'application', severity: 'warning', match: { regex } }));
+    const lines = ['Exception in thread "main" java.lang.OutOfMemoryError: Java heap space', 'FATAL ERROR: JavaScript heap out of memory', 'pods "x" is forbidden: QUOTA   Exceeded', 'disk full on /data', 'threw java.lang.Error at boot', 'IOException: timeout', 'xmissing key', 'ordinary line', 'java.lang.Errors are fine'];
+    const records = (): LogRecord[] => lines.map((l, i) => rec(i * 1000, l, { pod: `p${i}`, workload: `w${i}` }));
+    const a = new DetectionEngine({ rules }).process(records());
+    const b = new DetectionEngine({ rules, prefilter: false }).process(records());
+    expect(new Set(a.map((f) => f.incident_type)).size).toBe(patterns.length);
     expect(a).toEqual(b);
   });
 });
