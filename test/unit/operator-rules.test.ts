@@ -42,22 +42,32 @@ describe('operator rules (data only)', () => {
     expect(e.process([rec(1000, 'aaaa')]).map((f) => f.incident_type)).toEqual(['evil']);
   });
 
-  it('rules lint reports file, rule and field, and exits 1', async () => {
+  /** `rules lint` on files written to a temporary directory (name → content) plus repository files. */
+  async function lint(files: Record<string, string>, repoFiles: string[] = []): Promise<{ code: number; out: string; paths: Record<string, string> }> {
     const { mkdtemp, writeFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(join(tmpdir(), 'rsd-lint-'));
-    const bad = join(dir, 'bad.yaml');
-    await writeFile(bad, 'rules: [{ name: a, match: { contains: x }, severity: error, incident_type: t, domain: web }]');
+    const paths: Record<string, string> = {};
+    for (const [name, content] of Object.entries(files)) {
+      paths[name] = join(dir, name);
+      await writeFile(paths[name], content);
+    }
     const chunks: string[] = [];
     const orig = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
     try {
-      expect(await main(['rules', 'lint', 'examples/operator-rules.yaml', bad, 'pipelines/default.ts'])).toBe(1);
+      const code = await main(['rules', 'lint', ...repoFiles, ...Object.values(paths)]);
+      return { code, out: chunks.join(''), paths };
     } finally {
       process.stdout.write = orig;
     }
-    const out = chunks.join('');
+  }
+
+  it('rules lint reports file, rule and field, and exits 1', async () => {
+    const { code, out, paths } = await lint({ 'bad.yaml': 'rules: [{ name: a, match: { contains: x }, severity: error, incident_type: t, domain: web }]' }, ['examples/operator-rules.yaml', 'pipelines/default.ts']);
+    expect(code).toBe(1);
+    const bad = paths['bad.yaml']!;
     expect(out).toContain('ok   examples/operator-rules.yaml: 3 rules');
     expect(out).toContain(`FAIL ${bad}: rule "a": field domain: must be one of`);
     expect(out).toMatch(/ok {3}pipelines\/default.ts: \d+ rules/);
@@ -66,21 +76,11 @@ describe('operator rules (data only)', () => {
   });
 
   it('rules lint notes a rule whose patterns must run on every line (no required literal), without failing', async () => {
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const dir = await mkdtemp(join(tmpdir(), 'rsd-lint-'));
-    const file = join(dir, 'slow.yaml');
-    await writeFile(file, 'rules:\n  - { name: anchored, match: { regex: ["ldap.*(timed? ?out|timeout)"] }, severity: error, incident_type: t, domain: identity }\n  - { name: everywhere, match: { regex: ["\\\\d+ ms|[a-z]{2}"] }, severity: error, incident_type: u, domain: identity }\n');
-    const chunks: string[] = [];
-    const orig = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
-    try {
-      expect(await main(['rules', 'lint', file])).toBe(0);
-    } finally {
-      process.stdout.write = orig;
-    }
-    const notes = chunks.join('').split('\n').filter((l) => l.startsWith('note '));
+    const { code, out } = await lint({
+      'slow.yaml': 'rules:\n  - { name: anchored, match: { regex: ["ldap.*(timed? ?out|timeout)"] }, severity: error, incident_type: t, domain: identity }\n  - { name: everywhere, match: { regex: ["\\\\d+ ms|[a-z]{2}"] }, severity: error, incident_type: u, domain: identity }\n',
+    });
+    expect(code).toBe(0);
+    const notes = out.split('\n').filter((l) => l.startsWith('note '));
     expect(notes).toHaveLength(1);
     expect(notes[0]).toContain('rule "everywhere": no literal of 3+ characters');
   });
