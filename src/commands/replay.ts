@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
     templates: templates?.clusters() ?? 0,
   };
   if (output === 'table') {
-    process.stderr.write(`\n${summary.lines} lines (${summary.events} events) in ${summary.seconds}s (${summary.lines_per_sec} lines/s), ${summary.templates} templates, ${summary.findings} findings\n`);
+    process.stderr.write(`\n${summary.lines} lines (${summary.events} events) in ${summary.seconds}s (${summary.lines_per_sec} lines/s), ${summary.templates} templates mined, ${summary.findings} findings\n`);
     for (const [t, n] of byType) process.stderr.write(`  ${t.padEnd(32)} ${n}\n`);
   } else {
     process.stderr.write(`${JSON.stringify({ summary })}\n`);
