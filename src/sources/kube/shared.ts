@@ -14,6 +14,12 @@ export const forbiddenGauge = new Gauge({
 });
 
 const FORBIDDEN_LOG_EVERY_MS = 10 * 60_000;
+/**
+ * A 403 while the API server is coming back (unreachable moments ago) is usually its authorizer
+ * still loading RBAC, not a missing rule: it is logged as a warning; one that persists past this
+ * window is logged as the RBAC error.
+ */
+export const RESTART_GRACE_MS = 60_000;
 
 /**
  * What the pods and events sources share: one API client (one connection pool), one pods informer, and the
@@ -26,6 +32,8 @@ export class KubeShared {
   private readonly ownsApi: boolean;
   private users = 0;
   private apiError: KubeApiError | null = null;
+  /** When the API server was last seen unreachable (epoch ms). */
+  private unreachableAt = 0;
   private readonly forbiddenLogged = new Map<string, number>();
 
   constructor(opts: ResolvedKubeOptions, api?: KubeApi) {
@@ -69,6 +77,7 @@ export class KubeShared {
     if (e.unreachable) {
       if (!this.apiError) log.error({ status: e.status, resource: e.resource }, `${e.message} — retrying with backoff`);
       this.apiError = e;
+      this.unreachableAt = Date.now();
       return;
     }
     log.warn({ status: e.status, resource: e.resource, verb: e.verb }, e.message);
@@ -77,6 +86,12 @@ export class KubeShared {
   forbidden(e: KubeApiError): void {
     forbiddenGauge.set({ verb: e.verb, resource: e.resource }, 1);
     const k = `${e.verb}/${e.resource}/${e.namespace ?? ''}`;
+    if (this.unreachableAt > 0 && Date.now() - this.unreachableAt < RESTART_GRACE_MS) {
+      if (this.forbiddenLogged.has(`restart:${k}`)) return;
+      this.forbiddenLogged.set(`restart:${k}`, Date.now());
+      log.warn({ verb: e.verb, resource: e.resource, namespace: e.namespace }, `${e.message} — the API server was unreachable moments ago, so its authorizer may still be starting; retrying (an RBAC error follows if this persists)`);
+      return;
+    }
     const last = this.forbiddenLogged.get(k) ?? 0;
     if (Date.now() - last < FORBIDDEN_LOG_EVERY_MS) return;
     this.forbiddenLogged.set(k, Date.now());
@@ -87,6 +102,7 @@ export class KubeShared {
   recovered(resource?: string): void {
     if (this.apiError) log.info('kube API reachable again');
     this.apiError = null;
+    for (const k of [...this.forbiddenLogged.keys()]) if (k.startsWith('restart:')) this.forbiddenLogged.delete(k);
     if (resource) for (const verb of ['list', 'watch']) forbiddenGauge.set({ verb, resource }, 0);
   }
 
