@@ -329,6 +329,11 @@ describe('LokiSink disk spool', () => {
     await s.flush(5000);
     expect(acked.length + lost).toBe(200);
     expect(acked.some((r) => r.line === 'line 199')).toBe(true);
+    // Acknowledgements were in write order, and the ordering bookkeeping is empty once drained.
+    const nums = acked.map((r) => Number(r.line.split(' ')[1]));
+    expect(nums).toEqual([...nums].sort((a, b) => a - b));
+    const inner = s as unknown as { pending: Map<number, number>; segOrder: Map<number, number>; held: unknown[] };
+    expect([inner.pending.size, inner.segOrder.size, inner.held.length]).toEqual([0, 0, 0]);
   });
 
   it('flush returns by its deadline while Loki is down', async () => {

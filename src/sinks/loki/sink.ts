@@ -316,7 +316,7 @@ export class LokiSink implements LogSink {
       const seg = this.spooled.shift()!;
       this.spoolBytes -= seg.bytes;
       this.drop('spool_full', seg.lines);
-      this.untrack(this.segOrderOf(seg));
+      this.untrack(this.takeSegOrder(seg));
       this.spool?.remove(seg).catch(() => undefined);
     }
   }
@@ -416,10 +416,11 @@ export class LokiSink implements LogSink {
 
   private async loadSegment(seg: SpoolSegment): Promise<Chunk | undefined> {
     const spool = this.spool!;
+    const order = this.takeSegOrder(seg);
     try {
       const { records, corrupt } = await spool.read(seg);
       if (corrupt) this.drop('spool_corrupt', corrupt);
-      const c = newChunk(Date.now(), this.segOrderOf(seg));
+      const c = newChunk(Date.now(), order);
       c.seg = seg;
       c.mem = false;
       for (const r of records) {
@@ -434,7 +435,7 @@ export class LokiSink implements LogSink {
     } catch (err) {
       this.spoolBytes -= seg.bytes;
       this.drop('spool_error', seg.lines);
-      this.untrack(this.segOrderOf(seg));
+      this.untrack(order);
       if (this.logOnce.allow('spool_read')) log.error({ component: 'loki', err }, 'loki spool segment unreadable: dropped');
       await spool.remove(seg).catch(() => undefined);
       return undefined;
@@ -579,8 +580,11 @@ export class LokiSink implements LogSink {
     else this.pending.set(order, n - 1);
   }
 
-  private segOrderOf(seg: SpoolSegment): number {
-    return this.segOrder.get(seg.seq) ?? PREVIOUS_RUN + seg.seq;
+  /** The write order of a segment leaving the spool tier (loaded into a chunk, or dropped). */
+  private takeSegOrder(seg: SpoolSegment): number {
+    const order = this.segOrder.get(seg.seq) ?? PREVIOUS_RUN + seg.seq;
+    this.segOrder.delete(seg.seq);
+    return order;
   }
 
   private oldestPending(): number {
