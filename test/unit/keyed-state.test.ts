@@ -36,6 +36,20 @@ describe('RecordKeyedState (per-record state behind a per-target memo)', () => {
     expect(st.get(rec(a, now))).toBeUndefined();
   });
 
+  it('getOrCreate creates once per scope and re-creates after eviction', () => {
+    let now = 0;
+    let made = 0;
+    const create = (r: LogRecord) => ({ n: r.tsMs, id: made++ });
+    const st = new RecordKeyedState<{ n: number; id: number; evicted?: boolean }>(rule, { now: () => now }, 1, 3_600_000);
+    const [a, b] = [target('a'), target('b')];
+    expect(st.getOrCreate(rec(a, 0), create)).toEqual({ n: 0, id: 0 });
+    expect(st.getOrCreate(rec(a, 1), create).id).toBe(0);
+    st.getOrCreate(rec(b, 2), create); // the bound is 1: evicts a
+    now = 3;
+    expect(st.getOrCreate(rec(a, 3), create)).toMatchObject({ n: 3, id: 2 });
+    expect(made).toBe(3);
+  });
+
   it('shares one value between different Target objects of the same scope', () => {
     const st = new RecordKeyedState<{ n: number; evicted?: boolean }>(rule, { now: () => 0 }, 10, 600_000);
     const v = { n: 7 };

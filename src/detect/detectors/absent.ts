@@ -46,14 +46,12 @@ export class AbsentDetector implements Detector {
   }
 
   onRecord(r: LogRecord): void {
-    const s = this.streams.get(r);
-    if (s) {
-      if (r.tsMs > s.lastTs) s.lastTs = r.tsMs;
-      s.count++;
-    } else {
-      this.streams.set(r, { lastTs: r.tsMs, count: 1, scope: resourceScope(this.rule.scope, r) });
-    }
+    const s = this.streams.getOrCreate(r, this.newStream);
+    if (r.tsMs > s.lastTs) s.lastTs = r.tsMs;
+    s.count++;
   }
+
+  private readonly newStream = (r: LogRecord): Stream => ({ lastTs: r.tsMs, count: 0, scope: resourceScope(this.rule.scope, r) });
 
   onWatermark(wm: number, emit: Emit): void {
     if (wm - this.lastCheck < this.checkEveryMs) return;

@@ -75,6 +75,16 @@ export class RecordKeyedState<V extends Evictable> {
     this.memo.set(r.target, { value, at: r.tsMs });
   }
 
+  /** The state of the record's scope, created by `create` (pass one function, not a new closure per call) when absent. */
+  getOrCreate(r: LogRecord, create: (r: LogRecord) => V): V {
+    let v = this.get(r);
+    if (v === undefined) {
+      v = create(r);
+      this.set(r, v);
+    }
+    return v;
+  }
+
   get size(): number {
     return this.map.size;
   }

@@ -57,13 +57,11 @@ export class NewPatternDetector implements Detector {
     return { firstTs: ts, seen: new LRUCache({ max: this.perScope }) };
   }
 
+  private readonly newScopeOf = (r: LogRecord): ScopeTemplates => this.newScope(r.tsMs);
+
   onRecord(r: LogRecord, text: string, emit: Emit): void {
     if (this.templateOf === null || r.kind === 'event' || r.kind === 'pod_status') return;
-    let s = this.scopes.get(r);
-    if (!s) {
-      s = this.newScope(r.tsMs);
-      this.scopes.set(r, s);
-    }
+    const s = this.scopes.getOrCreate(r, this.newScopeOf);
     if (r.tsMs < s.firstTs) s.firstTs = r.tsMs;
     if (!isProblemLine(r.level, text)) return;
     // Mined here, for warning-or-worse lines only.

@@ -96,13 +96,13 @@ export class SpikeDetector implements Detector {
     return false;
   }
 
+  private readonly newScope = (r: LogRecord): ScopeState => ({
+    bucket: Math.floor(r.tsMs / this.bucketMs), count: 0, mean: 0, variance: 0, seen: 0, templates: this.templateBaselines ? new Map() : null,
+  });
+
   onRecord(r: LogRecord, text: string, emit: Emit): void {
     const b = Math.floor(r.tsMs / this.bucketMs);
-    let s = this.scopes.get(r);
-    if (!s) {
-      s = { bucket: b, count: 0, mean: 0, variance: 0, seen: 0, templates: this.templateBaselines ? new Map() : null };
-      this.scopes.set(r, s);
-    }
+    const s = this.scopes.getOrCreate(r, this.newScope);
     if (b < s.bucket) return; // late for a closed bucket: the baseline already moved on
     if (b > s.bucket) {
       this.closeTemplates(scopeKey(this.rule.scope, r), s, b);
