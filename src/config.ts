@@ -1,19 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './parse/timestamp.ts';
+import type { AnyComponent, ConfiguredComponent } from './components/component.ts';
+import { readComponents } from './components/configure.ts';
+import { COMPONENTS } from './components/registry.ts';
+import { ConfigError } from './components/schema.ts';
+
+export { ConfigError };
 
 /**
  * One typed, validated configuration: a YAML/JSON file plus environment overrides. Every error
  * names the file, the field and the reason. Secrets are read from files or the environment,
  * never from the config file itself, so a ConfigMap never holds one.
  */
-
-export class ConfigError extends Error {
-  constructor(file: string, field: string, reason: string) {
-    super(`${file}: field ${field}: ${reason}`);
-    this.name = 'ConfigError';
-  }
-}
 
 export interface Config {
   cluster: string;
@@ -68,6 +67,8 @@ export interface Config {
   server: { host: string; port: number };
   findingsToStdout: boolean;
   logLevel: string;
+  /** Registered components (src/components/registry.ts) whose sections are present and enabled. */
+  components: ConfiguredComponent[];
 }
 
 type Obj = Record<string, unknown>;
@@ -177,7 +178,7 @@ function setPath(root: Obj, path: string, value: unknown): void {
   cur[parts.at(-1)!] = value;
 }
 
-export function parseConfig(text: string | null, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfig(text: string | null, file: string, env: NodeJS.ProcessEnv = process.env, components: readonly AnyComponent[] = COMPONENTS): Config {
   let doc: unknown = {};
   if (text !== null && text.trim()) {
     try {
@@ -199,7 +200,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
     } else setPath(root, path, kind === 'list' ? v.split(',').map((s) => s.trim()) : v);
   }
   const r = new Reader(file, root);
-  r.known('', ['cluster', 'kubernetes', 'loki', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log']);
+  r.known('', ['cluster', 'kubernetes', 'loki', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
   r.known('kubernetes', ['enabled', 'kubeconfig', 'context', 'namespaces', 'labelSelector', 'fieldSelector', 'mode', 'nodeName', 'shardIndex', 'shardCount', 'maxContainers', 'maxStreamsPerNode', 'lookback', 'podStatus', 'events']);
   r.known('kubernetes.events', ['enabled', 'namespaces']);
   r.known('loki', ['url', 'tenant', 'format', 'batchSize', 'batchWait', 'maxLineSize', 'memoryQueue', 'spool', 'tenantRate', 'streamRate', 'basicAuth', 'bearerTokenFile', 'tls']);
@@ -272,6 +273,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
     server: { host: r.str('server.host') ?? '0.0.0.0', port: r.int('server.port', { min: 0, max: 65535 }) ?? 8080 },
     findingsToStdout: r.bool('findings.stdout', false),
     logLevel: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info'),
+    components: readComponents(root, file, components),
   };
   const k = cfg.kubernetes;
   const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);

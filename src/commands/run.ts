@@ -16,6 +16,8 @@ import { MemoryStore } from '../state/memory-store.ts';
 import { FileStore } from '../state/file-store.ts';
 import { stateKey, type StateStore } from '../state/store.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { buildComponents, type BuiltComponent } from '../components/configure.ts';
+import type { Service } from '../components/component.ts';
 
 export const help = `Usage: robot-sre-detector run [options]
 
@@ -69,7 +71,13 @@ export async function run(argv: string[]): Promise<number> {
   const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFiles(cfg), rules: cfg.pipelines.rules });
   if (values.check) {
     new DetectionEngine({ rules }).close();
-    process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}\n`);
+    // Build every optional component without starting it, so --check reports what a start would hit.
+    const file = values.config ?? process.env.CONFIG_FILE ?? '(defaults)';
+    const { built, errors } = await buildComponents(cfg.components, { cluster: cfg.cluster, store: new MemoryStore(), pressure: () => 0, file, checkOnly: true }, log);
+    for (const e of errors) process.stderr.write(`robot-sre-detector: ${file}: ${e.key}: ${e.error.message}\n`);
+    if (errors.length) return 2;
+    const names = built.map((b) => b.key).join(',') || 'none';
+    process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
     return 0;
   }
 
@@ -193,12 +201,23 @@ export async function run(argv: string[]): Promise<number> {
     sources.push(kube.pods);
     if (k.events.enabled) sources.push(kube.events);
   }
-  if (sources.length === 0) log.warn('no sources enabled (kubernetes.enabled is false)');
+  // Optional components (src/components/registry.ts): files, journald, servers, extra findings sinks.
+  const components: BuiltComponent[] = (
+    await buildComponents(cfg.components, { cluster: cfg.cluster, store, pressure: () => logSink?.pressure() ?? 0, file: values.config ?? process.env.CONFIG_FILE ?? '(defaults)', checkOnly: false }, log)
+  ).built;
+  const services: Service[] = [];
+  for (const { built } of components) {
+    sources.push(...(built.sources ?? []));
+    findingSinks.push(...(built.findingSinks ?? []));
+    services.push(...(built.services ?? []));
+  }
+  if (sources.length === 0) log.warn('no sources enabled (kubernetes.enabled is false and no file, journald or services source is configured)');
 
   // Sources and sinks exist now: readiness is theirs to report.
   readiness.length = 0;
   readiness.push(
     ...sources.map((s) => () => s.unready()),
+    ...services.map((s) => () => s.unready()),
     () => {
       const errs = engine.customErrors();
       return errs.length ? `custom rule stopped: ${errs.map((e) => `${e.rule}: ${e.error}`).join('; ')}` : null;
@@ -213,6 +232,7 @@ export async function run(argv: string[]): Promise<number> {
     error: (err: unknown) => log.error({ err }, 'pipeline failed'),
   });
   for (const s of sources) await s.start();
+  for (const s of services) await s.start();
 
   const saveState = async () => {
     try {
@@ -232,7 +252,7 @@ export async function run(argv: string[]): Promise<number> {
   log.info('shutting down: flushing sinks');
   clearInterval(saver);
   const deadline = 20_000;
-  await Promise.allSettled(sources.map((s) => s.stop()));
+  await Promise.allSettled([...services.map((s) => s.stop()), ...sources.map((s) => s.stop())]);
   sub.unsubscribe();
   await Promise.allSettled([logSink?.close(deadline), ...findingSinks.map((s) => s.close(deadline))]);
   await saveState();

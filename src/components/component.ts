@@ -1,0 +1,84 @@
+/**
+ * The component contract. A source, findings sink or server is one module that exports a
+ * `ComponentSpec`: its YAML key, its schema (types, defaults, docs), semantic checks that name the
+ * field, and `build()`, which constructs it without starting it. `config.ts` reads every registered
+ * section generically, `run` builds and starts what the config names, `run --check` builds without
+ * starting, and docs/configuration.md is generated from the schemas. Adding a component is one spec
+ * module plus one line in `registry.ts`.
+ */
+import type { Logger } from '../logger.ts';
+import type { Source } from '../sources/types.ts';
+import type { FindingSink } from '../sinks/types.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Schema, Values } from './schema.ts';
+
+export type ComponentKind = 'source' | 'findings-sink' | 'server';
+
+/** A long-running part that is neither a source nor a sink (an HTTP API, a watcher). */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** For /readyz: null when healthy, else a short reason. */
+  unready(): string | null;
+}
+
+/** What build() returns: whichever of the three the component is. */
+export interface Built {
+  sources?: Source[];
+  findingSinks?: FindingSink[];
+  services?: Service[];
+}
+
+export interface ValidateContext {
+  /** The config file (or "(defaults)"), for messages. */
+  readonly file: string;
+  /** Throws a ConfigError naming the file and `<key>.<field>`. */
+  fail(field: string, reason: string): never;
+  /** The whole parsed document, for checks that span sections (read-only). */
+  readonly document: Readonly<Record<string, unknown>>;
+}
+
+export interface BuildContext {
+  readonly cluster: string;
+  /** A child logger with `component: <key>`. */
+  readonly log: Logger;
+  /** Cursors, positions and other state that must survive a restart. */
+  readonly store: StateStore;
+  /** Fill of the log sink's queue, 0 (idle) … 1 (full): sources stop reading when it is high. */
+  pressure(): number;
+  /** The config file, for error messages and relative paths. */
+  readonly file: string;
+  /** Options of the other configured components by key (e.g. the bundle server reads `services`). */
+  optionsOf(key: string): unknown;
+  /** `run --check`: construct and verify (files readable, secrets present), start nothing, hold nothing open. */
+  readonly checkOnly: boolean;
+}
+
+export interface ComponentSpec<S extends Schema = Schema> {
+  /** Top-level YAML key (also the metric/log `component` label). */
+  readonly key: string;
+  readonly kind: ComponentKind;
+  /** One sentence for docs/configuration.md. */
+  readonly doc: string;
+  readonly schema: S;
+  /** Whether the section as written turns the component on (e.g. `enabled: true`, or a non-empty list). */
+  enabled(options: Values<S>): boolean;
+  /** Checks the schema cannot express; call ctx.fail(field, reason). */
+  validate?(options: Values<S>, ctx: ValidateContext): void;
+  /** Construct (no I/O beyond reading local files); import heavy modules lazily here. */
+  build(options: Values<S>, ctx: BuildContext): Promise<Built>;
+}
+
+/** Erases the schema type so specs of different schemas share one registry list. */
+export type AnyComponent = ComponentSpec<Schema>;
+
+export function defineComponent<const S extends Schema>(spec: ComponentSpec<S>): AnyComponent {
+  return spec as unknown as AnyComponent;
+}
+
+/** A component the config turned on, with its validated options. */
+export interface ConfiguredComponent {
+  readonly spec: AnyComponent;
+  readonly options: Values<Schema>;
+}

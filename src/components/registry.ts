@@ -1,0 +1,7 @@
+/**
+ * Every component the configuration can name, in start order (sources before servers that read them).
+ * One line per component; its module holds schema, validation and build.
+ */
+import type { AnyComponent } from './component.ts';
+
+export const COMPONENTS: readonly AnyComponent[] = [];
