@@ -14,7 +14,7 @@ const COMMANDS: Record<string, Command> = {
   run: { summary: 'run the detector: tail pods and events, push to Loki, publish findings', load: () => import('./commands/run.ts') },
   replay: { summary: 'replay log files or NDJSON through the pipeline and print findings (no cluster)', load: () => import('./commands/replay.ts') },
   patterns: { summary: 'mine log templates from a file (NDJSON per line)', load: () => import('./commands/patterns.ts') },
-  rules: { summary: 'rules lint FILE...: validate operator rules and pipeline files', load: () => import('./commands/rules.ts') },
+  rules: { summary: 'rules lint|test FILE...: validate rule files; run YAML rule tests', load: () => import('./commands/rules.ts') },
   streams: { summary: 'streams apply: provision the JetStream streams and KV bucket', load: () => import('./commands/streams.ts') },
   findings: { summary: 'findings tail: follow findings live from JetStream', load: () => import('./commands/findings.ts') },
 };

@@ -15,6 +15,18 @@ import type { Detector, Emit, Signal, TemplateOf } from './signal.ts';
 import type { Rule } from './types.ts';
 import { requiredLiterals } from './literals.ts';
 import { LiteralScanner } from './aho.ts';
+import { ruleFingerprint } from './fingerprint.ts';
+import type { EngineTracer } from './trace.ts';
+
+/** What a rule reload did, by rule id (for the log and the reload metrics). */
+export interface RulesReplaced {
+  /** Same definition: windows, counters and open episodes carried over. */
+  kept: string[];
+  /** Changed definition: start fresh (their open episodes are closed without a finding). */
+  changed: string[];
+  added: string[];
+  removed: string[];
+}
 
 export interface EngineOptions {
   rules: Rule[];
@@ -51,14 +63,20 @@ interface PatternEntry {
  * give the same findings — which is what makes replay reproducible and tests free of sleeps.
  */
 export class DetectionEngine {
-  readonly rules: CompiledRule[];
+  rules: CompiledRule[] = [];
   private readonly lateness: number;
-  private readonly recordDetectors: Detector[] = [];
-  private readonly patternDetectors: PatternEntry[] = [];
-  private readonly watermarkDetectors: Detector[] = [];
-  private readonly correlators: Detector[] = [];
-  private readonly customs: CustomDetector[] = [];
-  private readonly scanner: LiteralScanner | null;
+  private recordDetectors: Detector[] = [];
+  private patternDetectors: PatternEntry[] = [];
+  private watermarkDetectors: Detector[] = [];
+  private correlators: Detector[] = [];
+  private customs: CustomDetector[] = [];
+  private scanner: LiteralScanner | null = null;
+  /** Every detector by rule id, with the fingerprint of the definition it was built from (for reloads). */
+  private detectors = new Map<string, { d: Detector; fingerprint: string }>();
+  private tracer: EngineTracer | null = null;
+  private readonly limits: StateLimits;
+  private readonly clock: { now(): number };
+  private readonly prefilter: boolean;
   private readonly lifecycle: FindingsLifecycle;
   private readonly assignTemplate: ((r: LogRecord) => void) | undefined;
   private readonly templateOf: TemplateOf;
@@ -81,26 +99,71 @@ export class DetectionEngine {
         }
       : (r) => r.template;
     this.lifecycle = new FindingsLifecycle(opts.lifecycle);
-    const limits: StateLimits = { maxKeys: opts.maxKeysPerRule ?? 10_000, ttlMs: opts.stateTtlMs ?? 3_600_000 };
+    this.limits = { maxKeys: opts.maxKeysPerRule ?? 10_000, ttlMs: opts.stateTtlMs ?? 3_600_000 };
     // LRU TTLs run on event time (the newest timestamp seen), never on the wall clock.
-    const clock = { now: () => (this.maxTs > 0 ? this.maxTs : 1) };
+    this.clock = { now: () => (this.maxTs > 0 ? this.maxTs : 1) };
+    this.prefilter = opts.prefilter !== false;
+    this.install(opts.rules);
+    this.emitFn = (s) => this.onSignal(s);
+  }
+
+  /**
+   * Builds the detector lists for `rules`, reusing the detector (and so the state) of every rule
+   * whose definition is unchanged. Validation (duplicate ids, compile errors) happens before anything
+   * is replaced, so a bad rule set leaves the running one untouched.
+   */
+  private install(ruleList: readonly Rule[]): RulesReplaced {
     const seen = new Set<string>();
-    this.rules = opts.rules.map((r) => {
+    const fingerprints = ruleList.map((r) => {
       if (seen.has(r.id)) throw new Error(`duplicate rule id "${r.id}"`);
       seen.add(r.id);
-      return compileRule(r);
+      return ruleFingerprint(r);
     });
+    const previous = this.detectors;
+    const result: RulesReplaced = { kept: [], changed: [], added: [], removed: [] };
+    const next = new Map<string, { d: Detector; fingerprint: string }>();
+    const fresh: Detector[] = [];
+    try {
+      ruleList.forEach((r, i) => {
+        const fingerprint = fingerprints[i]!;
+        const old = previous.get(r.id);
+        if (old && old.fingerprint === fingerprint) {
+          next.set(r.id, old);
+          result.kept.push(r.id);
+          return;
+        }
+        const d = this.create(compileRule(r), this.clock, this.limits);
+        fresh.push(d);
+        next.set(r.id, { d, fingerprint });
+        (old ? result.changed : result.added).push(r.id);
+      });
+    } catch (err) {
+      for (const d of fresh) if (d instanceof CustomDetector) d.close();
+      throw err;
+    }
+    for (const [id, old] of previous) {
+      if (next.get(id) === old) continue;
+      if (!next.has(id)) result.removed.push(id);
+      if (old.d instanceof CustomDetector) old.d.close();
+    }
+    this.detectors = next;
+    this.rules = ruleList.map((r) => next.get(r.id)!.d.rule);
+    this.recordDetectors = [];
+    this.patternDetectors = [];
+    this.watermarkDetectors = [];
+    this.correlators = [];
+    this.customs = [];
     const literalGroups: string[][] = [];
     // Group competition needs a deterministic order: priority, then declaration order.
     const ordered = this.rules.map((rule, i) => ({ rule, i })).sort((a, b) => a.rule.priority - b.rule.priority || a.i - b.i);
     for (const { rule } of ordered) {
-      const d: Detector = this.create(rule, clock, limits);
+      const d: Detector = next.get(rule.id)!.d;
       if (d.onWatermark) this.watermarkDetectors.push(d);
       if (d.onSignal) {
         this.correlators.push(d);
         continue;
       }
-      if (d instanceof CustomDetector) this.customs.push(d as CustomDetector);
+      if (d instanceof CustomDetector) this.customs.push(d);
       const matchesAll = (d as { matchesAll?: boolean }).matchesAll === true;
       const pats = (d as Detector).patterns;
       if (matchesAll) {
@@ -108,7 +171,7 @@ export class DetectionEngine {
       } else if (pats && pats.length) {
         // A detector joins the prefilter when every pattern has required literals.
         const lits = pats.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
-        const prefiltered = opts.prefilter !== false && lits.every((l) => l !== null);
+        const prefiltered = this.prefilter && lits.every((l) => l !== null);
         let bit = 0;
         if (prefiltered) {
           bit = 1 << Math.min(literalGroups.length, 31);
@@ -118,7 +181,24 @@ export class DetectionEngine {
       }
     }
     this.scanner = literalGroups.length ? new LiteralScanner(literalGroups) : null;
-    this.emitFn = (s) => this.onSignal(s);
+    // Episodes of rules that changed or went away would otherwise recover under a definition that no longer exists.
+    const gone = new Set([...result.changed, ...result.removed]);
+    if (gone.size) this.lifecycle.forgetRules(gone);
+    return result;
+  }
+
+  /**
+   * Hot reload: replaces the rule set in place. Rules whose definition did not change keep their
+   * windows and open episodes; changed and new rules start fresh. Throws (and changes nothing) when
+   * the new set does not compile.
+   */
+  replaceRules(rules: readonly Rule[]): RulesReplaced {
+    return this.install(rules);
+  }
+
+  /** Installs (or, with null, removes) the tracer that `tap` and `rules test` watch rules through. */
+  setTracer(tracer: EngineTracer | null): void {
+    this.tracer = tracer;
   }
 
   private create(rule: CompiledRule, clock: { now(): number }, limits: StateLimits): Detector {
@@ -181,6 +261,8 @@ export class DetectionEngine {
       this.counters.late++;
     }
     const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
+    const tracer = this.tracer;
+    if (tracer !== null) tracer.record?.(r);
     for (const d of this.recordDetectors) {
       if (!d.rule.selects(r)) continue;
       if (d.wantsTemplate === true) this.templateOf(r);
@@ -192,7 +274,11 @@ export class DetectionEngine {
     let claimed: string[] | null = null;
     for (const { d, rule, prefiltered, bit } of this.patternDetectors) {
       if (prefiltered && (candidates & bit) === 0) continue;
-      if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) continue;
+      if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) {
+        // Only a tracer wants to know that a claimed record would have matched here too.
+        if (tracer !== null && rule.selects(r) && d.patterns!.some((p) => p.test(text))) tracer.match?.(rule, r, 'grouped');
+        continue;
+      }
       if (!rule.selects(r)) continue;
       let m = false;
       for (const p of d.patterns!) {
@@ -210,10 +296,19 @@ export class DetectionEngine {
             break;
           }
         }
-        if (vetoed) continue;
+        if (vetoed) {
+          if (tracer !== null) tracer.match?.(rule, r, 'excluded');
+          continue;
+        }
       }
       if (rule.group !== undefined && rule.emit) (claimed ??= []).push(rule.group);
+      if (tracer === null) {
+        d.onRecord!(r, text, this.emitFn, this.wm);
+        continue;
+      }
+      const before = this.counters.signals;
       d.onRecord!(r, text, this.emitFn, this.wm);
+      tracer.match?.(rule, r, this.counters.signals > before ? 'signalled' : 'below_threshold');
     }
   }
 
@@ -223,6 +318,7 @@ export class DetectionEngine {
     if (s.record !== undefined) this.templateOf(s.record);
     const f = this.lifecycle.onSignal(s);
     if (f) this.out.push(f);
+    if (this.tracer !== null) this.tracer.signal?.(s, f ? 'observed' : s.rule.emit ? 'suppressed' : 'no_emit');
     // Correlations see every condition; depth-limited so correlations of correlations terminate.
     if (this.signalDepth > 3) return;
     this.signalDepth++;
@@ -263,5 +359,10 @@ export class DetectionEngine {
 
   close(): void {
     for (const c of this.customs) c.close();
+  }
+
+  /** The definition fingerprint of every installed rule (for the reload hash gauge and logs). */
+  fingerprints(): ReadonlyMap<string, string> {
+    return new Map([...this.detectors].map(([id, v]) => [id, v.fingerprint]));
   }
 }

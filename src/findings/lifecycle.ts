@@ -65,6 +65,17 @@ export class FindingsLifecycle {
     return this.episodes.size;
   }
 
+  /** Drops the episodes of these rules without a finding (a reload changed or removed them). */
+  forgetRules(ruleIds: ReadonlySet<string>): number {
+    let n = 0;
+    for (const [key, e] of this.episodes.entries()) {
+      if (!ruleIds.has(e.rule.id)) continue;
+      this.episodes.delete(key);
+      n++;
+    }
+    return n;
+  }
+
   onSignal(s: Signal): Finding | null {
     let e = this.episodes.get(s.key);
     const isNew = !e;
