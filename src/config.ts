@@ -62,7 +62,7 @@ export interface Config {
     provisionStreams: boolean;
   };
   state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
-  pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[] };
+  pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[]; watch: boolean };
   detect: { allowedLatenessMs: number; maxKeysPerRule: number; stateTtlMs: number; templates: boolean; minerMaxClusters: number; extraMasks: Array<{ pattern: string; name?: string }> };
   server: { host: string; port: number };
   findingsToStdout: boolean;
@@ -210,7 +210,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue', 'provisionStreams']);
   r.known('nats.tls', ['caFile', 'certFile', 'keyFile']);
   r.known('state', ['store', 'dir', 'bucket']);
-  r.known('pipelines', ['defaults', 'dirs', 'files', 'rules']);
+  r.known('pipelines', ['defaults', 'dirs', 'files', 'rules', 'watch']);
   r.known('detect', ['allowedLateness', 'maxKeysPerRule', 'stateTtl', 'templates', 'miner']);
   r.known('detect.miner', ['maxClusters', 'extraMasks']);
   r.known('server', ['host', 'port']);
@@ -261,6 +261,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
       dirs: r.list('pipelines.dirs') ?? [],
       files: r.list('pipelines.files') ?? [],
       rules: r.list('pipelines.rules') ?? [],
+      watch: r.bool('pipelines.watch', true),
     },
     detect: {
       allowedLatenessMs: r.duration('detect.allowedLateness') ?? 10_000,

@@ -41,4 +41,7 @@ export const metrics = {
   linesLostToRotation: mk.counter('lines_possibly_lost_rotation_total', 'Follow stalls after log rotation that may have lost lines'),
   natsPublish: mk.counter('nats_publish_total', 'JetStream publishes by outcome (stored, duplicate, error)', ['outcome']),
   eventLoopLag: mk.gauge('event_loop_lag_seconds', 'Event-loop lag (p99 over the last interval)'),
+  configReloads: mk.counter('config_reload_total', 'Rule and config reloads by outcome (applied, unchanged, failed, needs_restart)', ['outcome']),
+  configLastReload: mk.gauge('config_last_reload_timestamp_seconds', 'Unix time of the last reload that did not fail'),
+  configHash: mk.gauge('config_hash', 'SHA-256 of the rule sources in force (label), value 1', ['sha256']),
 };

@@ -1,6 +1,4 @@
 import { parseCommand } from './args.ts';
-import { readdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { loadConfig, readSecret, type Config } from '../config.ts';
 import { log } from '../logger.ts';
@@ -8,6 +6,7 @@ import { DetectionEngine } from '../detect/engine.ts';
 import { loadRules } from '../detect/rulesets.ts';
 import { createTemplateAssigner, type TemplateAssigner } from '../detect/templates.ts';
 import { findings$ } from '../pipeline.ts';
+import { pipelineFilesOf, RuleReloader } from '../reload.ts';
 import { startServer, type HealthProbe } from '../server.ts';
 import type { Source } from '../sources/types.ts';
 import type { FindingSink, LogSink } from '../sinks/types.ts';
@@ -34,15 +33,6 @@ SHARD_COUNT, RSD_NAMESPACES, RSD_PORT, LOG_LEVEL, CONFIG_FILE.
 Serves /healthz, /readyz and /metrics on server.port (default 8080).
 `;
 
-async function pipelineFiles(cfg: Config): Promise<string[]> {
-  const files = [...cfg.pipelines.files];
-  for (const dir of cfg.pipelines.dirs) {
-    const names = (await readdir(dir)).filter((n) => /\.(ts|mts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
-    files.push(...names.map((n) => resolve(dir, n)));
-  }
-  return files;
-}
-
 async function openStateStore(cfg: Config, nc: NatsConnection | null): Promise<StateStore> {
   const kind = cfg.state.store === 'auto' ? (nc ? 'jetstream-kv' : 'file') : cfg.state.store;
   if (kind === 'jetstream-kv' && nc) {
@@ -68,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parsed;
   const cfg = loadConfig(values.config ?? process.env.CONFIG_FILE);
   log.level = cfg.logLevel;
-  const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFiles(cfg), rules: cfg.pipelines.rules });
+  const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFilesOf(cfg), rules: cfg.pipelines.rules });
   if (values.check) {
     new DetectionEngine({ rules }).close();
     // Build every optional component without starting it, so --check reports what a start would hit.
@@ -145,6 +135,10 @@ export async function run(argv: string[]): Promise<number> {
     ...(templates ? { assignTemplate: templates.assign } : {}),
     lifecycle: { source: `robot-sre-detector/${cfg.cluster}` },
   });
+  // Rules reload on SIGHUP and on changes of the mounted files, keeping the state of unchanged rules.
+  const configFile = values.config ?? process.env.CONFIG_FILE;
+  const reloader = cfg.pipelines.watch ? new RuleReloader({ engine, config: cfg, readConfig: () => loadConfig(configFile), ...(configFile ? { configFile } : {}), log }) : null;
+  await reloader?.start();
   const engineKey = stateKey('engine', cfg.cluster);
   const saved = await store.get(engineKey);
   if (saved) engine.restore(JSON.parse(new TextDecoder().decode(saved)) as Record<string, unknown>);
@@ -251,6 +245,7 @@ export async function run(argv: string[]): Promise<number> {
   await stopRequested;
   log.info('shutting down: flushing sinks');
   clearInterval(saver);
+  reloader?.stop();
   const deadline = 20_000;
   await Promise.allSettled([...services.map((s) => s.stop()), ...sources.map((s) => s.stop())]);
   sub.unsubscribe();

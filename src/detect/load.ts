@@ -1,7 +1,8 @@
 import { registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { Rule, RuleSet } from './types.ts';
 import { validateRule } from './validate.ts';
 
@@ -44,13 +45,19 @@ function hookBuilderImport(): void {
   });
 }
 
-/** Load one pipelines/*.ts file: default export RuleSet or Rule[] (or a named `rules`). */
+/**
+ * Load one pipelines/*.ts file: default export RuleSet or Rule[] (or a named `rules`).
+ * The import URL carries a hash of the file's bytes, so a hot reload of a changed file evaluates it
+ * again while an unchanged one comes from the module cache (ESM never unloads a module: each distinct
+ * version loaded stays in memory; files it imports itself are not re-read).
+ */
 export async function loadPipelineFile(file: string): Promise<RuleSet> {
   hookBuilderImport();
   const abs = resolve(file);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    const version = createHash('sha256').update(await readFile(abs)).digest('hex').slice(0, 16);
+    mod = (await import(`${pathToFileURL(abs).href}?v=${version}`)) as Record<string, unknown>;
   } catch (err) {
     throw new RuleLoadError(file, undefined, undefined, `cannot load pipeline: ${(err as Error).message}`);
   }

@@ -376,6 +376,20 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     }
   });
 
+  it('a rules or pipeline change does not roll the pods (fixed ConfigMap names, reloaded in place); a config change does', () => {
+    for (const b of DETECTOR_BUILDS) {
+      const objs = get(b);
+      const mounted = (podTemplate(detectorWorkload(objs)).spec.volumes ?? []).flatMap((v) => (v.configMap ? [v.configMap.name] : []));
+      expect(mounted, b).toContain('robot-sre-detector-rules');
+      expect(mounted, b).toContain('robot-sre-detector-pipelines');
+      // The config's generated name carries the content hash: editing it is a new ConfigMap and a rollout.
+      expect(mounted.some((n) => /^robot-sre-detector-config-[a-z0-9]{10}$/.test(n)), `${b}: ${mounted.join(', ')}`).toBe(true);
+      const cfg = detectorConfig(b);
+      expect(cfg.pipelines.watch, b).toBe(true);
+      expect(cfg.pipelines.rules.every((f) => f.startsWith('/etc/robot-sre-detector/rules/')), b).toBe(true);
+    }
+  });
+
   it('base and small: one replica, replaced (not rolled) so two never follow the same containers', () => {
     for (const b of ['base', 'overlays/small'] as const) {
       const spec = detectorWorkload(get(b)).spec as { replicas: number; strategy: { type: string } };
