@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   patterns: { summary: 'mine log templates from a file (NDJSON per line)', load: () => import('./commands/patterns.ts') },
   rules: { summary: 'rules lint|test FILE...: validate rule files; run YAML rule tests', load: () => import('./commands/rules.ts') },
   streams: { summary: 'streams apply: provision the JetStream streams and KV bucket', load: () => import('./commands/streams.ts') },
+  tap: { summary: 'watch live what a running detector\'s rules see and why they fire', load: () => import('./commands/tap.ts') },
   findings: { summary: 'findings tail: follow findings live from JetStream', load: () => import('./commands/findings.ts') },
 };
 

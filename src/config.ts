@@ -64,7 +64,7 @@ export interface Config {
   state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
   pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[]; watch: boolean };
   detect: { allowedLatenessMs: number; maxKeysPerRule: number; stateTtlMs: number; templates: boolean; minerMaxClusters: number; extraMasks: Array<{ pattern: string; name?: string }> };
-  server: { host: string; port: number };
+  server: { host: string; port: number; tap: { enabled: boolean; maxClients: number; maxRate: number } };
   findingsToStdout: boolean;
   logLevel: string;
   /** Registered components (src/components/registry.ts) whose sections are present and enabled. */
@@ -213,7 +213,8 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   r.known('pipelines', ['defaults', 'dirs', 'files', 'rules', 'watch']);
   r.known('detect', ['allowedLateness', 'maxKeysPerRule', 'stateTtl', 'templates', 'miner']);
   r.known('detect.miner', ['maxClusters', 'extraMasks']);
-  r.known('server', ['host', 'port']);
+  r.known('server', ['host', 'port', 'tap']);
+  r.known('server.tap', ['enabled', 'maxClients', 'maxRate']);
   r.known('findings', ['stdout']);
   r.known('log', ['level']);
 
@@ -271,7 +272,11 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
       minerMaxClusters: r.int('detect.miner.maxClusters', { min: 10 }) ?? 5000,
       extraMasks: (extraMasks as Array<{ pattern: string; name?: string }>) ?? [],
     },
-    server: { host: r.str('server.host') ?? '0.0.0.0', port: r.int('server.port', { min: 0, max: 65535 }) ?? 8080 },
+    server: {
+      host: r.str('server.host') ?? '0.0.0.0',
+      port: r.int('server.port', { min: 0, max: 65535 }) ?? 8080,
+      tap: { enabled: r.bool('server.tap.enabled', false), maxClients: r.int('server.tap.maxClients', { min: 1, max: 64 }) ?? 4, maxRate: r.int('server.tap.maxRate', { min: 1, max: 10_000 }) ?? 200 },
+    },
     findingsToStdout: r.bool('findings.stdout', false),
     logLevel: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info'),
     components: readComponents(root, file, components),

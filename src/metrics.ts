@@ -43,5 +43,7 @@ export const metrics = {
   eventLoopLag: mk.gauge('event_loop_lag_seconds', 'Event-loop lag (p99 over the last interval)'),
   configReloads: mk.counter('config_reload_total', 'Rule and config reloads by outcome (applied, unchanged, failed, needs_restart)', ['outcome']),
   configLastReload: mk.gauge('config_last_reload_timestamp_seconds', 'Unix time of the last reload that did not fail'),
+  tapClients: mk.gauge('tap_clients', 'Connected tap clients'),
+  tapDropped: mk.counter('tap_dropped_total', 'Tap messages not sent (sampled, over the rate) and clients dropped for not reading (slow_client)', ['reason']),
   configHash: mk.gauge('config_hash', 'SHA-256 of the rule sources in force (label), value 1', ['sha256']),
 };

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metrics, registry } from './metrics.ts';
 
@@ -11,7 +11,10 @@ export interface HealthProbe {
  * /healthz (the process and its event loop answer), /readyz (every component says it is ready),
  * /metrics (Prometheus text format). Nothing else is served.
  */
-export function startServer(opts: { host: string; port: number; readiness: HealthProbe[] }): Promise<Server> {
+/** Extra GET routes by path (the query string is the handler's to read), e.g. /tap. */
+export type Routes = Record<string, (req: IncomingMessage, res: ServerResponse) => void>;
+
+export function startServer(opts: { host: string; port: number; readiness: HealthProbe[]; routes?: Routes }): Promise<Server> {
   const lag = monitorEventLoopDelay({ resolution: 20 });
   lag.enable();
   const lagTimer = setInterval(() => {
@@ -40,6 +43,12 @@ export function startServer(opts: { host: string; port: number; readiness: Healt
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
+      return;
+    }
+    const path = url.split('?', 1)[0]!;
+    const route = opts.routes?.[path];
+    if (route) {
+      route(req, res);
       return;
     }
     res.writeHead(404).end();

@@ -7,7 +7,7 @@ import { loadRules } from '../detect/rulesets.ts';
 import { createTemplateAssigner, type TemplateAssigner } from '../detect/templates.ts';
 import { findings$ } from '../pipeline.ts';
 import { pipelineFilesOf, RuleReloader } from '../reload.ts';
-import { startServer, type HealthProbe } from '../server.ts';
+import { startServer, type HealthProbe, type Routes } from '../server.ts';
 import type { Source } from '../sources/types.ts';
 import type { FindingSink, LogSink } from '../sinks/types.ts';
 import { StdoutFindingSink } from '../sinks/stdout.ts';
@@ -83,7 +83,9 @@ export async function run(argv: string[]): Promise<number> {
 
   // Liveness from the first second; readiness says "starting" until sources and sinks exist.
   const readiness: HealthProbe[] = [() => 'starting'];
-  const server = await startServer({ host: cfg.server.host, port: cfg.server.port, readiness });
+  // Routes are filled in once the engine exists (tap needs it).
+  const routes: Routes = {};
+  const server = await startServer({ host: cfg.server.host, port: cfg.server.port, readiness, routes });
 
   // NATS first: it carries findings and, when present, the shared state store.
   let nc: NatsConnection | null = null;
@@ -139,6 +141,13 @@ export async function run(argv: string[]): Promise<number> {
   const configFile = values.config ?? process.env.CONFIG_FILE;
   const reloader = cfg.pipelines.watch ? new RuleReloader({ engine, config: cfg, readConfig: () => loadConfig(configFile), ...(configFile ? { configFile } : {}), log }) : null;
   await reloader?.start();
+  let tap: { close(): void } | undefined;
+  if (cfg.server.tap.enabled) {
+    const { TapHub } = await import('../tap.ts');
+    const hub = new TapHub(engine, log, { maxClients: cfg.server.tap.maxClients, maxRate: cfg.server.tap.maxRate });
+    routes['/tap'] = (req, res) => hub.handle(req, res);
+    tap = hub;
+  }
   const engineKey = stateKey('engine', cfg.cluster);
   const saved = await store.get(engineKey);
   if (saved) engine.restore(JSON.parse(new TextDecoder().decode(saved)) as Record<string, unknown>);
@@ -246,6 +255,7 @@ export async function run(argv: string[]): Promise<number> {
   log.info('shutting down: flushing sinks');
   clearInterval(saver);
   reloader?.stop();
+  tap?.close();
   const deadline = 20_000;
   await Promise.allSettled([...services.map((s) => s.stop()), ...sources.map((s) => s.stop())]);
   sub.unsubscribe();
