@@ -1,6 +1,6 @@
 /**
  * The whole detector as the image runs it (`dist/src/cli.js run -c <the base config>` with the base
- * Deployment's NODE_OPTIONS) against the test env's real kube-apiserver + kwok, a real Loki and a
+ * Deployment's NODE_OPTIONS) against the test env's real kube-apiserver + kwok, a real Loki-protocol store (VictoriaLogs) and a
  * real nats-server; N pods × 10 lines/s. Samples the detector process's CPU and RSS from /proc over a
  * window after catch-up. NODE_FLAGS='…' replaces the Deployment's V8 flags.
  *   node bench/deploy.ts [containers=100] [windowSeconds=40]
@@ -14,10 +14,10 @@ const N = Number(process.argv[2] ?? 100);
 const W = Number(process.argv[3] ?? 40);
 const NS = 'bench';
 const { startKube } = await import(`${root}/test/env/kube.ts`);
-const { startLoki } = await import(`${root}/test/env/loki.ts`);
+const { startVictoriaLogs } = await import(`${root}/test/env/victorialogs.ts`);
 const { startNats } = await import(`${root}/test/env/nats.ts`);
 const env = await startKube();
-const loki = await startLoki();
+const loki = await startVictoriaLogs();
 const nats = await startNats();
 const clk = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 let writer: NodeJS.Timeout | undefined;
@@ -47,7 +47,7 @@ try {
   await cp(`${root}/manifests/base/config/rules.yaml`, join(dir, 'rules.yaml'));
   let cfg = await readFile(`${root}/manifests/base/config/config.yaml`, 'utf8');
   cfg = cfg.replace('/etc/robot-sre-detector/pipelines', join(dir, 'pipelines')).replace('/etc/robot-sre-detector/config/rules.yaml', join(dir, 'rules.yaml'))
-    .replaceAll('/var/lib/robot-sre-detector', join(dir, 'state')).replace('http://loki.robot-sre-detector.svc:3100', loki.url).replace('nats://nats.robot-sre-detector.svc:4222', nats.url)
+    .replaceAll('/var/lib/robot-sre-detector', join(dir, 'state')).replace('http://loki.robot-sre-detector.svc:3100', loki.lokiUrl).replace('nats://nats.robot-sre-detector.svc:4222', nats.url)
     .replace('  mode: cluster', `  kubeconfig: ${env.adminKubeconfig}\n  mode: cluster`);
   await writeFile(join(dir, 'config.yaml'), cfg);
   execFileSync(process.execPath, [`${root}/src/cli.ts`, 'streams', 'apply', '--server', nats.url], { stdio: 'inherit' });

@@ -1,13 +1,14 @@
 /**
  * The whole product, end to end: `node src/cli.ts run` as a child process, authenticated with the token of
  * the ServiceAccount that manifests/base creates (so the manifests' RBAC is what is enforced), against a real
- * kube-apiserver + etcd + kwok, a real Loki and a real NATS JetStream. The test only appends to kwok pods'
- * CRI log files, writes Kubernetes objects through the API and reads back what reached Loki (LogQL) and
- * JetStream (the consumer SDK). Ordered steps share one environment.
+ * kube-apiserver + etcd + kwok, a real Loki-protocol store (VictoriaLogs, through its Loki push endpoint) and
+ * a real NATS JetStream. The test only appends to kwok pods' CRI log files, writes Kubernetes objects through
+ * the API and reads back what reached the store (LogsQL) and JetStream (the consumer SDK). Ordered steps
+ * share one environment.
  *
- * Loki drops an entry identical (timestamp and line) to one it already holds, so "exactly once in Loki" alone
- * would hide a re-sent line; the detector's own counters (rsd_lines_in_total, read from its /metrics) prove
- * it did not read a line twice.
+ * Loki drops an entry identical (stream, timestamp and line) to one it already holds; VictoriaLogs keeps it.
+ * The store's answers are read as Loki would hold them (exact copies counted, then dropped: queryRange), and
+ * the detector's own counters (rsd_lines_in_total, read from its /metrics) prove it did not read a line twice.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,14 +22,14 @@ import { applyLayout } from '../../src/nats/streams.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { shouldSkip } from '../env/binaries.ts';
 import { appendCriLines, startKube, type KubeEnv } from '../env/kube.ts';
-import { queryRange, startLoki, type LokiEntry, type LokiHandle } from '../env/loki.ts';
+import { exactDuplicates, queryLogs, startVictoriaLogs, type StoredEntry as LokiEntry, type VictoriaLogsHandle } from '../env/victorialogs.ts';
 import { startNats, type NatsServerHandle } from '../env/nats.ts';
 import { freePort } from '../env/ports.ts';
 import { detectorProcess, repoRoot, type DetectorProcess } from './helpers/detector.ts';
 import { applyManifests, type AppliedManifests } from './helpers/manifests.ts';
 import { shippedConfig, type ShippedConfig } from './helpers/shipped-config.ts';
 
-const skip = shouldSkip('product e2e', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'loki', 'nats-server']);
+const skip = shouldSkip('product e2e', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'victoria-logs', 'nats-server']);
 
 const CLUSTER = 'e2e';
 const NS = 'shop';
@@ -66,7 +67,9 @@ interface Written {
 
 describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apiserver + kwok, Loki, JetStream)', () => {
   let kube: KubeEnv;
-  let loki: LokiHandle;
+  let loki: VictoriaLogsHandle;
+  /** Exact duplicates the store held over the run (VictoriaLogs keeps them; Loki stores such a copy once). */
+  let exactCopies = 0;
   let nats: NatsServerHandle;
   let nc: NatsConnection | undefined;
   let tail: Tail | undefined;
@@ -130,9 +133,20 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     } else await kube.api('POST', `/api/v1/namespaces/${NS}/events`, body);
   }
 
-  /** Pod log lines of one pod in Loki, oldest first (pod is structured metadata, filtered in LogQL). */
-  const lokiPodLines = (pod: string): Promise<LokiEntry[]> =>
-    queryRange(loki.url, `{cluster="${CLUSTER}", namespace="${NS}", source="pod"} | pod="${pod}"`, { limit: 5000 });
+  /**
+   * The store's entries for a LogsQL query, as Loki would hold them: an exact duplicate (same stream,
+   * nanosecond timestamp and line, which a re-send after a restart produces) is stored once by Loki,
+   * and twice by VictoriaLogs, so it is counted (exactCopies, printed at the end) and dropped here.
+   */
+  async function queryRange(logsql: string): Promise<LokiEntry[]> {
+    const all = await queryLogs(loki.url, logsql);
+    const copies = new Set(exactDuplicates(all));
+    exactCopies = Math.max(exactCopies, copies.size);
+    return all.filter((e) => !copies.has(e));
+  }
+
+  /** Pod log lines of one pod in the store, oldest first (pod is structured metadata: a field filter in LogsQL). */
+  const lokiPodLines = (pod: string): Promise<LokiEntry[]> => queryRange(`{cluster="${CLUSTER}", namespace="${NS}", source="pod"} pod:="${pod}"`);
 
   /** Waits until Loki holds as many lines of the pod as were written, then returns them. */
   async function lokiHasAll(pod: string, timeoutMs = 30_000): Promise<LokiEntry[]> {
@@ -172,7 +186,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     dir = await mkdtemp(join(tmpdir(), 'rsd-product-'));
     failed = true; // until the detector is up: a failed setup keeps its files too
     // In parallel, but every server that did start is stopped in afterAll even if another one failed.
-    const [k, l, n] = await Promise.allSettled([startKube(), startLoki(), startNats()]);
+    const [k, l, n] = await Promise.allSettled([startKube(), startVictoriaLogs(), startNats()]);
     if (k.status === 'fulfilled') kube = k.value;
     if (l.status === 'fulfilled') loki = l.value;
     if (n.status === 'fulfilled') nats = n.value;
@@ -208,7 +222,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     shipped = await shippedConfig(manifests, join(dir, 'pod'), {
       cluster: CLUSTER,
       kubernetes: { kubeconfig, namespaces: [NS] },
-      loki: { url: loki.url },
+      loki: { url: loki.lokiUrl },
       nats: { servers: [nats.url] },
       // Cursors in JetStream KV: a restarted detector (or another replica) resumes from them.
       state: { store: 'jetstream-kv' },
@@ -225,6 +239,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
   });
 
   afterAll(async () => {
+    process.stderr.write(`product e2e: exact duplicate entries the store held (a Loki would keep each once): ${exactCopies}\n`);
     await detector?.stop().catch(() => undefined);
     await tail?.stop().catch(() => undefined);
     await nc?.close().catch(() => undefined);
@@ -266,7 +281,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
       expect(e.structuredMetadata).toMatchObject({ pod: 'web-0', node: 'node-a' });
     }
     // The label set alone selects them: the stream is the workload, not the pod.
-    const byLabels = await queryRange(loki.url, `{cluster="${CLUSTER}", namespace="${NS}", app="web", container="app", source="pod"}`, { limit: 5000 });
+    const byLabels = await queryRange(`{cluster="${CLUSTER}", namespace="${NS}", app="web", container="app", source="pod"}`);
     expect(byLabels.map((e) => e.line)).toEqual(got.map((e) => e.line));
     expect(await podLinesIn()).toBe(written.get('web-0')!.length);
   });
@@ -318,7 +333,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     expect(f.resource_scope).toMatchObject({ cluster: CLUSTER, namespace: NS, kind: 'Pod', name: 'big-0' });
     expect(f.domain).toBe('infrastructure');
     let events: LokiEntry[] = [];
-    await until('the event in Loki', async () => (events = await queryRange(loki.url, `{namespace="${NS}", source="event"} |= "FailedScheduling"`)).length > 0);
+    await until('the event in Loki', async () => (events = await queryRange(`{namespace="${NS}", source="event"} ~"FailedScheduling"`)).length > 0);
     expect(events).toHaveLength(1);
     expect(events[0]!.line).toContain('0/2 nodes are available: 2 Insufficient cpu.');
     expect(await eventsIn()).toBe(1);
@@ -361,7 +376,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     await until('the detector to count the restart lines', async () => (await podLinesIn()) - before >= 6);
     await sleep(1500);
     expect((await podLinesIn()) - before).toBe(6);
-    const status = await queryRange(loki.url, `{namespace="${NS}", source="pod_status"} | pod="${pod}"`);
+    const status = await queryRange(`{namespace="${NS}", source="pod_status"} pod:="${pod}"`);
     expect(status.length).toBe(1);
     expect(status[0]!.line).toMatch(/Error/);
   });
@@ -389,11 +404,11 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     await sleep(1500);
     expect(await podLinesIn()).toBe(expected);
     expect(await eventsIn()).toBe(1);
-    const backoff = await queryRange(loki.url, `{namespace="${NS}", source="event"} |= "reason=BackOff"`);
+    const backoff = await queryRange(`{namespace="${NS}", source="event"} ~"reason=BackOff"`);
     expect(backoff).toHaveLength(1);
     // The crashed instance's termination is still one record in Loki (a restarted detector may report it
     // again within the lookback; it must be the same entry, which Loki keeps once).
-    expect(await queryRange(loki.url, `{namespace="${NS}", source="pod_status"} | pod="worker-0"`)).toHaveLength(1);
+    expect(await queryRange(`{namespace="${NS}", source="pod_status"} pod:="worker-0"`)).toHaveLength(1);
   });
 
   it('a 410 on the events watch (etcd compacted while the API server was down) re-lists without re-emitting events', async () => {
@@ -421,7 +436,7 @@ describe.skipIf(skip)('robot-sre-detector end to end (manifests RBAC, kube-apise
     expectExactly('web-0', await lokiHasAll('web-0', 60_000));
     await sleep(1500);
     expect((await eventsIn()) - eventsBefore).toBe(1);
-    expect(await queryRange(loki.url, `{namespace="${NS}", source="event"}`)).toHaveLength(3);
+    expect(await queryRange(`{namespace="${NS}", source="event"}`)).toHaveLength(3);
   });
 
   it('no finding was published twice over the whole run (restart and re-list included)', () => {

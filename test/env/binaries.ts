@@ -2,7 +2,6 @@
  * Where the real test servers live: pinned versions from versions.env, binaries in the cache dir
  * (built by build.sh through ensure.ts). Tests use `binaries()` to decide between run, skip and fail.
  */
-import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -11,15 +10,15 @@ import { fileURLToPath } from 'node:url';
 export const envDir = dirname(fileURLToPath(import.meta.url));
 
 /** Components ensure.ts can provide. `kube` = kube-apiserver + kubectl (one build). */
-export const COMPONENTS = ['etcd', 'kube', 'kwok', 'loki', 'kustomize', 'nats'] as const;
+export const COMPONENTS = ['etcd', 'kube', 'kwok', 'victorialogs', 'kustomize', 'nats'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'loki' | 'kustomize' | 'nats-server';
+export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'victoria-logs' | 'kustomize' | 'nats-server' | 'nats-server-newest';
 
 export interface BinaryInfo {
   name: BinaryName;
   component: Component;
-  /** Pinned version (from versions.env; for nats-server, what the installed binary reports). */
+  /** Pinned version (from versions.env). */
   version: string;
   /** Absolute path when present and executable. */
   path: string | null;
@@ -36,9 +35,12 @@ export interface Binaries {
   kubeApiserver: BinaryInfo;
   kubectl: BinaryInfo;
   kwok: BinaryInfo;
-  loki: BinaryInfo;
+  victoriaLogs: BinaryInfo;
   kustomize: BinaryInfo;
+  /** nats-server of the release line manifests/nats deploys (NATS_VERSION). */
   natsServer: BinaryInfo;
+  /** The newest nats-server release the module proxy serves (NATS_NEWEST_VERSION). */
+  natsServerNewest: BinaryInfo;
   /** Binary name → reason, only for unusable ones. Empty when everything is there. */
   missing: Partial<Record<BinaryName, string>>;
 }
@@ -82,25 +84,11 @@ export function goBinary(): string | null {
   return onPath('go', ['/usr/local/go/bin', join(homedir(), 'go', 'bin'), join(homedir(), 'sdk', 'go', 'bin')]);
 }
 
-function cached(name: BinaryName, component: Component, version: string | undefined): BinaryInfo {
+function cached(name: BinaryName, component: Component, version: string | undefined, file: string = name): BinaryInfo {
   if (!version) return { name, component, version: '?', path: null, missing: `no version pinned for ${name} in versions.env` };
-  const p = join(cacheDir(), 'bin', `${name}-${version}`);
+  const p = join(cacheDir(), 'bin', `${file}-${version}`);
   if (existsSync(p) && isExecutable(p)) return { name, component, version, path: p };
   return { name, component, version, path: null, missing: `${p} not built (run: node test/env/ensure.ts)` };
-}
-
-let natsVersion: string | undefined;
-function nats(): BinaryInfo {
-  const p = onPath('nats-server', ['/usr/sbin', '/usr/local/sbin']);
-  if (!p) return { name: 'nats-server', component: 'nats', version: '?', path: null, missing: 'nats-server not installed (apt-get install -y nats-server)' };
-  if (natsVersion === undefined) {
-    try {
-      natsVersion = execFileSync(p, ['--version'], { encoding: 'utf8', timeout: 5_000 }).trim().replace(/^nats-server:\s*/, '');
-    } catch {
-      natsVersion = '?';
-    }
-  }
-  return { name: 'nats-server', component: 'nats', version: natsVersion, path: p };
 }
 
 export function binaries(): Binaries {
@@ -113,12 +101,13 @@ export function binaries(): Binaries {
     kubeApiserver: cached('kube-apiserver', 'kube', v.KUBERNETES_VERSION),
     kubectl: cached('kubectl', 'kube', v.KUBERNETES_VERSION),
     kwok: withKwokCrds(cached('kwok', 'kwok', v.KWOK_VERSION)),
-    loki: cached('loki', 'loki', v.LOKI_VERSION),
+    victoriaLogs: cached('victoria-logs', 'victorialogs', v.VICTORIALOGS_VERSION),
     kustomize: cached('kustomize', 'kustomize', v.KUSTOMIZE_VERSION),
-    natsServer: nats(),
+    natsServer: cached('nats-server', 'nats', v.NATS_VERSION),
+    natsServerNewest: cached('nats-server-newest', 'nats', v.NATS_NEWEST_VERSION, 'nats-server'),
   };
   const missing: Partial<Record<BinaryName, string>> = {};
-  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.loki, b.kustomize, b.natsServer]) {
+  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.victoriaLogs, b.kustomize, b.natsServer, b.natsServerNewest]) {
     if (!info.path) missing[info.name] = info.missing ?? 'missing';
   }
   return { ...b, missing };
@@ -156,8 +145,7 @@ export function shouldSkip(suite: string, names: BinaryName[]): boolean {
   const b = binaries();
   const absent = names.filter((n) => b.missing[n] !== undefined);
   if (absent.length === 0) return false;
-  const buildable = absent.every((n) => n !== 'nats-server');
-  if (b.go && buildable) return false;
+  if (b.go) return false;
   const why = !b.go ? 'go not found (install Go >= 1.26 or set GO=/path/to/go)' : absent.map((n) => `${n}: ${b.missing[n]}`).join('; ');
   process.stderr.write(`\n!!! E2E SKIPPED: ${suite}: ${why} — missing ${absent.join(', ')} !!!\n\n`);
   return true;

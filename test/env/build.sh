@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one test-server binary from its Go module into the cache:
-#   test/env/build.sh etcd|kube|kwok|loki|kustomize|nats
+#   test/env/build.sh etcd|kube|kwok|victorialogs|kustomize|nats
 # "kube" builds kube-apiserver and kubectl. Binaries are named <name>-<version> so a version bump in
 # versions.env never reuses a stale binary. Wrapper modules are generated under $CACHE/wrappers (they
 # only hold a go.mod and, for etcd, a 3-line main.go; no upstream code is copied).
@@ -85,27 +85,14 @@ build_kwok() {
   install_bin "$d/kwok.tmp" kwok "$v"
 }
 
-build_loki() {
-  local v="$LOKI_VERSION" d modfile
-  d="$(new_wrapper "loki-$v")"
-  modfile="$(gomod_path "github.com/grafana/loki/v3@$v")"
-  {
-    echo "module robot-sre-detector/testenv/loki"
-    echo
-    echo "go $(sed -n 's/^go //p' "$modfile")"
-    echo
-    echo "require github.com/grafana/loki/v3 $v"
-    echo
-    echo "replace ("
-    # Same forks as upstream; the local ./pkg/push is not in the module zip, so use a published version.
-    replaces_of "$modfile" | awk -v pv="$LOKI_PUSH_VERSION" '$3 ~ /^\.\// { print "\t" $1 " => " $1 " " pv; next } { print "\t" $0 }'
-    echo ")"
-  } > "$d/go.mod"
-  local X="-X github.com/grafana/loki/v3/pkg/util/build.Version=${v#v} -X github.com/grafana/loki/v3/pkg/util/build.Branch=release"
-  (cd "$d" \
-    && "$GO" get "github.com/grafana/loki/v3/cmd/loki@$v" \
-    && "$GO" build -ldflags="$LDS $X" -o "$d/loki.tmp" github.com/grafana/loki/v3/cmd/loki)
-  install_bin "$d/loki.tmp" loki "$v"
+build_victorialogs() {
+  local v="$VICTORIALOGS_VERSION" d
+  d="$(new_wrapper "victorialogs-$v")"
+  # A plain go install: the module's go.mod has no replace directives.
+  GOBIN="$d" "$GO" install -ldflags="$LDS -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-$v" \
+    "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$v"
+  mv "$d/victoria-logs" "$d/victoria-logs.tmp"
+  install_bin "$d/victoria-logs.tmp" victoria-logs "$v"
 }
 
 build_kustomize() {
@@ -117,17 +104,20 @@ build_kustomize() {
 }
 
 build_nats() {
-  # nats-server comes from Debian (test/env/nats.ts starts it); only make sure it is installed.
-  if command -v nats-server >/dev/null 2>&1; then return 0; fi
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  if ! apt-cache show nats-server >/dev/null 2>&1; then $sudo apt-get update; fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nats-server
+  # Both release lines the tests run against (test/env/nats.ts picks one by RSD_NATS_VERSION).
+  local v d
+  for v in "$NATS_VERSION" "$NATS_NEWEST_VERSION"; do
+    if [ -x "$BIN/nats-server-$v" ] && [ "${FORCE:-}" != 1 ]; then continue; fi
+    d="$(new_wrapper "nats-server-$v")"
+    GOBIN="$d" "$GO" install -ldflags="$LDS" "github.com/nats-io/nats-server/v2@$v"
+    mv "$d/nats-server" "$d/nats-server.tmp"
+    install_bin "$d/nats-server.tmp" nats-server "$v"
+  done
 }
 
 name="${1:-}"
 case "$name" in
-  etcd|kube|kwok|loki|kustomize|nats)
+  etcd|kube|kwok|victorialogs|kustomize|nats)
     lockfile="$CACHE/.build-$name.lock"
     exec 9>"$lockfile"
     # Two test runs starting at once must not build the same binary twice into the same wrapper dir.
@@ -136,5 +126,5 @@ case "$name" in
     "build_$name"
     log "$name done in $(( $(date +%s) - start ))s"
     ;;
-  *) echo "usage: $0 etcd|kube|kwok|loki|kustomize|nats" >&2; exit 2 ;;
+  *) echo "usage: $0 etcd|kube|kwok|victorialogs|kustomize|nats" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 /**
  * Makes sure every real test server binary is in the cache, building missing ones with build.sh.
- *   node test/env/ensure.ts [component...]     (components: etcd kube kwok loki kustomize nats)
+ *   node test/env/ensure.ts [component...]     (components: etcd kube kwok victorialogs kustomize nats)
  * One line per component. Without Go: a loud "E2E SKIPPED" line and exit 0, except with CI=true
  * where anything missing is a failure (exit 1).
  */
@@ -28,12 +28,12 @@ function infosOf(b: Binaries, c: Component): BinaryInfo[] {
       return [b.kubeApiserver, b.kubectl];
     case 'kwok':
       return [b.kwok];
-    case 'loki':
-      return [b.loki];
+    case 'victorialogs':
+      return [b.victoriaLogs];
     case 'kustomize':
       return [b.kustomize];
     case 'nats':
-      return [b.natsServer];
+      return [b.natsServer, b.natsServerNewest];
   }
 }
 
@@ -66,7 +66,7 @@ export async function ensure(components: readonly Component[] = COMPONENTS, prin
       continue;
     }
     const goBin = binaries().go;
-    if (!goBin && component !== 'nats') {
+    if (!goBin) {
       const r: EnsureResult = { component, version, status: 'skipped', detail: 'go not found' };
       print(`${component.padEnd(10)} ${version.padEnd(18)} MISSING  (go not found, cannot build)`);
       results.push(r);

@@ -3,12 +3,13 @@
  * restart() reuses the port and store dir so a test can kill -9 the server and bring it back
  * with its data, exactly like a crashed pod with a persistent volume.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { binaries, requireBinary, shouldSkip, type BinaryInfo } from './binaries.ts';
+import { ensureOrThrow } from './ensure.ts';
 
 export interface NatsServerOptions {
   /** Require this token from clients (`--auth`). */
@@ -36,32 +37,22 @@ export interface NatsServerHandle {
   restart(): Promise<void>;
 }
 
-let installTried = false;
-
-/** Path of the nats-server binary, installing Debian's package once when running as root. */
-export function natsServerBinary(): string | null {
-  const found = lookup();
-  if (found || installTried) return found;
-  installTried = true;
-  if (process.getuid?.() === 0) {
-    process.stderr.write('[test/env/nats] nats-server missing: apt-get install -y nats-server\n');
-    let r = spawnSync('apt-get', ['install', '-y', 'nats-server'], { stdio: 'ignore', timeout: 300_000 });
-    if (r.status !== 0) {
-      spawnSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000 });
-      r = spawnSync('apt-get', ['install', '-y', 'nats-server'], { stdio: 'ignore', timeout: 300_000 });
-    }
-  }
-  return lookup();
+/**
+ * Which nats-server the tests run against: `RSD_NATS_VERSION` names a release line of versions.env
+ * (`2.12`, the line manifests/nats deploys, by default; or `2.15`, the newest served). `npm test` runs
+ * the JetStream suites once per line (vitest projects in vitest.config.ts).
+ */
+export function natsBinaryInfo(): BinaryInfo {
+  const want = process.env.RSD_NATS_VERSION ?? '';
+  const b = binaries();
+  if (!want || b.natsServer.version.startsWith(`v${want}`)) return b.natsServer;
+  if (b.natsServerNewest.version.startsWith(`v${want}`)) return b.natsServerNewest;
+  throw new Error(`RSD_NATS_VERSION=${want} matches neither NATS_VERSION (${b.natsServer.version}) nor NATS_NEWEST_VERSION (${b.natsServerNewest.version}) in test/env/versions.env`);
 }
 
-function lookup(): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
-  for (const d of dirs) {
-    if (!d) continue;
-    const p = join(d, 'nats-server');
-    if (existsSync(p)) return p;
-  }
-  return null;
+/** Path of the nats-server binary of the chosen release line (built from its module into the cache). */
+export function natsServerBinary(): string | null {
+  return natsBinaryInfo().path;
 }
 
 /**
@@ -69,10 +60,7 @@ function lookup(): string | null {
  * Prints one loud line so a skipped run is never mistaken for a green one.
  */
 export function natsUnavailableSkip(): boolean {
-  if (natsServerBinary()) return false;
-  if (process.env.CI) return false; // let startNats throw: CI must fail, not skip
-  process.stderr.write('\n!!! nats-server not found and not installable: SKIPPING JetStream integration tests !!!\n\n');
-  return true;
+  return shouldSkip('JetStream integration', [natsBinaryInfo().name]);
 }
 
 export async function freePort(): Promise<number> {
@@ -94,12 +82,8 @@ process.once('exit', () => {
 });
 
 export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const bin = natsServerBinary();
-  if (!bin) {
-    throw new Error(
-      'nats-server not found (looked on PATH and /usr/sbin) and could not be installed; install it with `apt-get install -y nats-server`',
-    );
-  }
+  if (!natsServerBinary()) await ensureOrThrow('nats');
+  const bin = requireBinary(natsBinaryInfo());
   const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), 'rsd-nats-'));
   const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir];

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { subscribeFindings, tailFindings, type FindingEnvelope } from '../../src/consumer/index.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import { connectNats } from '../../src/nats/connection.ts';
+import { supportsMultiFilter } from '../../src/consumer/filters.ts';
 import { applyLayout, FINDINGS_STREAM } from '../../src/nats/streams.ts';
 import { JetStreamFindingSink } from '../../src/sinks/jetstream.ts';
 import { natsUnavailableSkip, startNats, type NatsServerHandle } from '../env/nats.ts';
@@ -77,7 +78,7 @@ describe.skipIf(natsUnavailableSkip())('consumer SDK against a real JetStream', 
     expect(info.num_ack_pending).toBe(0);
   });
 
-  it('filters by namespace, incident type and event (several values on a 2.9 server: client-side)', async () => {
+  it('filters by namespace, incident type and event (several values: server-side on ≥ 2.10, client-side before)', async () => {
     const scope = (namespace: string) => ({ cluster: 'edge', namespace });
     await publishAll([
       makeFinding('flt-1', { resource_scope: scope('shop') }),
@@ -96,8 +97,14 @@ describe.skipIf(natsUnavailableSkip())('consumer SDK against a real JetStream', 
       events: ['observed'],
       handler: (f) => void got.push(f.finding_id),
     });
-    expect(sub.serverFilters).toEqual(['ops.findings.observed.*.crashloop']);
-    expect(sub.clientSideFiltering).toBe(true);
+    if (supportsMultiFilter(nc.info?.version)) {
+      // nats-server ≥ 2.10 (every release line tested: test/env/versions.env) takes several filter_subjects.
+      expect(sub.serverFilters).toEqual(['ops.findings.observed.shop.crashloop', 'ops.findings.observed.billing.crashloop']);
+      expect(sub.clientSideFiltering).toBe(false);
+    } else {
+      expect(sub.serverFilters).toEqual(['ops.findings.observed.*.crashloop']);
+      expect(sub.clientSideFiltering).toBe(true);
+    }
     await waitFor(async () => (await (await jetstreamManager(nc)).consumers.info(FINDINGS_STREAM, 'filters')).num_pending === 0 && got.length >= 3, 10_000, 'filtered');
     await new Promise((r) => setTimeout(r, 100));
     await sub.stop();

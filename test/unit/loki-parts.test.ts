@@ -105,7 +105,10 @@ describe('response classification', () => {
     const tooOld =
       "entry for stream '{a=\"b\"}' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-15T00:00:00Z\n" +
       "entry for stream '{a=\"b\"}' has timestamp too old: 2020-01-01T00:00:01Z, oldest acceptable timestamp is: 2026-11-15T00:00:00Z";
-    expect(classify(400, tooOld, undefined)).toEqual({ kind: 'rejected', reason: 'greater_than_max_sample_age', count: 2 });
+    expect(classify(400, tooOld, undefined)).toEqual({ kind: 'rejected', reason: 'greater_than_max_sample_age', count: 2, reasons: [{ reason: 'greater_than_max_sample_age', count: 2 }] });
+    // A body listing several kinds of refusal counts each of them.
+    const mixed = `${tooOld}\nentry for stream '{app="a"}' has timestamp too new: 2030-01-01T00:00:00Z\ntotal ignored: 3 out of 9`;
+    expect(classify(400, mixed, undefined)).toMatchObject({ kind: 'rejected', reasons: [{ reason: 'greater_than_max_sample_age', count: 2 }, { reason: 'too_far_in_future', count: 1 }] });
     expect(classify(400, "entry too far behind, entry timestamp is: x, oldest acceptable timestamp is: y", undefined)).toMatchObject({ reason: 'too_far_behind' });
     expect(classify(400, "max entry size '256000' bytes exceeded for stream", undefined)).toMatchObject({ reason: 'line_too_long' });
     expect(classify(401, 'no org id', undefined)).toEqual({ kind: 'failed', reason: 'unauthorized' });

@@ -4,8 +4,11 @@
  */
 export type Outcome =
   | { kind: 'delivered' }
-  /** Some or all entries were refused for good (400): never retried; the accepted ones are in. */
-  | { kind: 'rejected'; reason: string; count: number }
+  /**
+   * Some or all entries were refused for good (400): never retried; the accepted ones are in.
+   * `reason`/`count` name the most frequent refusal; `reasons` has every one Loki listed.
+   */
+  | { kind: 'rejected'; reason: string; count: number; reasons: Array<{ reason: string; count: number }> }
   /** The request itself is refused (auth, path, size): nothing was ingested, retrying will not help. */
   | { kind: 'failed'; reason: string }
   | { kind: 'retry'; reason: string; retryAfterMs: number | undefined };
@@ -34,6 +37,17 @@ function countOf(body: string, fragment: string): number {
   return n;
 }
 
+/**
+ * The streams a Loki error body names (`entry for stream '{…}'`, `for stream: {…}`, `error parsing
+ * labels '{…}'`), at most `max`, so the log says which workload's lines were refused.
+ */
+export function streamsOf(body: string, max = 5): string[] {
+  const out = new Set<string>();
+  const re = /(?:for stream[: ]\s*'?|error parsing labels ')(\{[^}]*\})/g;
+  for (let m = re.exec(body); m && out.size < max; m = re.exec(body)) out.add(m[1]!);
+  return [...out];
+}
+
 /** Parses Retry-After (delay-seconds or an HTTP date) into milliseconds from now. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -53,12 +67,15 @@ export function classify(status: number, body: string, retryAfter: string | unde
   }
   if (status >= 500) return { kind: 'retry', reason: `http_${status}`, retryAfterMs: parseRetryAfter(retryAfter) };
   if (status === 400) {
-    let found: { reason: string; count: number } | undefined;
+    // One body may list several kinds of refusal (too old, too new, out of order): count each.
+    const reasons: Array<{ reason: string; count: number }> = [];
     for (const [fragment, reason] of REJECT_REASONS) {
       const count = countOf(body, fragment);
-      if (count > 0 && (!found || count > found.count)) found = { reason, count };
+      if (count > 0) reasons.push({ reason, count });
     }
-    return { kind: 'rejected', reason: found?.reason ?? 'bad_request', count: found?.count ?? 1 };
+    if (reasons.length === 0) reasons.push({ reason: 'bad_request', count: 1 });
+    const top = reasons.reduce((a, b) => (b.count > a.count ? b : a));
+    return { kind: 'rejected', reason: top.reason, count: top.count, reasons };
   }
   if (status === 413) return { kind: 'failed', reason: 'request_too_large' };
   if (status === 401 || status === 403) return { kind: 'failed', reason: 'unauthorized' };

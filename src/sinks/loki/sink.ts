@@ -3,7 +3,7 @@ import type { LogRecord } from '../../model/log-record.ts';
 import type { LogSink } from '../types.ts';
 import { metrics } from '../../metrics.ts';
 import { log } from '../../logger.ts';
-import { backoffMs, classify, type Outcome } from './classify.ts';
+import { backoffMs, classify, streamsOf, type Outcome } from './classify.ts';
 import { encodeJsonBody } from './encode-json.ts';
 import { encodeProtobufBody } from './encode-protobuf.ts';
 import { toEntry, type Entry } from './entry.ts';
@@ -497,7 +497,8 @@ export class LokiSink implements LogSink {
       metrics.sinkRequests.inc({ sink: this.name, status: String(res.status) });
       outcome = classify(res.status, res.body, res.retryAfter);
       if (outcome.kind !== 'delivered' && this.logOnce.allow(`status:${outcome.kind}:${'reason' in outcome ? outcome.reason : ''}`)) {
-        log.warn({ component: 'loki', status: res.status, outcome: outcome.kind, reason: 'reason' in outcome ? outcome.reason : undefined, body: res.body.slice(0, 512) }, 'loki push not fully accepted');
+        const streams = streamsOf(res.body);
+        log.warn({ component: 'loki', status: res.status, outcome: outcome.kind, reason: 'reason' in outcome ? outcome.reason : undefined, ...(streams.length ? { streams } : {}), body: res.body.slice(0, 512) }, 'loki push not fully accepted');
       }
     } catch (err) {
       metrics.sinkRequests.inc({ sink: this.name, status: 'error' });
@@ -514,9 +515,17 @@ export class LokiSink implements LogSink {
         await this.finish(chunk, true);
         return;
       case 'rejected':
-        // Partial acceptance: Loki stored the valid entries; the refused ones never will be.
-        metrics.dropped.inc({ component: 'loki', reason: outcome.reason }, Math.min(outcome.count, chunk.entries.length));
-        metrics.linesOut.inc({ sink: this.name }, Math.max(0, chunk.entries.length - outcome.count));
+        {
+          // Partial acceptance: Loki stored the valid entries; the refused ones never will be.
+          let refused = 0;
+          for (const r of outcome.reasons) {
+            const n = Math.min(r.count, chunk.entries.length - refused);
+            if (n <= 0) break;
+            metrics.dropped.inc({ component: 'loki', reason: r.reason }, n);
+            refused += n;
+          }
+          metrics.linesOut.inc({ sink: this.name }, Math.max(0, chunk.entries.length - refused));
+        }
         await this.finish(chunk, true);
         return;
       case 'failed':
