@@ -1,5 +1,5 @@
 /**
- * robot-sre-detector as the benchmark runs it against Alloy and Promtail: a file replayed through the
+ * robot-sre-detector as the peers benchmark runs it: a file replayed through the
  * default pipeline (parse → template mining → every default rule → findings lifecycle) with every
  * line pushed to Loki by the production LokiSink. There is no `replay --loki` flag, so this composes
  * the same parts `run` and `replay` use.

@@ -1,6 +1,6 @@
 /**
  * The peers' share of the default rule set: one RE2 pattern per emitting signature rule of
- * pipelines/default.ts (16 rules), so Alloy and Promtail run a regex per rule on every line as
+ * pipelines/default.ts (16 rules), so the OpenTelemetry Collector runs a regex per rule on every line as
  * robot-sre-detector does. Translation: the rules' main alternatives, joined with `|`; JS-only
  * syntax (look-behind/ahead) dropped; `(?i)` where the JS pattern has /i. The `exclude` (healthy)
  * patterns, the level-selector rule, rate/spike, new-pattern, correlations and template mining have
@@ -33,8 +33,8 @@ export const PEER_RULES: readonly PeerRule[] = [
 
 /**
  * Go's regexp compiles a bounded repetition such as `[^\n]{0,300}` into that many copies of the
- * sub-program and then runs its NFA over them: correct, but very slow on every line. A Promtail or
- * Alloy user would write the gap unbounded (`.*`, the same match on single-line entries except for
+ * sub-program and then runs its NFA over them: correct, but very slow on every line. A Go-collector
+ * user would write the gap unbounded (`.*`, the same match on single-line entries except for
  * the distance cap), so that is the default for the peers ("gap"); "literal" keeps the bounds;
  * "none" runs the peers without any rule stage (their baseline: tail, parse timestamp, push);
  * "plain" keeps the 16 match stages but each filters on one case-sensitive literal, which
