@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one test-server binary from its Go module into the cache:
-#   test/env/build.sh etcd|kube|kwok|victorialogs|kustomize|nats
+#   test/env/build.sh etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy
 # "kube" builds kube-apiserver and kubectl. Binaries are named <name>-<version> so a version bump in
 # versions.env never reuses a stale binary. Wrapper modules are generated under $CACHE/wrappers (they
 # only hold a go.mod and, for etcd, a 3-line main.go; no upstream code is copied).
@@ -95,6 +95,14 @@ build_victorialogs() {
   install_bin "$d/victoria-logs.tmp" victoria-logs "$v"
 }
 
+build_toxiproxy() {
+  local v="$TOXIPROXY_VERSION" d
+  d="$(new_wrapper "toxiproxy-$v")"
+  GOBIN="$d" "$GO" install -ldflags="$LDS -X github.com/Shopify/toxiproxy/v2.Version=${v#v}" "github.com/Shopify/toxiproxy/v2/cmd/server@$v"
+  mv "$d/server" "$d/toxiproxy-server.tmp"
+  install_bin "$d/toxiproxy-server.tmp" toxiproxy-server "$v"
+}
+
 build_kustomize() {
   local v="$KUSTOMIZE_VERSION" d
   d="$(new_wrapper "kustomize-$v")"
@@ -117,7 +125,7 @@ build_nats() {
 
 name="${1:-}"
 case "$name" in
-  etcd|kube|kwok|victorialogs|kustomize|nats)
+  etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy)
     lockfile="$CACHE/.build-$name.lock"
     exec 9>"$lockfile"
     # Two test runs starting at once must not build the same binary twice into the same wrapper dir.
@@ -126,5 +134,5 @@ case "$name" in
     "build_$name"
     log "$name done in $(( $(date +%s) - start ))s"
     ;;
-  *) echo "usage: $0 etcd|kube|kwok|victorialogs|kustomize|nats" >&2; exit 2 ;;
+  *) echo "usage: $0 etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy" >&2; exit 2 ;;
 esac
