@@ -5,7 +5,7 @@
  * same literals costs several times more per line in V8.
  *
  * Literals with non-ASCII characters cannot be folded here; the caller treats such groups as
- * always-candidates (see `alwaysMask`).
+ * always-candidates (see `alwaysMask`). In the text, U+212A and U+017F read as k and s (see scan).
  */
 const ALPHA = 128; // columns per DFA row; `s >>> 7` turns a row offset back into a state
 
@@ -89,10 +89,17 @@ export class LiteralScanner {
     let s = 0;
     let mask = this.alwaysMask;
     for (let i = 0, n = text.length; i < n; i++) {
-      const c = text.charCodeAt(i);
+      let c = text.charCodeAt(i);
       if (c >= ALPHA) {
-        s = 0;
-        continue;
+        // Case-insensitive matching with Unicode folding (JavaScript u/v + i, RE2) matches k to
+        // U+212A KELVIN SIGN and s to U+017F LONG S, the only non-ASCII characters folding onto
+        // ASCII: read them as k and s, so an ASCII literal is found wherever such a match is.
+        if (c === 0x212a) c = 107;
+        else if (c === 0x17f) c = 115;
+        else {
+          s = 0;
+          continue;
+        }
       }
       s = delta[s + c]!;
       if (s < 0) {
