@@ -17,7 +17,7 @@ const COMMANDS: Record<string, Command> = {
   rules: { summary: 'rules lint|test FILE...: validate rule files; run YAML rule tests', load: () => import('./commands/rules.ts') },
   streams: { summary: 'streams apply: provision the JetStream streams and KV bucket', load: () => import('./commands/streams.ts') },
   tap: { summary: 'watch live what a running detector\'s rules see and why they fire', load: () => import('./commands/tap.ts') },
-  findings: { summary: 'findings tail: follow findings live from JetStream', load: () => import('./commands/findings.ts') },
+  findings: { summary: 'findings tail|timeline: follow findings live; a post-incident timeline', load: () => import('./commands/findings.ts') },
 };
 
 export const HELP = `Usage: robot-sre-detector <command> [options]
@@ -30,6 +30,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run "robot-sre-detector <command> --help" for the options of a command.
+  --version  print the version
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -4,9 +4,9 @@ import { parseDuration } from './parse/timestamp.ts';
 import type { AnyComponent, ConfiguredComponent } from './components/component.ts';
 import { readComponents } from './components/configure.ts';
 import { COMPONENTS } from './components/registry.ts';
-import { ConfigError } from './components/schema.ts';
+import { ConfigError, readSecret } from './components/schema.ts';
 
-export { ConfigError };
+export { ConfigError, readSecret };
 
 /**
  * One typed, validated configuration: a YAML/JSON file plus environment overrides. Every error
@@ -335,11 +335,3 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
 }
 
 /** Read a secret from a file (trimmed); the value is never logged. */
-export function readSecret(file: string | undefined, what: string): string | undefined {
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new ConfigError(file, what, `cannot read secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}

@@ -45,5 +45,8 @@ export const metrics = {
   configLastReload: mk.gauge('config_last_reload_timestamp_seconds', 'Unix time of the last reload that did not fail'),
   tapClients: mk.gauge('tap_clients', 'Connected tap clients'),
   tapDropped: mk.counter('tap_dropped_total', 'Tap messages not sent (sampled, over the rate) and clients dropped for not reading (slow_client)', ['reason']),
+  alertmanagerAlertsSent: mk.counter('alertmanager_alerts_sent_total', 'Alerts accepted by an Alertmanager (2xx), by Alertmanager', ['url']),
+  alertmanagerQueue: mk.gauge('alertmanager_queue_alerts', 'Distinct alerts waiting to be posted, by Alertmanager', ['url']),
+  alertmanagerAlerts: mk.gauge('alertmanager_alerts', 'Episodes the Alertmanager sink keeps re-posting, by state (firing, resolved within retention)', ['state']),
   configHash: mk.gauge('config_hash', 'SHA-256 of the rule sources in force (label), value 1', ['sha256']),
 };

@@ -5,9 +5,9 @@ import type { FindingStatus } from '../model/finding.ts';
 import { connectNats, natsFlagHelp, natsFlagSpec, natsOptionsFromFlags } from '../nats/connection.ts';
 import type { FindingEnvelope } from '../nats/envelope.ts';
 
-export const help = `Usage: robot-sre-detector findings tail [options] [connection flags]
+export const help = `Usage: robot-sre-detector findings tail|timeline [options] [connection flags]
 
-Follow findings live from the OPS_FINDINGS stream (an ordered, ephemeral consumer: nothing is
+findings tail: follow findings live from the OPS_FINDINGS stream (an ordered, ephemeral consumer: nothing is
 acknowledged, no durable state is left behind).
 
 Options:
@@ -19,6 +19,16 @@ Options:
   --count N          Exit after N findings.
   --output FORMAT    text (default) | ndjson (one CloudEvents envelope per line).
   -h, --help         Show this help.
+
+findings timeline: a post-incident timeline of the findings stored in a time range (first seen,
+escalations, correlations, recoveries, evidence samples and LogQL links), ordered by event time.
+  --since TIME       Start (RFC 3339, or a duration back from now: 2h, 30m). Required.
+  --until TIME       End (RFC 3339 or a duration back from now; default now).
+  --namespace N      Only this namespace (repeatable).
+  --workload W       Only this workload (repeatable).
+  --type T           Only this incident type (repeatable).
+  --output FORMAT    markdown (default) | json.
+  --max N            Read at most N findings (default 50000).
 
 ${natsFlagHelp}
 `;
@@ -52,6 +62,7 @@ export function formatFinding(e: FindingEnvelope): string {
 }
 
 export async function run(argv: string[], io: FindingsIo = process): Promise<number> {
+  if (argv[0] === 'timeline') return timeline(argv.slice(1), io);
   const parsed = parseCommand(
     'findings',
     argv,
@@ -121,6 +132,77 @@ export async function run(argv: string[], io: FindingsIo = process): Promise<num
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await tail.stop();
+    await nc.close();
+  }
+  return 0;
+}
+
+/** RFC 3339, or a duration back from now ("2h"); null when it is neither. */
+function timeArg(v: string, now: number): string | null {
+  if (/^\d+(ms|s|m|h|d)$/.test(v)) {
+    const n = Number.parseInt(v, 10);
+    const unit = v.replace(/^\d+/, '');
+    const f = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+    return new Date(now - n * f).toISOString();
+  }
+  return Number.isNaN(Date.parse(v)) ? null : new Date(v).toISOString();
+}
+
+async function timeline(argv: string[], io: FindingsIo): Promise<number> {
+  const parsed = parseCommand(
+    'findings timeline',
+    argv,
+    {
+      ...natsFlagSpec,
+      since: { type: 'string' },
+      until: { type: 'string' },
+      namespace: { type: 'string', multiple: true },
+      workload: { type: 'string', multiple: true },
+      type: { type: 'string', multiple: true },
+      output: { type: 'string' },
+      max: { type: 'string' },
+    },
+    help,
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const v = parsed.values;
+  const now = Date.now();
+  const since = v.since === undefined ? null : timeArg(v.since, now);
+  const until = v.until === undefined ? new Date(now).toISOString() : timeArg(v.until, now);
+  if (!since || !until) {
+    io.stderr.write(`findings timeline: ${!since ? '--since is required and' : '--until'} must be an RFC 3339 time or a duration such as 2h\n`);
+    return 2;
+  }
+  const output = v.output ?? 'markdown';
+  if (output !== 'markdown' && output !== 'json') {
+    io.stderr.write('findings timeline: --output must be markdown or json\n');
+    return 2;
+  }
+  const max = v.max === undefined ? 50_000 : Number(v.max);
+  if (!(Number.isInteger(max) && max > 0)) {
+    io.stderr.write('findings timeline: --max must be a positive integer\n');
+    return 2;
+  }
+  const { readFindings } = await import('../consumer/read.ts');
+  const { buildTimeline, renderMarkdown } = await import('../findings/timeline.ts');
+  const nc = await connectNats(natsOptionsFromFlags(v, io.env ?? process.env));
+  try {
+    const read = await readFindings({
+      connection: nc,
+      since,
+      until,
+      max,
+      ...(v.namespace ? { namespaces: v.namespace } : {}),
+      ...(v.type ? { incidentTypes: v.type } : {}),
+      onInvalid: (subject, err) => io.stderr.write(`findings timeline: skipped a message on ${subject}: ${err.message}\n`),
+    });
+    const workloads = v.workload ? new Set(v.workload) : null;
+    const findings = read.envelopes.map((e) => e.data).filter((f) => !workloads || workloads.has(f.resource_scope.workload ?? ''));
+    const t = buildTimeline(findings, { from: since, to: until });
+    io.stdout.write(output === 'json' ? `${JSON.stringify(t, null, 2)}\n` : renderMarkdown(t));
+    if (read.truncated) io.stderr.write(`findings timeline: stopped at --max ${max}; the range holds more findings\n`);
+  } finally {
     await nc.close();
   }
   return 0;

@@ -3,5 +3,6 @@
  * One line per component; its module holds schema, validation and build.
  */
 import type { AnyComponent } from './component.ts';
+import { alertmanagerComponent } from '../sinks/alertmanager/component.ts';
 
-export const COMPONENTS: readonly AnyComponent[] = [];
+export const COMPONENTS: readonly AnyComponent[] = [alertmanagerComponent];

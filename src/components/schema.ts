@@ -3,6 +3,7 @@
  * The same table validates the YAML (file, field, reason), fills defaults, types the options the
  * component receives, and generates docs/configuration.md, so a default is written exactly once.
  */
+import { readFileSync } from 'node:fs';
 import { parseDuration } from '../parse/timestamp.ts';
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'bytes' | 'duration' | 'list' | 'enum' | 'mapping' | 'mappings';
@@ -69,6 +70,16 @@ export class ConfigError extends Error {
     this.file = file;
     this.field = field;
     this.reason = reason;
+  }
+}
+
+/** Reads a secret from a mounted file (trimmed); the error names the field, never the content. */
+export function readSecret(file: string | undefined, what: string): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(file, what, `cannot read secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
 }
 

@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 export const envDir = dirname(fileURLToPath(import.meta.url));
 
 /** Components ensure.ts can provide. `kube` = kube-apiserver + kubectl (one build). */
-export const COMPONENTS = ['etcd', 'kube', 'kwok', 'victorialogs', 'kustomize', 'nats', 'toxiproxy'] as const;
+export const COMPONENTS = ['etcd', 'kube', 'kwok', 'victorialogs', 'kustomize', 'nats', 'toxiproxy', 'alertmanager'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'victoria-logs' | 'kustomize' | 'nats-server' | 'nats-server-newest' | 'toxiproxy-server';
+export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'victoria-logs' | 'kustomize' | 'nats-server' | 'nats-server-newest' | 'toxiproxy-server' | 'alertmanager';
 
 export interface BinaryInfo {
   name: BinaryName;
@@ -43,6 +43,8 @@ export interface Binaries {
   natsServerNewest: BinaryInfo;
   /** Toxiproxy, for network fault tests. */
   toxiproxy: BinaryInfo;
+  /** Prometheus Alertmanager, for the Alertmanager sink's tests. */
+  alertmanager: BinaryInfo;
   /** Binary name → reason, only for unusable ones. Empty when everything is there. */
   missing: Partial<Record<BinaryName, string>>;
 }
@@ -108,9 +110,10 @@ export function binaries(): Binaries {
     natsServer: cached('nats-server', 'nats', v.NATS_VERSION),
     natsServerNewest: cached('nats-server-newest', 'nats', v.NATS_NEWEST_VERSION, 'nats-server'),
     toxiproxy: cached('toxiproxy-server', 'toxiproxy', v.TOXIPROXY_VERSION),
+    alertmanager: cached('alertmanager', 'alertmanager', v.ALERTMANAGER_VERSION),
   };
   const missing: Partial<Record<BinaryName, string>> = {};
-  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.victoriaLogs, b.kustomize, b.natsServer, b.natsServerNewest, b.toxiproxy]) {
+  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.victoriaLogs, b.kustomize, b.natsServer, b.natsServerNewest, b.toxiproxy, b.alertmanager]) {
     if (!info.path) missing[info.name] = info.missing ?? 'missing';
   }
   return { ...b, missing };

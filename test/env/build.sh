@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one test-server binary from its Go module into the cache:
-#   test/env/build.sh etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy
+#   test/env/build.sh etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy|alertmanager|helm
 # "kube" builds kube-apiserver and kubectl. Binaries are named <name>-<version> so a version bump in
 # versions.env never reuses a stale binary. Wrapper modules are generated under $CACHE/wrappers (they
 # only hold a go.mod and, for etcd, a 3-line main.go; no upstream code is copied).
@@ -103,12 +103,40 @@ build_toxiproxy() {
   install_bin "$d/toxiproxy-server.tmp" toxiproxy-server "$v"
 }
 
+build_alertmanager() {
+  local v="$ALERTMANAGER_VERSION" d src
+  d="$(new_wrapper "alertmanager-$v")"
+  # ui/web.go embeds ui/app/dist, the web UI that the release process builds with npm; the module
+  # does not ship it, so `go install` fails. Build from a copy of the module with a one-page
+  # placeholder UI instead: the API the tests use is untouched.
+  src="$("$GO" mod download -json "github.com/prometheus/alertmanager@$v" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$d/src" && cp -r "$src" "$d/src" && chmod -R u+w "$d/src"
+  for ui in elm mantine; do
+    mkdir -p "$d/src/ui/app/dist/$ui"
+    echo '<!doctype html><title>Alertmanager</title><p>UI not built (robot-sre-detector test build); the API is at /api/v2/.</p>' > "$d/src/ui/app/dist/$ui/index.html"
+  done
+  (cd "$d/src" && "$GO" build -ldflags="$LDS -X github.com/prometheus/common/version.Version=${v#v}" -o "$d/alertmanager.tmp" ./cmd/alertmanager)
+  install_bin "$d/alertmanager.tmp" alertmanager "$v"
+}
+
 build_kustomize() {
   local v="$KUSTOMIZE_VERSION" d
   d="$(new_wrapper "kustomize-$v")"
   GOBIN="$d" "$GO" install -ldflags="$LDS" "sigs.k8s.io/kustomize/kustomize/v5@$v"
   mv "$d/kustomize" "$d/kustomize.tmp"
   install_bin "$d/kustomize.tmp" kustomize "$v"
+}
+
+build_helm() {
+  local v="$HELM_VERSION" d
+  d="$(new_wrapper "helm-$v")"
+  # helm.sh/helm/v4's go.mod has no replace directives, so plain `go install` works. Stamped like
+  # upstream's Makefile does for a tagged release (version, empty metadata, clean tree).
+  local X="-X helm.sh/helm/v4/internal/version.version=$v -X helm.sh/helm/v4/internal/version.metadata="
+  X="$X -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+  GOBIN="$d" "$GO" install -ldflags="$LDS $X" "helm.sh/helm/v4/cmd/helm@$v"
+  mv "$d/helm" "$d/helm.tmp"
+  install_bin "$d/helm.tmp" helm "$v"
 }
 
 build_nats() {
@@ -125,7 +153,7 @@ build_nats() {
 
 name="${1:-}"
 case "$name" in
-  etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy)
+  etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy|alertmanager|helm)
     lockfile="$CACHE/.build-$name.lock"
     exec 9>"$lockfile"
     # Two test runs starting at once must not build the same binary twice into the same wrapper dir.
@@ -134,5 +162,5 @@ case "$name" in
     "build_$name"
     log "$name done in $(( $(date +%s) - start ))s"
     ;;
-  *) echo "usage: $0 etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy" >&2; exit 2 ;;
+  *) echo "usage: $0 etcd|kube|kwok|victorialogs|kustomize|nats|toxiproxy|alertmanager|helm" >&2; exit 2 ;;
 esac

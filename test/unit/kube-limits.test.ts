@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/sources/kube/backoff.ts';
+import { Backoff } from '../../src/delivery/backoff.ts';
 import { StreamLimiter } from '../../src/sources/kube/stream-limiter.ts';
 import { abnormalTermination, PodStatusTracker } from '../../src/sources/kube/pod-status.ts';
 import { resolveWorkload } from '../../src/sources/kube/workload.ts';

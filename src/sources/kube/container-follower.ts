@@ -3,7 +3,7 @@ import { log } from '../../logger.ts';
 import { metrics, registry } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import { KubeApiError, type KubeApi } from './api.ts';
-import { Backoff, sleep } from './backoff.ts';
+import { Backoff, sleep } from '../../delivery/backoff.ts';
 import { Cursor, lineHash, ResumeFilter, type CursorLimits } from './cursor.ts';
 import type { CursorStore } from './cursor-store.ts';
 import { LineSplitter, type SplitLine } from './line-splitter.ts';

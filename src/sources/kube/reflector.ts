@@ -1,7 +1,7 @@
 import { log } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import { KubeApiError, type KubeApi } from './api.ts';
-import { Backoff, sleep } from './backoff.ts';
+import { Backoff, sleep } from '../../delivery/backoff.ts';
 import type { KubeList, ListMeta, ObjectMeta, Status } from './k8s-types.ts';
 import { LineSplitter, type SplitLine } from './line-splitter.ts';
 
