@@ -62,7 +62,7 @@ export function runCli(): void {
       const e = err as Error & { code?: string };
       // Bad input (config, rules, arguments) is the user's to fix: say what and where, no stack.
       if (e.name === 'RuleLoadError' || e.name === 'ConfigError' || e.code?.startsWith('ERR_PARSE_ARGS')) {
-        process.stderr.write(`robot-sre-detector: ${e.message}\n`);
+        for (const line of e.message.split('\n')) process.stderr.write(`robot-sre-detector: ${line}\n`);
         process.exitCode = 2;
         return;
       }

@@ -4,7 +4,7 @@ import { parseDuration } from './parse/timestamp.ts';
 import type { AnyComponent, ConfiguredComponent } from './components/component.ts';
 import { readComponents } from './components/configure.ts';
 import { COMPONENTS } from './components/registry.ts';
-import { ConfigError, readSecret } from './components/schema.ts';
+import { ConfigError, configErrorOf, readSecret } from './components/schema.ts';
 
 export { ConfigError, readSecret };
 
@@ -27,9 +27,10 @@ export interface Config {
     nodeName?: string;
     shardIndex?: number;
     shardCount?: number;
-    maxContainers: number;
-    maxStreamsPerNode: number;
-    lookbackSeconds: number;
+    maxContainers?: number;
+    /** Unset: the Kubernetes source's own default (src/sources/kube/options.ts holds each default once). */
+    maxStreamsPerNode?: number;
+    lookbackSeconds?: number;
     podStatus: boolean;
     events: { enabled: boolean; namespaces?: string[] };
   };
@@ -77,6 +78,8 @@ const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.i
 class Reader {
   private readonly file: string;
   private readonly root: Obj;
+  /** Every mistake found, so one run names them all; the value read is then the default. */
+  readonly errors: ConfigError[] = [];
   constructor(file: string, root: Obj) {
     this.file = file;
     this.root = root;
@@ -89,39 +92,40 @@ class Reader {
     }
     return cur;
   }
-  fail(path: string, reason: string): never {
-    throw new ConfigError(this.file, path, reason);
+  /** Records a mistake and gives up on the field (the caller then uses its default). */
+  fail(path: string, reason: string): undefined {
+    this.errors.push(new ConfigError(this.file, path, reason));
+    return undefined;
   }
   str(path: string): string | undefined {
     const v = this.get(path);
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string' || v.length === 0) this.fail(path, 'must be a non-empty string');
-    return v as string;
+    if (typeof v !== 'string' || v.length === 0) return this.fail(path, 'must be a non-empty string');
+    return v;
   }
   bool(path: string, dflt: boolean): boolean {
     const v = this.get(path);
     if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'boolean') this.fail(path, 'must be true or false');
-    return v as boolean;
+    if (typeof v !== 'boolean') return this.fail(path, 'must be true or false') ?? dflt;
+    return v;
   }
   int(path: string, opts: { min?: number; max?: number } = {}): number | undefined {
     const v = this.get(path);
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(path, 'must be an integer');
-    const n = v as number;
-    if (opts.min !== undefined && n < opts.min) this.fail(path, `must be ≥ ${opts.min}`);
-    if (opts.max !== undefined && n > opts.max) this.fail(path, `must be ≤ ${opts.max}`);
-    return n;
+    if (typeof v !== 'number' || !Number.isInteger(v)) return this.fail(path, 'must be an integer');
+    if (opts.min !== undefined && v < opts.min) return this.fail(path, `must be ≥ ${opts.min}`);
+    if (opts.max !== undefined && v > opts.max) return this.fail(path, `must be ≤ ${opts.max}`);
+    return v;
   }
   bytes(path: string): number | undefined {
     const v = this.get(path);
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'number' && v > 0) return v;
     const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(v) : null;
-    if (!m) this.fail(path, 'must be a size like 64MiB or a number of bytes');
-    const unit = (m![2] ?? 'B').toLowerCase();
+    if (!m) return this.fail(path, 'must be a size like 64MiB or a number of bytes');
+    const unit = (m[2] ?? 'B').toLowerCase();
     const mult: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-    return Math.floor(parseFloat(m![1]!) * mult[unit]!);
+    return Math.floor(parseFloat(m[1]!) * mult[unit]!);
   }
   duration(path: string): number | undefined {
     const v = this.get(path);
@@ -136,21 +140,21 @@ class Reader {
     const v = this.get(path);
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(path, 'must be a list of strings');
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return this.fail(path, 'must be a list of strings');
     return v as string[];
   }
   oneOf<T extends string>(path: string, allowed: readonly T[], dflt: T): T {
     const v = this.get(path);
     if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) this.fail(path, `must be one of ${allowed.join(', ')}`);
+    if (typeof v !== 'string' || !allowed.includes(v as T)) return this.fail(path, `must be one of ${allowed.join(', ')}`) ?? dflt;
     return v as T;
   }
   /** Unknown keys are mistakes (a typo silently ignored is a production outage). */
   known(path: string, keys: string[]): void {
     const v = path ? this.get(path) : this.root;
     if (v === undefined || v === null) return;
-    if (!isObj(v)) this.fail(path || '(root)', 'must be a mapping');
-    for (const k of Object.keys(v as Obj)) if (!keys.includes(k)) this.fail(path ? `${path}.${k}` : k, `unknown field (allowed: ${keys.join(', ')})`);
+    if (!isObj(v)) return void this.fail(path || '(root)', 'must be a mapping');
+    for (const k of Object.keys(v)) if (!keys.includes(k)) this.fail(path ? `${path}.${k}` : k, `unknown field (allowed: ${keys.join(', ')})`);
   }
 }
 
@@ -179,6 +183,20 @@ function setPath(root: Obj, path: string, value: unknown): void {
 }
 
 export function parseConfig(text: string | null, file: string, env: NodeJS.ProcessEnv = process.env, components: readonly AnyComponent[] = COMPONENTS): Config {
+  const { config, errors } = readConfig(text, file, env, components);
+  if (errors.length) throw configErrorOf(errors);
+  return config;
+}
+
+/** Loki's rule for tenant (org) IDs: up to 150 of these characters, and not "." or "..". */
+const TENANT = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
+
+/**
+ * The config with every mistake collected instead of stopping at the first (`run --check` reports
+ * them all; a field in error reads as its default). A document that is not YAML/JSON, or not a
+ * mapping, still throws: there is nothing to read further.
+ */
+export function readConfig(text: string | null, file: string, env: NodeJS.ProcessEnv = process.env, components: readonly AnyComponent[] = COMPONENTS): { config: Config; errors: ConfigError[] } {
   let doc: unknown = {};
   if (text !== null && text.trim()) {
     try {
@@ -232,6 +250,8 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
       r.fail('loki.url', 'must be an http(s) URL');
     }
   }
+  const tenant = r.str('loki.tenant');
+  if (tenant !== undefined && (!TENANT.test(tenant) || tenant === '.' || tenant === '..')) r.fail('loki.tenant', "must be 1–150 of A-Z a-z 0-9 ! - _ . * ' ( ) (Loki's tenant ID rule)");
   const spoolDir = r.str('loki.spool.dir');
   const username = r.str('loki.basicAuth.username');
   const extraMasksRaw = (root.detect as Obj | undefined)?.miner as Obj | undefined;
@@ -245,9 +265,6 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
       enabled: r.bool('kubernetes.enabled', true),
       namespaces: r.list('kubernetes.namespaces') ?? [],
       mode,
-      maxContainers: r.int('kubernetes.maxContainers', { min: 1 }) ?? 2000,
-      maxStreamsPerNode: r.int('kubernetes.maxStreamsPerNode', { min: 1 }) ?? 100,
-      lookbackSeconds: Math.round((r.duration('kubernetes.lookback') ?? 600_000) / 1000),
       podStatus: r.bool('kubernetes.podStatus', true),
       events: { enabled: r.bool('kubernetes.events.enabled', true) },
     },
@@ -279,8 +296,17 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
     },
     findingsToStdout: r.bool('findings.stdout', false),
     logLevel: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info'),
-    components: readComponents(root, file, components),
+    components: [],
   };
+  // Each registered section is read on its own, so one component's mistake does not hide another's.
+  for (const spec of components) {
+    try {
+      cfg.components.push(...readComponents(root, file, [spec]));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      r.errors.push(err);
+    }
+  }
   const k = cfg.kubernetes;
   const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);
   opt(r.str('kubernetes.kubeconfig'), (v) => (k.kubeconfig = v));
@@ -291,9 +317,12 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   opt(r.int('kubernetes.shardIndex', { min: 0 }), (v) => (k.shardIndex = v));
   opt(shardCount, (v) => (k.shardCount = v));
   opt(r.list('kubernetes.events.namespaces'), (v) => (k.events.namespaces = v));
+  opt(r.int('kubernetes.maxContainers', { min: 1 }), (v) => (k.maxContainers = v));
+  opt(r.int('kubernetes.maxStreamsPerNode', { min: 1 }), (v) => (k.maxStreamsPerNode = v));
+  opt(r.duration('kubernetes.lookback'), (v) => (k.lookbackSeconds = Math.round(v / 1000)));
   const l = cfg.loki;
   opt(lokiUrl, (v) => (l.url = v));
-  opt(r.str('loki.tenant'), (v) => (l.tenant = v));
+  opt(tenant, (v) => (l.tenant = v));
   opt(r.bytes('loki.batchSize'), (v) => (l.batchBytes = v));
   opt(r.duration('loki.batchWait'), (v) => (l.batchWaitMs = v));
   opt(r.bytes('loki.maxLineSize'), (v) => (l.maxLineBytes = v));
@@ -320,7 +349,7 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   opt(r.int('nats.maxQueue', { min: 1 }), (v) => (n.maxQueue = v));
   opt(r.str('state.bucket'), (v) => (cfg.state.bucket = v));
   if (cfg.state.store === 'jetstream-kv' && n.servers.length === 0) r.fail('state.store', 'jetstream-kv needs nats.servers');
-  return cfg;
+  return { config: cfg, errors: r.errors };
 }
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {

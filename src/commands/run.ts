@@ -1,6 +1,8 @@
 import { parseCommand } from './args.ts';
 import type { Subscription } from 'rxjs';
-import { loadConfig, readSecret, type Config } from '../config.ts';
+import { readFileSync } from 'node:fs';
+import { loadConfig, readConfig, readSecret, type Config } from '../config.ts';
+import type { Rule } from '../detect/types.ts';
 import { log } from '../logger.ts';
 import { DetectionEngine } from '../detect/engine.ts';
 import { loadRules } from '../detect/rulesets.ts';
@@ -25,7 +27,8 @@ run the detection pipelines, and publish findings to NATS JetStream.
 
 Options:
   -c, --config FILE   configuration file, YAML or JSON (default: $CONFIG_FILE; see docs/configuration.md)
-  --check             load and validate the configuration and rules, print a summary, and exit
+  --check             validate the configuration, rules and pipelines and build every component without
+                      starting anything; report every problem (file, field, reason), exit 2 if any
   -h, --help          show this help
 
 Environment overrides: RSD_CLUSTER, LOKI_URL, LOKI_TENANT, NATS_URL, NATS_CREDS, NODE_NAME,
@@ -52,24 +55,52 @@ async function openStateStore(cfg: Config, nc: NatsConnection | null): Promise<S
   return new MemoryStore();
 }
 
+/**
+ * `run --check`: everything a start would trip over, all at once: every config mistake (file, field,
+ * reason), rules and pipelines that do not load, and every component that does not build (secrets,
+ * files). Nothing is started or left open. Exit 2 when anything is wrong.
+ */
+async function check(file: string | undefined): Promise<number> {
+  const name = file ?? '(defaults)';
+  const problems: string[] = [];
+  let text: string | null = null;
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      process.stderr.write(`robot-sre-detector: ${file}: field (file): cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return 2;
+    }
+  }
+  const { config: cfg, errors } = readConfig(text, name);
+  problems.push(...errors.map((e) => e.message));
+  let rules: Rule[] = [];
+  try {
+    rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFilesOf(cfg), rules: cfg.pipelines.rules });
+    new DetectionEngine({ rules }).close();
+  } catch (err) {
+    problems.push(`${name}: field pipelines: ${(err as Error).message}`);
+  }
+  const { built, errors: buildErrors } = await buildComponents(cfg.components, { cluster: cfg.cluster, store: new MemoryStore(), pressure: () => 0, file: name, checkOnly: true }, log);
+  problems.push(...buildErrors.map((e) => `${name}: ${e.key}: ${e.error.message}`));
+  for (const p of problems) process.stderr.write(`robot-sre-detector: ${p}\n`);
+  if (problems.length) {
+    process.stderr.write(`robot-sre-detector: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${name}\n`);
+    return 2;
+  }
+  const names = built.map((b) => b.key).join(',') || 'none';
+  process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommand('run', argv, { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } }, help, process);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
+  if (values.check) return check(values.config ?? process.env.CONFIG_FILE);
   const cfg = loadConfig(values.config ?? process.env.CONFIG_FILE);
   log.level = cfg.logLevel;
   const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFilesOf(cfg), rules: cfg.pipelines.rules });
-  if (values.check) {
-    new DetectionEngine({ rules }).close();
-    // Build every optional component without starting it, so --check reports what a start would hit.
-    const file = values.config ?? process.env.CONFIG_FILE ?? '(defaults)';
-    const { built, errors } = await buildComponents(cfg.components, { cluster: cfg.cluster, store: new MemoryStore(), pressure: () => 0, file, checkOnly: true }, log);
-    for (const e of errors) process.stderr.write(`robot-sre-detector: ${file}: ${e.key}: ${e.error.message}\n`);
-    if (errors.length) return 2;
-    const names = built.map((b) => b.key).join(',') || 'none';
-    process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
-    return 0;
-  }
 
   // Signals are handled from the start: a SIGTERM during start-up ends in the same orderly shutdown.
   const stopRequested = new Promise<void>((resolveStop) => {
@@ -151,6 +182,12 @@ export async function run(argv: string[]): Promise<number> {
   const engineKey = stateKey('engine', cfg.cluster);
   const saved = await store.get(engineKey);
   if (saved) engine.restore(JSON.parse(new TextDecoder().decode(saved)) as Record<string, unknown>);
+  // Open episodes and suppression survive restarts and hand-overs: restored before the first record.
+  const { LifecycleSaver } = await import('../state/lifecycle-saver.ts');
+  const shard = cfg.kubernetes.shardCount !== undefined && cfg.kubernetes.shardCount > 1 ? String(cfg.kubernetes.shardIndex ?? 0) : 'all';
+  const lifecycleSaver = new LifecycleSaver({ engine, store, key: stateKey('lifecycle', cfg.cluster, shard), log });
+  const restored = await lifecycleSaver.restore();
+  if (restored) log.info({ episodes: restored }, 'open episodes restored from the state store');
 
   let logSink: LogSink | undefined;
   if (cfg.loki.url) {
@@ -185,9 +222,9 @@ export async function run(argv: string[]): Promise<number> {
       cluster: cfg.cluster,
       namespaces: k.namespaces,
       mode: k.mode,
-      maxContainers: k.maxContainers,
-      maxStreamsPerNode: k.maxStreamsPerNode,
-      lookbackSeconds: k.lookbackSeconds,
+      ...(k.maxContainers !== undefined ? { maxContainers: k.maxContainers } : {}),
+      ...(k.maxStreamsPerNode !== undefined ? { maxStreamsPerNode: k.maxStreamsPerNode } : {}),
+      ...(k.lookbackSeconds !== undefined ? { lookbackSeconds: k.lookbackSeconds } : {}),
       podStatus: k.podStatus,
       events: { enabled: k.events.enabled, ...(k.events.namespaces ? { namespaces: k.events.namespaces } : {}) },
       stateStore: store,
@@ -236,8 +273,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const s of sources) await s.start();
   for (const s of services) await s.start();
+  lifecycleSaver.start();
 
   const saveState = async () => {
+    await lifecycleSaver.saveIfChanged();
     try {
       await store.put(engineKey, new TextEncoder().encode(JSON.stringify(engine.snapshot())));
       if (templates) {
@@ -254,6 +293,7 @@ export async function run(argv: string[]): Promise<number> {
   await stopRequested;
   log.info('shutting down: flushing sinks');
   clearInterval(saver);
+  await lifecycleSaver.stop();
   reloader?.stop();
   tap?.close();
   const deadline = 20_000;

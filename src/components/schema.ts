@@ -73,6 +73,25 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Several mistakes at once (`run --check` names them all). A ConfigError itself, so callers that
+ * report one error report these too: the message holds one `file: field …: reason` line per mistake.
+ */
+export class ConfigErrors extends ConfigError {
+  readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    const first = errors[0]!;
+    super(first.file, first.field, first.reason);
+    this.errors = errors;
+    this.message = errors.map((e) => e.message).join('\n');
+  }
+}
+
+/** One error as is, several as ConfigErrors. */
+export function configErrorOf(errors: readonly ConfigError[]): ConfigError {
+  return errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+}
+
 /** Reads a secret from a mounted file (trimmed); the error names the field, never the content. */
 export function readSecret(file: string | undefined, what: string): string | undefined {
   if (!file) return undefined;

@@ -2,7 +2,7 @@ import type { LogRecord } from '../model/log-record.ts';
 import type { Finding } from '../model/finding.ts';
 import { metrics } from '../metrics.ts';
 import { MAX_PARSE_BYTES } from '../parse/record.ts';
-import { FindingsLifecycle, type LifecycleOptions } from '../findings/lifecycle.ts';
+import { FindingsLifecycle, type LifecycleOptions, type LifecycleState } from '../findings/lifecycle.ts';
 import { compileRule, type CompiledRule } from './compile.ts';
 import { AbsentDetector } from './detectors/absent.ts';
 import { CorrelateDetector } from './detectors/correlate.ts';
@@ -355,6 +355,24 @@ export class DetectionEngine {
 
   restore(state: Record<string, unknown>): void {
     for (const d of this.recordDetectors) if (d.restore && state[d.rule.id] !== undefined) d.restore(state[d.rule.id]);
+  }
+
+  /** Open episodes and their suppression state, for the state store (see FindingsLifecycle.snapshot). */
+  lifecycleSnapshot(): LifecycleState {
+    return this.lifecycle.snapshot((id) => this.detectors.get(id)?.fingerprint);
+  }
+
+  /** Re-opens saved episodes of rules installed with the same definition; call before the first record. */
+  restoreLifecycle(state: LifecycleState): number {
+    return this.lifecycle.restore(state, (id, fingerprint) => {
+      const installed = this.detectors.get(id);
+      return installed && installed.fingerprint === fingerprint ? installed.d.rule : undefined;
+    });
+  }
+
+  /** Moves whenever an episode changed: the state saver compares it to decide whether to write. */
+  get lifecycleChanges(): number {
+    return this.lifecycle.changes;
   }
 
   close(): void {

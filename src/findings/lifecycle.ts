@@ -31,6 +31,38 @@ interface Episode {
   details: Record<string, string | number | boolean>;
 }
 
+/**
+ * An open episode as the state store keeps it: rule by id and definition fingerprint (an episode
+ * of a rule that changed meanwhile is not restored), samples already redacted (the state store may
+ * be JetStream KV, and raw lines never go over NATS).
+ */
+export interface EpisodeState {
+  key: string;
+  rule: string;
+  fingerprint: string;
+  scopeKey: string;
+  scope: ResourceScope;
+  firstTs: number;
+  lastTs: number;
+  count: number;
+  severity: Severity;
+  confidence: number;
+  emittedSeverity: Severity;
+  lastEmitTs: number;
+  samples: Sample[];
+  sampleCursor: number;
+  templates: Array<[string, number]>;
+  sourceKind?: SourceKind;
+  summary?: string;
+  literal?: string;
+  details: Record<string, string | number | boolean>;
+}
+
+export interface LifecycleState {
+  v: 1;
+  episodes: EpisodeState[];
+}
+
 export interface LifecycleOptions {
   /** Findings' `source` field. */
   source?: string;
@@ -50,6 +82,8 @@ export class FindingsLifecycle {
   private lastSweep = -Infinity;
   /** Earliest event time at which some episode may recover (a lower bound; cheap to check per record). */
   nextDue = Infinity;
+  /** Bumped on every change of an episode: the state saver writes when it moved. */
+  changes = 0;
 
   constructor(opts: LifecycleOptions = {}) {
     this.source = opts.source ?? 'robot-sre-detector';
@@ -73,10 +107,81 @@ export class FindingsLifecycle {
       this.episodes.delete(key);
       n++;
     }
+    if (n) this.changes++;
+    return n;
+  }
+
+  /** Open episodes, oldest first, for the state store. */
+  snapshot(fingerprintOf: (ruleId: string) => string | undefined): LifecycleState {
+    const episodes: EpisodeState[] = [];
+    for (const e of [...this.episodes.values()].reverse()) {
+      const fingerprint = fingerprintOf(e.rule.id);
+      if (fingerprint === undefined) continue;
+      episodes.push({
+        key: e.key,
+        rule: e.rule.id,
+        fingerprint,
+        scopeKey: e.scopeKey,
+        scope: e.scope,
+        firstTs: e.firstTs,
+        lastTs: e.lastTs,
+        count: e.count,
+        severity: e.severity,
+        confidence: e.confidence,
+        emittedSeverity: e.emittedSeverity,
+        lastEmitTs: e.lastEmitTs,
+        samples: e.samples.map((x) => ({ ...x, line: redact(x.line) })),
+        sampleCursor: e.sampleCursor,
+        templates: [...e.templates.entries()].map(([t, c]) => [redact(t), c] as [string, number]),
+        ...(e.sourceKind !== undefined ? { sourceKind: e.sourceKind } : {}),
+        ...(e.summary !== undefined ? { summary: redact(e.summary) } : {}),
+        // A literal that would carry a secret is not kept (emit drops it too).
+        ...(e.literal !== undefined && redact(e.literal) === e.literal ? { literal: e.literal } : {}),
+        details: e.details,
+      });
+    }
+    return { v: 1, episodes };
+  }
+
+  /**
+   * Re-opens saved episodes whose rule is installed with the same definition; returns how many.
+   * Restored before the first record, so a repeat inside suppression stays suppressed and an
+   * episode open before a restart recovers after it. Existing episodes of the same key win.
+   */
+  restore(state: LifecycleState, ruleOf: (ruleId: string, fingerprint: string) => CompiledRule | undefined): number {
+    if (state?.v !== 1 || !Array.isArray(state.episodes)) return 0;
+    let n = 0;
+    for (const x of state.episodes) {
+      const rule = ruleOf(x.rule, x.fingerprint);
+      if (!rule || this.episodes.has(x.key)) continue;
+      this.episodes.set(x.key, {
+        key: x.key,
+        rule,
+        scopeKey: x.scopeKey,
+        scope: x.scope,
+        firstTs: x.firstTs,
+        lastTs: x.lastTs,
+        count: x.count,
+        severity: x.severity,
+        confidence: x.confidence,
+        emittedSeverity: x.emittedSeverity,
+        lastEmitTs: x.lastEmitTs,
+        samples: x.samples,
+        sampleCursor: x.sampleCursor,
+        templates: new Map(x.templates),
+        sourceKind: x.sourceKind,
+        summary: x.summary,
+        literal: x.literal,
+        details: x.details ?? {},
+      });
+      this.nextDue = Math.min(this.nextDue, x.lastTs + rule.quietMs);
+      n++;
+    }
     return n;
   }
 
   onSignal(s: Signal): Finding | null {
+    this.changes++;
     let e = this.episodes.get(s.key);
     const isNew = !e;
     if (!e) {
@@ -136,6 +241,7 @@ export class FindingsLifecycle {
     // Recoveries in the order they became due, so the output reads as a timeline.
     due.sort((a, b) => a.lastTs + a.rule.quietMs - (b.lastTs + b.rule.quietMs));
     const out: Finding[] = [];
+    if (due.length) this.changes++;
     for (const e of due) {
       this.episodes.delete(e.key);
       if (e.rule.emit && e.rule.recovers) out.push(this.emit(e, 'recovered', e.lastTs + e.rule.quietMs));

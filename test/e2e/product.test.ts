@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tailFindings, type Finding, type Tail } from '../../src/consumer/index.ts';
-import { findingErrors } from '../../src/model/validate-finding.ts';
+import { findingErrors } from '../helpers/validate-finding.ts';
 import { connectNats } from '../../src/nats/connection.ts';
 import { applyLayout } from '../../src/nats/streams.ts';
 import type { NatsConnection } from '@nats-io/transport-node';

@@ -1,7 +1,7 @@
 import type { LogRecord, Target } from '../../src/model/log-record.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import { parseRecord } from '../../src/parse/record.ts';
-import { findingErrors } from '../../src/model/validate-finding.ts';
+import { findingErrors } from './validate-finding.ts';
 
 export const T0 = Date.parse('2026-01-01T00:00:00Z');
 

@@ -5,7 +5,9 @@ describe('config', () => {
   it('defaults make a runnable detector', () => {
     const c = parseConfig(null, '(defaults)', {});
     expect(c.cluster).toBe('default');
-    expect(c.kubernetes).toMatchObject({ enabled: true, mode: 'cluster', maxContainers: 2000, lookbackSeconds: 600 });
+    expect(c.kubernetes).toMatchObject({ enabled: true, mode: 'cluster' });
+    // Defaults of the source's own options live in one place (src/sources/kube/options.ts).
+    expect(c.kubernetes.maxContainers).toBeUndefined();
     expect(c.loki.format).toBe('protobuf');
     expect(c.nats.provisionStreams).toBe(true);
     expect(c.state.store).toBe('auto');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.ts';
-import { findingErrors } from '../../src/model/validate-finding.ts';
+import { findingErrors } from '../helpers/validate-finding.ts';
 import {
   MAX_ENVELOPE_BYTES,
   MAX_EVIDENCE_LINE_BYTES,

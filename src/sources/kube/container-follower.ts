@@ -52,6 +52,8 @@ export interface FollowerContext {
 
 export const PAUSE_ABOVE = 0.9;
 export const RESUME_BELOW = 0.7;
+/** Lines handed to the sink between two pressure checks. */
+const EMIT_SLICE = 16;
 
 export interface FollowSpec {
   containerId: string;
@@ -299,20 +301,25 @@ export class ContainerFollower {
             log.warn({ containerId: s.containerId, pod: `${s.namespace}/${s.pod}`, container: s.container, cursor: cursorMax, resumedAt: first.ts.key }, 'log stream stalled and resumed past the cursor: lines written in between may be lost (log rotation)');
           }
         }
-        this.emitLines(lines, filter);
-        lines.length = 0;
+        // In slices, checking the sink's pressure before each: a burst (a replay from the cursor after
+        // a reconnect can arrive as one large chunk) then overshoots a full queue by at most one slice
+        // per stream, instead of pushing the sink into dropping.
         const pressure = this.ctx.pressure;
-        if (pressure && pressure() > PAUSE_ABOVE) {
-          // Stop reading: HTTP/2 and TCP flow control push back to the API server and the kubelet, and the
-          // log file on the node stays the buffer. The stall watchdog sleeps meanwhile.
-          clearTimeout(timer);
-          timer = undefined;
-          pausedStreams.inc();
-          while (pressure() > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
-          pausedStreams.dec();
-          if (stream.signal.aborted) throw new Error('aborted while paused');
-          arm();
+        for (let i = 0; i < lines.length; i += EMIT_SLICE) {
+          if (pressure && pressure() > PAUSE_ABOVE) {
+            // Stop reading: HTTP/2 and TCP flow control push back to the API server and the kubelet, and the
+            // log file on the node stays the buffer. The stall watchdog sleeps meanwhile.
+            clearTimeout(timer);
+            timer = undefined;
+            pausedStreams.inc();
+            while (pressure() > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
+            pausedStreams.dec();
+            if (stream.signal.aborted) throw new Error('aborted while paused');
+            arm();
+          }
+          this.emitLines(lines.length <= EMIT_SLICE ? lines : lines.slice(i, i + EMIT_SLICE), filter);
         }
+        lines.length = 0;
       }
       return 'eof';
     } catch (err) {

@@ -61,8 +61,12 @@ export class PodStatusTracker {
         if (this.waiting.get(wKey) !== sig) {
           this.waiting.set(wKey, sig);
           const msg = s.state?.waiting?.message;
+          // Stamped with the end of the container instance it waits after (when the status says), not
+          // with the time it was read: a restart's re-list then yields the same record, which the store
+          // keeps once and the lifecycle sees as the same moment.
+          const since = s.lastState?.terminated?.finishedAt ?? null;
           out.push(
-            this.record(now, null, target, 'warn', `container ${s.name} waiting: ${reason}${msg ? `: ${msg}` : ''}`, {
+            this.record(now, since, target, 'warn', `container ${s.name} waiting: ${reason}${msg ? `: ${msg}` : ''}`, {
               reason,
               container_type: type,
               restart_count: String(s.restartCount ?? 0),

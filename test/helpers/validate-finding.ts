@@ -1,7 +1,8 @@
+// The published JSON Schema checked with ajv: test-only (ajv is a dev dependency, not in the image).
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
-import schema from './finding.schema.json' with { type: 'json' };
-import type { Finding } from './finding.ts';
+import schema from '../../src/model/finding.schema.json' with { type: 'json' };
+import type { Finding } from '../../src/model/finding.ts';
 
 const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
 // date-time without pulling in ajv-formats: RFC3339 as Date.parse accepts it.
