@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 export const envDir = dirname(fileURLToPath(import.meta.url));
 
 /** Components ensure.ts can provide. `kube` = kube-apiserver + kubectl (one build). */
-export const COMPONENTS = ['etcd', 'kube', 'kwok', 'victorialogs', 'kustomize', 'nats', 'toxiproxy', 'alertmanager'] as const;
+export const COMPONENTS = ['etcd', 'kube', 'kwok', 'victorialogs', 'kustomize', 'nats', 'toxiproxy', 'alertmanager', 'helm'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'victoria-logs' | 'kustomize' | 'nats-server' | 'nats-server-newest' | 'toxiproxy-server' | 'alertmanager';
+export type BinaryName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'kwok' | 'victoria-logs' | 'kustomize' | 'nats-server' | 'nats-server-newest' | 'toxiproxy-server' | 'alertmanager' | 'helm';
 
 export interface BinaryInfo {
   name: BinaryName;
@@ -45,6 +45,8 @@ export interface Binaries {
   toxiproxy: BinaryInfo;
   /** Prometheus Alertmanager, for the Alertmanager sink's tests. */
   alertmanager: BinaryInfo;
+  /** Helm, for `helm template` / `helm lint` of the chart. */
+  helm: BinaryInfo;
   /** Binary name → reason, only for unusable ones. Empty when everything is there. */
   missing: Partial<Record<BinaryName, string>>;
 }
@@ -111,9 +113,10 @@ export function binaries(): Binaries {
     natsServerNewest: cached('nats-server-newest', 'nats', v.NATS_NEWEST_VERSION, 'nats-server'),
     toxiproxy: cached('toxiproxy-server', 'toxiproxy', v.TOXIPROXY_VERSION),
     alertmanager: cached('alertmanager', 'alertmanager', v.ALERTMANAGER_VERSION),
+    helm: cached('helm', 'helm', v.HELM_VERSION),
   };
   const missing: Partial<Record<BinaryName, string>> = {};
-  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.victoriaLogs, b.kustomize, b.natsServer, b.natsServerNewest, b.toxiproxy, b.alertmanager]) {
+  for (const info of [b.etcd, b.kubeApiserver, b.kubectl, b.kwok, b.victoriaLogs, b.kustomize, b.natsServer, b.natsServerNewest, b.toxiproxy, b.alertmanager, b.helm]) {
     if (!info.path) missing[info.name] = info.missing ?? 'missing';
   }
   return { ...b, missing };

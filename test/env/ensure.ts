@@ -1,6 +1,6 @@
 /**
  * Makes sure every real test server binary is in the cache, building missing ones with build.sh.
- *   node test/env/ensure.ts [component...]     (components: etcd kube kwok victorialogs kustomize nats toxiproxy alertmanager)
+ *   node test/env/ensure.ts [component...]     (components: etcd kube kwok victorialogs kustomize nats toxiproxy alertmanager helm)
  * One line per component. Without Go: a loud "E2E SKIPPED" line and exit 0, except with CI=true
  * where anything missing is a failure (exit 1).
  */
@@ -38,6 +38,8 @@ function infosOf(b: Binaries, c: Component): BinaryInfo[] {
       return [b.toxiproxy];
     case 'alertmanager':
       return [b.alertmanager];
+    case 'helm':
+      return [b.helm];
   }
 }
 

@@ -25,6 +25,7 @@ import { parseConfig, type Config } from '../../src/config.ts';
 import { parseOperatorRules } from '../../src/detect/operator-rules.ts';
 import { replicaIndexFromHostname } from '../../src/sources/shard.ts';
 import { DEFAULT_STATE_BUCKET, DEFAULT_STREAMS } from '../../src/nats/streams.ts';
+import { kustomizeBuild, writeKustomization } from './k8s-objects.ts';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -575,6 +576,37 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     expect(undeclared).toEqual([]);
     for (const required of ['rsd_lines_in_total', 'rsd_lines_out_total', 'rsd_bytes_in_total', 'rsd_bytes_out_total', 'rsd_dropped_total', 'rsd_sink_request_seconds_bucket', 'rsd_sink_requests_total', 'rsd_findings_total', 'rsd_followed_containers', 'rsd_watch_restarts_total', 'rsd_event_loop_lag_seconds', 'rsd_process_resident_memory_bytes', 'rsd_nodejs_heap_size_used_bytes']) {
       expect(used, required).toContain(required);
+    }
+  });
+
+  it('components/servicemonitor: adds one ServiceMonitor that selects the /metrics Service (not the headless one) on a port it has', async () => {
+    const kustomize = requireBinary(binaries().kustomize);
+    for (const b of ['base', 'overlays/sharded'] as const) {
+      const dir = await writeKustomization(join(scratch, `servicemonitor-${b.replace('/', '-')}`), {
+        resources: [join(manifests, b)],
+        components: [join(manifests, 'components/servicemonitor')],
+      });
+      const objs = (await kustomizeBuild(kustomize, dir)) as K8s[];
+      // The component only adds the ServiceMonitor.
+      expect(objs.filter((o) => o.kind !== 'ServiceMonitor'), b).toEqual(get(b));
+      const sm = one(objs, 'ServiceMonitor');
+      expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+      const spec = sm.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector?: { matchNames?: string[] }; endpoints: Array<{ port?: string; path?: string }> };
+      const w = detectorWorkload(objs);
+      const namespaces = spec.namespaceSelector?.matchNames ?? [sm.metadata.namespace!];
+      const selected = find(objs, 'Service').filter((s) => namespaces.includes(s.metadata.namespace!) && labelsMatch(spec.selector.matchLabels, s.metadata.labels));
+      expect(selected.map((s) => s.metadata.name), `${b}: the Services the ServiceMonitor selects`).toEqual([DETECTOR]);
+      const svcSpec = selected[0]!.spec as { selector: Record<string, string>; clusterIP?: string; ports: Array<{ name: string; targetPort: string | number }> };
+      expect(svcSpec.clusterIP).not.toBe('None');
+      expect(labelsMatch(svcSpec.selector, podTemplate(w).metadata.labels), 'that Service selects the detector pods').toBe(true);
+      expect(spec.endpoints.length).toBeGreaterThan(0);
+      for (const e of spec.endpoints) {
+        const port = svcSpec.ports.find((p) => p.name === e.port);
+        expect(port, `${b}: endpoint port ${e.port} is a named port of the Service`).toBeDefined();
+        expect(detectorContainer(w).ports?.find((p) => p.name === port!.targetPort)?.containerPort).toBe(detectorConfig(b).server.port);
+        expect(e.path ?? '/metrics').toBe('/metrics');
+      }
+      expect(sm.metadata.labels?.['app.kubernetes.io/part-of']).toBe(DETECTOR);
     }
   });
 
