@@ -126,7 +126,8 @@ export function renderMarkdown(t: Timeline): string {
   const out: string[] = [];
   out.push(`# Incident timeline ${t.from} – ${t.to}`, '');
   const open = t.episodes.filter((e) => !e.recovered_at).length;
-  out.push(`${t.findings} findings, ${t.episodes.length} episodes (${open} still open at the end of the range).`, '');
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  out.push(`${n(t.findings, 'finding')}, ${n(t.episodes.length, 'episode')} (${open} still open at the end of the range).`, '');
   out.push('| Time (UTC) | Event | Severity | Type | Scope | Summary |', '|---|---|---|---|---|---|');
   for (const e of t.events) {
     const what = e.kind === 'correlated' && e.grouped ? `correlated (${e.grouped})` : KIND_TEXT[e.kind];
