@@ -2,8 +2,14 @@
  * A small FIFO disk spool of findings ready to publish: NDJSON segment files, bounded in bytes.
  * Segments are appended in order, read back oldest first, and deleted once every item in them
  * is acknowledged. A crash replays at most the unacknowledged tail (the stream dedupes it).
+ *
+ * Failures are conditions, not crashes: an append that fails (a full disk, a read-only volume)
+ * loses the findings of that write, which are reported through `onLoss` and taken off the byte
+ * account, and the spool goes on with the next write; a segment is fsynced when it is closed, so a
+ * power loss costs at most the open one; a torn or corrupt line read back is skipped and reported,
+ * the rest of the segment is read.
  */
-import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -25,6 +31,15 @@ const NAME = /^seg-(\d{15})\.ndjson$/;
 // can take a lower number and still be read first.
 const BASE = 500_000_000_000_000;
 
+export type SpoolLoss = 'write_error' | 'corrupt';
+
+export interface FindingSpoolOptions {
+  maxBytes: number;
+  segmentItems: number;
+  /** Findings lost to a failed write or a corrupt line read back (count them, log the error). */
+  onLoss?: (reason: SpoolLoss, items: number, err?: Error) => void;
+}
+
 export class FindingSpool {
   readonly dir: string;
   readonly maxBytes: number;
@@ -39,11 +54,13 @@ export class FindingSpool {
   /** Lowest and highest sequence ever used: file names are never reused while a file may exist. */
   private minSeq = BASE;
   private maxSeq = BASE - 1;
+  private readonly onLoss: NonNullable<FindingSpoolOptions['onLoss']>;
 
-  constructor(dir: string, opts: { maxBytes: number; segmentItems: number }) {
+  constructor(dir: string, opts: FindingSpoolOptions) {
     this.dir = dir;
     this.maxBytes = opts.maxBytes;
     this.segmentItems = opts.segmentItems;
+    this.onLoss = opts.onLoss ?? (() => {});
     mkdirSync(dir, { recursive: true });
     // Startup scan: segments left by a previous run are older than anything new.
     for (const name of readdirSync(dir).sort()) {
@@ -84,15 +101,36 @@ export class FindingSpool {
       // Batch lines into one append per tick; writes stay in order through the chain.
       const batch = { file: seg.file, lines: [line] };
       this.pending = batch;
-      this.writeChain = this.writeChain.then(() => {
+      this.chain(async () => {
         if (this.pending === batch) this.pending = null;
-        return appendFile(batch.file, batch.lines.join(''));
+        const text = batch.lines.join('');
+        const before = await stat(batch.file).then((st) => st.size, () => 0);
+        try {
+          await appendFile(batch.file, text);
+        } catch (err) {
+          // A write the disk cut short leaves part of it: cut the file back, so disk and account agree.
+          await truncate(batch.file, before).catch(() => undefined);
+          // Those findings are not on disk: take them off the account and say so; later writes go on.
+          const bytes = Buffer.byteLength(text);
+          seg.bytes -= bytes;
+          seg.count -= batch.lines.length;
+          this.totalBytes -= bytes;
+          this.onLoss('write_error', batch.lines.length, err as Error);
+        }
       });
     }
     return true;
   }
 
+  /** Runs `step` after every earlier write; a step never rejects the chain. */
+  private chain(step: () => Promise<void>): void {
+    this.writeChain = this.writeChain.then(step).catch((err: unknown) => this.onLoss('write_error', 0, err as Error));
+  }
+
   private rotate(): void {
+    // The segment being closed is fsynced (in write order): what was spooled survives a power loss.
+    const closing = this.open;
+    if (closing) this.chain(() => fsyncFile(closing.file));
     const seq = ++this.maxSeq;
     const seg: Segment = { seq, file: join(this.dir, `seg-${String(seq).padStart(15, '0')}.ndjson`), bytes: 0, count: 0 };
     this.segments.push(seg);
@@ -116,17 +154,20 @@ export class FindingSpool {
       text = '';
     }
     const items: SpoolItem[] = [];
+    let corrupt = 0;
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
         const v = JSON.parse(line) as { s?: unknown; m?: unknown; p?: unknown };
         if (typeof v.s === 'string' && typeof v.m === 'string' && typeof v.p === 'string') {
           items.push({ subject: v.s, msgId: v.m, payload: v.p });
-        }
+        } else corrupt++;
       } catch {
-        // A torn last line from a crash mid-append: the item was never acknowledged to anyone.
+        // A torn last line from a crash mid-append, or damage: skipped, counted; the rest is read.
+        corrupt++;
       }
     }
+    if (corrupt) this.onLoss('corrupt', corrupt);
     let released = false;
     return {
       items,
@@ -162,13 +203,36 @@ export class FindingSpool {
     const seq = --this.minSeq;
     const file = join(this.dir, `seg-${String(seq).padStart(15, '0')}.ndjson`);
     const text = items.map((i) => `${JSON.stringify({ s: i.subject, m: i.msgId, p: i.payload })}\n`).join('');
-    await writeFile(file, text);
+    try {
+      await writeFile(file, text);
+      await fsyncFile(file);
+    } catch (err) {
+      await rm(file, { force: true }).catch(() => undefined);
+      this.onLoss('write_error', items.length, err as Error);
+      return;
+    }
     const bytes = Buffer.byteLength(text);
     this.segments.unshift({ seq, file, bytes, count: items.length });
     this.totalBytes += bytes;
   }
 
+  /** Waits for every write so far, and fsyncs the open segment (shutdown). */
   async settle(): Promise<void> {
+    const open = this.open;
+    if (open) this.chain(() => fsyncFile(open.file));
     await this.writeChain;
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r+');
+    await fh.datasync();
+  } catch (err) {
+    // A segment already deleted (acknowledged and released) needs no sync.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  } finally {
+    await fh?.close();
   }
 }

@@ -64,6 +64,7 @@ export class JetStreamFindingSink implements FindingSink {
   private readonly opts: Required<Omit<JetStreamSinkOptions, 'spoolDir' | 'source' | 'connection'>> & { source?: string };
   private readonly log: Logger;
   private readonly spool: FindingSpool | null;
+  private lastSpoolErrorLog = 0;
   private readonly queue: Item[] = [];
   private inFlight = 0;
   private queueBytes = 0;
@@ -94,6 +95,14 @@ export class JetStreamFindingSink implements FindingSink {
       ? new FindingSpool(o.spoolDir, {
           maxBytes: this.opts.spoolMaxBytes,
           segmentItems: Math.max(1, Math.min(1_000, Math.floor(this.opts.maxQueue / 2))),
+          onLoss: (reason, n, err) => {
+            if (n > 0) this.drop(n, `spool_${reason}`);
+            const now = Date.now();
+            if (err && now - this.lastSpoolErrorLog >= 10_000) {
+              this.lastSpoolErrorLog = now;
+              this.log.warn({ reason, findings: n, err: err.message }, 'findings spool write failed; the spool goes on with the next write (logged at most every 10 s)');
+            }
+          },
         })
       : null;
     this.pump = this.run(o.connection).catch((err: unknown) => {
