@@ -579,6 +579,26 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     }
   });
 
+  it('components/persistent-state: the state directory (spools, cursors) on a PVC the Deployment mounts; nothing else changes', async () => {
+    const kustomize = requireBinary(binaries().kustomize);
+    const dir = await writeKustomization(join(scratch, 'persistent-state'), {
+      resources: [join(manifests, 'base')],
+      components: [join(manifests, 'components/persistent-state')],
+    });
+    const objs = (await kustomizeBuild(kustomize, dir)) as K8s[];
+    const pvc = one(objs, 'PersistentVolumeClaim');
+    expect(pvc.metadata.namespace).toBe(one(get('base'), 'Deployment').metadata.namespace);
+    const w = one(objs, 'Deployment');
+    const volumes = (podTemplate(w).spec as { volumes: Array<{ name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: unknown }> }).volumes;
+    expect(volumes.find((v) => v.name === 'state')).toEqual({ name: 'state', persistentVolumeClaim: { claimName: pvc.metadata.name } });
+    // The patch replaced the state volume by position: every other volume is the base's.
+    const baseVolumes = (podTemplate(one(get('base'), 'Deployment')).spec as { volumes: Array<{ name: string }> }).volumes;
+    expect(volumes.map((v) => v.name)).toEqual(baseVolumes.map((v) => v.name));
+    expect(volumes.filter((v) => v.name !== 'state')).toEqual(baseVolumes.filter((v) => v.name !== 'state'));
+    // Recreate: the old pod releases the ReadWriteOnce volume before the new one mounts it.
+    expect((w.spec as { strategy: { type: string } }).strategy.type).toBe('Recreate');
+  });
+
   it('components/servicemonitor: adds one ServiceMonitor that selects the /metrics Service (not the headless one) on a port it has', async () => {
     const kustomize = requireBinary(binaries().kustomize);
     for (const b of ['base', 'overlays/sharded'] as const) {
