@@ -99,7 +99,7 @@ export function compileSelector(sel: Selector | undefined): (r: LogRecord) => bo
     const allowed = new Set(Array.isArray(sel.source) ? sel.source : [sel.source]);
     tests.push((r) => allowed.has(SOURCE_OF_KIND[r.kind]));
   }
-  const targetField = (name: 'namespace' | 'workload' | 'pod' | 'container' | 'node' | 'app', p: Pattern | string[] | undefined) => {
+  const targetField = (name: 'namespace' | 'workload' | 'pod' | 'container' | 'node' | 'app' | 'component' | 'service' | 'cluster', p: Pattern | string[] | undefined) => {
     if (p === undefined) return;
     const t = fieldTest(p);
     tests.push((r) => t(r.target[name]));
@@ -110,6 +110,9 @@ export function compileSelector(sel: Selector | undefined): (r: LogRecord) => bo
   targetField('container', sel.container);
   targetField('node', sel.node);
   targetField('app', sel.app);
+  targetField('component', sel.component);
+  targetField('service', sel.service);
+  targetField('cluster', sel.cluster);
   if (sel.reason) {
     const reasons = new Set(sel.reason);
     tests.push((r) => r.event !== undefined && reasons.has(r.event.reason));

@@ -25,6 +25,9 @@ export interface Selector {
   container?: Pattern | string[];
   node?: Pattern | string[];
   app?: Pattern | string[];
+  component?: Pattern | string[];
+  service?: Pattern | string[];
+  cluster?: Pattern | string[];
   /** Event reason (events only), exact match against any of the list. */
   reason?: string[];
   /** Event type (events only). */
