@@ -5,7 +5,7 @@ import { metrics } from '../metrics.ts';
 import type { CompiledRule } from '../detect/compile.ts';
 import type { Signal } from '../detect/signal.ts';
 import { dedupeKey, findingId } from './ids.ts';
-import { evidenceLines, literalFromTemplate, lokiQuery, sampleOf, type Sample } from './evidence.ts';
+import { evidenceLines, evidenceQuery, queryOptionsOf, sampleOf, type Sample } from './evidence.ts';
 import { redact, truncateUtf8 } from '../parse/redact.ts';
 import { describeScope, recoveredSummary, observedSummary } from './summary.ts';
 
@@ -26,8 +26,6 @@ interface Episode {
   templates: Map<string, number>;
   sourceKind: SourceKind | undefined;
   summary: string | undefined;
-  /** LogQL line filter: the rule's literal, or the text its pattern matched in the first line. */
-  literal: string | undefined;
   details: Record<string, string | number | boolean>;
 }
 
@@ -54,7 +52,6 @@ export interface EpisodeState {
   templates: Array<[string, number]>;
   sourceKind?: SourceKind;
   summary?: string;
-  literal?: string;
   details: Record<string, string | number | boolean>;
 }
 
@@ -135,8 +132,6 @@ export class FindingsLifecycle {
         templates: [...e.templates.entries()].map(([t, c]) => [redact(t), c] as [string, number]),
         ...(e.sourceKind !== undefined ? { sourceKind: e.sourceKind } : {}),
         ...(e.summary !== undefined ? { summary: redact(e.summary) } : {}),
-        // A literal that would carry a secret is not kept (emit drops it too).
-        ...(e.literal !== undefined && redact(e.literal) === e.literal ? { literal: e.literal } : {}),
         details: e.details,
       });
     }
@@ -171,7 +166,6 @@ export class FindingsLifecycle {
         templates: new Map(x.templates),
         sourceKind: x.sourceKind,
         summary: x.summary,
-        literal: x.literal,
         details: x.details ?? {},
       });
       this.nextDue = Math.min(this.nextDue, x.lastTs + rule.quietMs);
@@ -202,7 +196,6 @@ export class FindingsLifecycle {
         templates: new Map(),
         sourceKind: s.record?.kind,
         summary: undefined,
-        literal: s.rule.literal ?? (s.record ? s.rule.matchedText(s.record.line) : undefined),
         details: {},
       };
       this.episodes.set(s.key, e);
@@ -307,11 +300,7 @@ export class FindingsLifecycle {
         lines: evidenceLines(e.samples),
         templates,
         loki: {
-          query: lokiQuery(e.scope, {
-            ...(e.sourceKind !== undefined ? { source: e.sourceKind } : {}),
-            literal: redactLiteral(e.literal ?? literalFromTemplate(topTemplate)),
-            pod: e.rule.scope === 'pod' || e.rule.scope === 'container',
-          }),
+          query: evidenceQuery(e.samples, e.scope, queryOptionsOf(e.rule, e.sourceKind)),
           start: new Date(e.firstTs - 60_000).toISOString(),
           end: new Date(e.lastTs + 60_000).toISOString(),
         },
@@ -336,9 +325,4 @@ function redactDetails(d: Record<string, string | number | boolean>): Record<str
   const out: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(d)) out[k] = typeof v === 'string' ? truncateUtf8(redact(v), 512) : v;
   return out;
-}
-
-/** A line filter that would carry a secret is dropped rather than redacted (it would match nothing). */
-function redactLiteral(lit: string | undefined): string | undefined {
-  return lit === undefined || redact(lit) !== lit ? undefined : lit;
 }

@@ -1,5 +1,6 @@
 import type { ResourceScope } from '../model/finding.ts';
 import type { CompiledRule } from '../detect/compile.ts';
+import { REDACTED } from '../parse/redact.ts';
 
 /** "5m", "40s", "1h05m": short and readable. */
 export function humanDuration(ms: number): string {
@@ -23,11 +24,24 @@ export function describeScope(s: ResourceScope): string {
 
 function shortTemplate(t: string): string {
   const one = t.replace(/\s+/g, ' ');
-  return one.length > 120 ? `${one.slice(0, 117)}...` : one;
+  if (one.length <= 120) return one;
+  let cut = 117;
+  // Never cut a redaction mark in half: "[REDAC..." reads like a broken line.
+  const open = one.lastIndexOf('[', cut);
+  if (open >= 0 && open + REDACTED.length > cut && one.startsWith(REDACTED, open)) cut = open;
+  return `${one.slice(0, cut)}...`;
+}
+
+/** Markdown inline code that stays one span when the text holds backticks itself. */
+function codeSpan(t: string): string {
+  const runs = t.match(/`+/g);
+  if (!runs) return `\`${t}\``;
+  const fence = '`'.repeat(Math.max(...runs.map((r) => r.length)) + 1);
+  return `${fence} ${t} ${fence}`;
 }
 
 export function observedSummary(rule: CompiledRule, scope: ResourceScope, count: number, firstTs: number, lastTs: number, template?: string): string {
-  const what = template ? `\`${shortTemplate(template)}\` (${rule.title})` : rule.title;
+  const what = template ? `${codeSpan(shortTemplate(template))} (${rule.title})` : rule.title;
   const span = lastTs > firstTs ? ` within ${humanDuration(lastTs - firstTs)}` : '';
   return `${count}× ${what}${span} in ${describeScope(scope)}.`;
 }
