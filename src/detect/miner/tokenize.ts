@@ -15,7 +15,9 @@ import { RE2JS } from 're2js';
  *   - the value of `key=value` (`tag="View Lock"` → `tag="<*>"`), booleans excepted;
  *   - timestamps spread over tokens (`Fri Jun 17 07:07:00 2005`) and units after a number
  *     (`5.2 KB`), which fold into one variable token;
- *   - consecutive variable tokens fold into one, so variable-length lists do not change the count.
+ *   - consecutive variable tokens fold into one, and so do lists of variables, optional quantity
+ *     groups and the variable tail of a quoted span (see `tokensOfLastSignature`), so the token
+ *     count of an event does not depend on its values.
  * Words stay: whether a word position is a variable is decided by the miner from evidence.
  * Long lines cost bounded time: only the first `maxChars` characters and `maxTokens` tokens count.
  */
@@ -43,6 +45,8 @@ export const KIND = {
   mixed: 2,
   /** `key=value`: the display keeps a word value (`user=root`), grouping masks it. */
   kv: 3,
+  /** A word with an optional group joined to it (`bytes (<*> KB)`): grouping keeps the word only. */
+  annotated: 4,
 } as const;
 
 export interface Tokenized {
@@ -78,6 +82,10 @@ const COLON = 58;
 const SLASH = 47;
 const BACKSLASH = 92;
 const LT = 60;
+const COMMA = 44;
+const SEMICOLON = 59;
+const OPEN_PAREN = 40;
+const OPEN_BRACKET = 91;
 
 /** Compiled extra masks from configuration (RE2: no pattern can stall the stream). */
 export class ExtraMasks {
@@ -323,31 +331,233 @@ export function signatureHashFromTokens(content: string, limits: TokenizerLimits
   return [fmix(lineH1 ^ scanned) & 0x3fffffff, fmix(lineH2 ^ scanned)];
 }
 
-/** Tokens of the message last passed to `signature` (the miss path): folds applied. */
+/**
+ * Tokens of the message last passed to `signature` (the miss path): folds applied.
+ *
+ * Folding is a pure function of the scanned (fine token, kind) sequence, i.e. of the signature, so
+ * the hot path (hash of the unfolded sequence) never runs it. The folds make messages of one event
+ * agree on their token count where the count depends on the values:
+ *   - a unit after a number joins it (`5.2 KB`);
+ *   - consecutive variables are one variable, and so are lists: `1,2,3` or `10.0.0.1;10.0.0.2`
+ *     inside a token, `10.0.0.1, 10.0.0.2` across tokens (a variable ending in `,` or `;` followed
+ *     by a variable), `[10.0.0.1:50010, 10.0.0.2:50010]` as `[<*>]` (`foldBracketList`);
+ *   - an optional quantity group, a bracket holding only numbers, units and `%` (`(1.16 KB)`,
+ *     `(12%)`), is an annotation of the token before it: it joins that token and the grouping form
+ *     drops it, so `1190 bytes (1.16 KB) sent` and `0 bytes sent` have the same tokens;
+ *   - in a double-quoted span (`"GET /v2/x/servers/detail HTTP/1.1"`), everything from the first
+ *     variable (or, after the first word, the first token starting with `/`) to the closing quote
+ *     is one variable, so request lines with any number of tokens after the verb agree
+ *     (`"GET <*>"`); the words before it stay, and a span of words only is left as it is;
+ *   - timestamps spread over tokens fold into one variable (`foldDates`).
+ */
 export function tokensOfLastSignature(): Tokenized {
-  const fine: string[] = [];
-  const kinds: number[] = [];
+  const out: Tokenized = { fine: [], kinds: [], truncated: scanTruncated };
   for (let j = 0; j < scanned; j++) {
     const tok = TOK[j]!;
-    const kind = KINDS[j]!;
-    const last = fine.length - 1;
-    if (kind === KIND.word && last >= 0 && kinds[last] === KIND.variable && isUnit(tok)) {
-      // `5.2 KB,` -> one token; the trailing separator keeps it apart from a bare number.
-      fine[last] += ` ${tok}`;
-      if (UNIT_TRAILING.includes(tok[tok.length - 1]!)) kinds[last] = KIND.mixed;
-      continue;
+    if (tok.length > 1) {
+      const c0 = tok.charCodeAt(0);
+      if (c0 === QUOTE) {
+        const end = foldQuoted(out, j);
+        if (end >= 0) {
+          j = end;
+          continue;
+        }
+      } else if (c0 === OPEN_PAREN || c0 === OPEN_BRACKET) {
+        const end = foldGroup(out, j);
+        if (end >= 0) {
+          j = end;
+          continue;
+        }
+      }
+      if (KINDS[j] === KIND.mixed && tok.charCodeAt(tok.length - 1) === COMMA) {
+        const end = foldBracketList(out, j);
+        if (end >= 0) {
+          j = end;
+          continue;
+        }
+      }
     }
-    if (kind === KIND.variable && last >= 0 && kinds[last] === KIND.variable) {
-      // The display of a long run stays short: it varies anyway and only its start is informative.
-      if (fine[last]!.length < MAX_FOLD) fine[last] += ` ${tok}`;
-      continue;
-    }
-    fine.push(tok);
-    kinds.push(kind);
+    push(out, tok, KINDS[j]!);
   }
-  if (scanDates) foldDates(fine, kinds);
-  return { fine, kinds, truncated: scanTruncated };
+  if (scanDates) foldDates(out.fine, out.kinds);
+  return out;
 }
+
+/** Appends one token, applying the unit, variable-run and list folds. */
+function push(out: Tokenized, tok: string, kind: number): void {
+  const { fine, kinds } = out;
+  const last = fine.length - 1;
+  const lastKind = last >= 0 ? kinds[last]! : -1;
+  if (kind === KIND.word && lastKind === KIND.variable && isUnit(tok)) {
+    // `5.2 KB,` -> one token; the trailing separator keeps it apart from a bare number.
+    fine[last] += ` ${tok}`;
+    if (UNIT_TRAILING.includes(tok[tok.length - 1]!)) kinds[last] = KIND.mixed;
+    return;
+  }
+  // A list inside one token (`1,2,3`, `node-1;node-2`) is one variable.
+  if (kind === KIND.mixed && coarseOf(tok, kind) === WILDCARD) kind = KIND.variable;
+  const opensList = kind === KIND.mixed && isListOpen(tok, kind);
+  if ((kind === KIND.variable || opensList) && (lastKind === KIND.variable || (lastKind === KIND.mixed && isListOpen(fine[last]!, lastKind)))) {
+    // The display of a long run stays short: it varies anyway and only its start is informative.
+    if (fine[last]!.length < MAX_FOLD) fine[last] += ` ${tok}`;
+    else if (opensList && !endsWithListSeparator(fine[last]!)) fine[last] += tok.slice(-1); // the grouping form needs it
+    kinds[last] = opensList ? KIND.mixed : KIND.variable;
+    return;
+  }
+  fine.push(tok);
+  kinds.push(kind);
+}
+
+function endsWithListSeparator(fine: string): boolean {
+  const c = fine.charCodeAt(fine.length - 1);
+  return c === COMMA || c === SEMICOLON;
+}
+
+/** `<*>,` / `<*> KB;`: a variable followed by a list separator (a variable may follow). */
+function isListOpen(fine: string, kind: number): boolean {
+  if (fine.length < 4 || !endsWithListSeparator(fine)) return false;
+  const co = coarseOf(fine, kind);
+  return co.length === 4 && co.startsWith(WILDCARD);
+}
+
+const MAX_LIST = 32;
+const CLOSER_OF: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
+
+/**
+ * At `[<*>,` / `setDataSource(<*>,` (a bracket opening a list of variables): when the list closes
+ * within MAX_LIST tokens with only variables in between (`[10.0.0.1:50010, 10.0.0.2:50010]`,
+ * `(2, 1)`), pushes it as one token, `[<*>]` / `setDataSource(<*>)`, the form a one-element list
+ * has, and returns the index of the closing token; -1 otherwise.
+ */
+function foldBracketList(out: Tokenized, j: number): number {
+  const head = coarseOf(TOK[j]!, KIND.mixed);
+  const n = head.length;
+  if (n < 5 || !head.endsWith(`${WILDCARD},`)) return -1;
+  const closer = CLOSER_OF[head[n - 5]!];
+  if (closer === undefined) return -1;
+  const stop = Math.min(scanned, j + MAX_LIST);
+  for (let k = j + 1; k < stop; k++) {
+    const kind = KINDS[k]!;
+    if (kind === KIND.variable) continue;
+    if (kind !== KIND.mixed) return -1;
+    const co = coarseOf(TOK[k]!, kind);
+    if (co === WILDCARD || co === `${WILDCARD},`) continue;
+    if (!co.startsWith(WILDCARD + closer) || !isClosingTail(co, 4)) return -1;
+    push(out, head.slice(0, n - 1) + co.slice(3), KIND.mixed);
+    return k;
+  }
+  return -1;
+}
+
+const MAX_QUOTED = 32;
+
+/**
+ * At a token opening a double-quoted span that closes within MAX_QUOTED tokens: pushes the words
+ * before the span's first variable, then one variable up to and with the closing quote, and returns
+ * the index of the closing token; -1 (nothing pushed) when the span is not foldable.
+ */
+function foldQuoted(out: Tokenized, j: number): number {
+  const open = TOK[j]!;
+  if (open.indexOf('"', 1) >= 0) return -1; // `"x"` closes itself (or nests): not a span
+  const stop = Math.min(scanned, j + MAX_QUOTED);
+  let close = -1;
+  for (let k = j + 1; k < stop; k++) {
+    const t = TOK[k]!;
+    const q = t.indexOf('"');
+    if (q < 0) continue;
+    if (t.indexOf('"', q + 1) >= 0 || !isClosingTail(t, q + 1)) return -1;
+    close = k;
+    break;
+  }
+  if (close < 0) return -1;
+  // The first variable; after the opening word a token starting with `/` counts as one (a request
+  // target such as `/` or `/index.html`, which outside quotes would read as a word).
+  let v = -1;
+  for (let k = j; k <= close; k++) {
+    if (KINDS[k] !== KIND.word || TOK[k]!.includes(WILDCARD) || (k > j && TOK[k]!.charCodeAt(0) === SLASH)) {
+      v = k;
+      break;
+    }
+  }
+  if (v < 0) return -1; // only words: quoted text, as scanned
+  for (let k = j; k < v; k++) push(out, TOK[k]!, KINDS[k]!);
+  const closer = TOK[close]!;
+  const tail = closer.slice(closer.indexOf('"'));
+  out.fine.push(v === j ? `"${WILDCARD}${tail}` : WILDCARD + tail);
+  out.kinds.push(KIND.mixed);
+  return close;
+}
+
+/** After the closing quote only punctuation that ends a phrase. */
+function isClosingTail(t: string, from: number): boolean {
+  for (let x = from; x < t.length; x++) if (!QUOTE_TRAILING.includes(t[x]!)) return false;
+  return true;
+}
+const QUOTE_TRAILING = ',;:.)]}';
+
+const MAX_GROUP = 3;
+
+/**
+ * At a token opening a bracket that closes within MAX_GROUP tokens and holds only numbers, units
+ * and punctuation (an optional annotation such as `(1.16 KB)`): joins it to the token before
+ * (which keeps its grouping form) and returns the index of the closing token; -1 otherwise.
+ */
+function foldGroup(out: Tokenized, j: number): number {
+  const last = out.fine.length - 1;
+  if (last < 0) return -1;
+  const lastKind = out.kinds[last]!;
+  if (lastKind !== KIND.word && lastKind !== KIND.variable && lastKind !== KIND.annotated) return -1;
+  const closer = TOK[j]!.charCodeAt(0) === OPEN_PAREN ? ')' : ']';
+  const stop = Math.min(scanned, j + MAX_GROUP);
+  let end = -1;
+  for (let k = j; k < stop; k++) {
+    const t = TOK[k]!;
+    if (KINDS[k] === KIND.kv) return -1;
+    if (t.endsWith(closer)) {
+      end = k;
+      break;
+    }
+  }
+  if (end < 0) return -1;
+  let group = TOK[j]!;
+  for (let k = j + 1; k <= end; k++) group += ` ${TOK[k]}`;
+  if (!isVariableGroup(group)) return -1;
+  const f = out.fine[last]!;
+  if (lastKind === KIND.variable) {
+    if (f.length < MAX_FOLD) out.fine[last] = `${f} ${group}`;
+  } else {
+    out.fine[last] = `${f} ${group}`;
+    out.kinds[last] = KIND.annotated;
+  }
+  return end;
+}
+
+/**
+ * `(<*> KB)`, `(<*>%)`, `[<*> ms]`: a quantity restated or qualified, i.e. variables, at least one
+ * unit or percent sign, punctuation, and no word. A bare `(<*>)` or `[<*>]` is not enough: it is
+ * as often a slot that is always there (`host [ip]`, `(hostname)`) and whose value sometimes
+ * reads as a word.
+ */
+function isVariableGroup(group: string): boolean {
+  const inner = group.slice(1, -1);
+  if (!inner.includes(WILDCARD)) return false;
+  let quantity = false;
+  for (const piece of inner.split(' ')) {
+    let rest = piece.split(WILDCARD).join('');
+    while (rest.length > 0 && GROUP_PUNCT.includes(rest[rest.length - 1]!)) {
+      if (rest.endsWith('%')) quantity = true;
+      rest = rest.slice(0, -1);
+    }
+    if (rest === '') continue;
+    if (UNITS.has(rest) || NUMBER_SUFFIXES.has(rest)) {
+      quantity = true;
+      continue;
+    }
+    return false;
+  }
+  return quantity;
+}
+const GROUP_PUNCT = '.:,;-+/%#*~';
 
 export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
   scan(content, limits, extra, false);
@@ -615,6 +825,7 @@ export function coarseOf(fine: string, kind: number): string {
   if (kind === KIND.word) return fine;
   if (kind === KIND.variable) return WILDCARD;
   if (kind === KIND.kv) return kvShape(fine, fine.indexOf('='));
+  if (kind === KIND.annotated) return fine.slice(0, fine.indexOf(' '));
   if (fine.includes(' ')) {
     // A number folded with a unit, followed by a separator: `<*> KB,` -> `<*>,`.
     let t = fine.length;
@@ -658,6 +869,32 @@ export function coarseOf(fine: string, kind: number): string {
       out += fine[j];
       j++;
     }
+  }
+  // A list of variables in one token (`<*>,<*>`, `<*>;<*>;<*>`, `<*>|<*>`) is one variable.
+  return hasListOfVariables(out) ? collapseLists(out) : out;
+}
+
+const LIST_SEPARATORS = ',;|';
+
+function hasListOfVariables(t: string): boolean {
+  for (let j = t.indexOf(WILDCARD); j >= 0; j = t.indexOf(WILDCARD, j + 3)) {
+    if (LIST_SEPARATORS.includes(t[j + 3] ?? ' ') && t.startsWith(WILDCARD, j + 4)) return true;
+  }
+  return false;
+}
+
+function collapseLists(t: string): string {
+  let out = '';
+  let j = 0;
+  while (j < t.length) {
+    if (t.startsWith(WILDCARD, j)) {
+      out += WILDCARD;
+      j += 3;
+      while (LIST_SEPARATORS.includes(t[j] ?? ' ') && t.startsWith(WILDCARD, j + 1)) j += 4;
+      continue;
+    }
+    out += t[j];
+    j++;
   }
   return out;
 }
