@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { Config } from './config.ts';
 import type { DetectionEngine, RulesReplaced } from './detect/engine.ts';
 import { loadRules } from './detect/rulesets.ts';
@@ -90,11 +90,18 @@ export class RuleReloader {
     this.hash = await contentHash(this.config, await pipelineFilesOf(this.config));
     this.setHash(this.hash);
     process.on('SIGHUP', this.onHup);
-    const dirs = new Set<string>([...this.config.pipelines.dirs, ...this.config.pipelines.files.map((f) => dirname(f)), ...this.config.pipelines.rules.map((f) => dirname(f))]);
-    if (this.opts.configFile) dirs.add(dirname(this.opts.configFile));
-    for (const dir of dirs) {
+    // Per directory, the names a change of which matters: the rule and config files themselves, any
+    // pipeline in a pipelines directory, and the `..data` symlink a ConfigMap update swaps. Other files
+    // beside them (a log next to a rules file) do not trigger reloads.
+    const wanted = new Map<string, ((name: string) => boolean)[]>();
+    const want = (dir: string, test: (name: string) => boolean) => wanted.set(dir, [...(wanted.get(dir) ?? []), test]);
+    for (const d of this.config.pipelines.dirs) want(d, (n) => /\.(ts|mts|js|mjs)$/.test(n));
+    for (const f of [...this.config.pipelines.files, ...this.config.pipelines.rules, ...(this.opts.configFile ? [this.opts.configFile] : [])]) want(dirname(f), (n) => n === basename(f));
+    for (const [dir, tests] of wanted) {
       try {
-        const w = watch(dir, { persistent: false }, () => this.schedule());
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || name.startsWith('..') || tests.some((t) => t(name))) this.schedule();
+        });
         w.on('error', (err) => this.opts.log.warn({ dir, err: err.message }, 'rule directory watch failed; reload with SIGHUP'));
         this.watchers.push(w);
       } catch (err) {

@@ -300,6 +300,8 @@ export async function run(argv: string[]): Promise<number> {
   await Promise.allSettled([...services.map((s) => s.stop()), ...sources.map((s) => s.stop())]);
   sub.unsubscribe();
   await Promise.allSettled([logSink?.close(deadline), ...findingSinks.map((s) => s.close(deadline))]);
+  // The sinks' last deliveries acknowledged records after the sources stopped: persist those cursors too.
+  await Promise.allSettled(sources.map((s) => s.flushState?.()));
   await saveState();
   engine.close();
   await store.close();

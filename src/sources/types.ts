@@ -13,6 +13,11 @@ export interface Source {
   start(): Promise<void>;
   stop(): Promise<void>;
   acknowledge(records: readonly LogRecord[]): void;
+  /**
+   * Persists what acknowledgements arrived after stop(): the sinks' last deliveries at shutdown come
+   * after the sources stopped reading, and their cursors must not be lost (a restart would re-send).
+   */
+  flushState?(): Promise<void>;
   /** For /readyz: null when healthy, else a short reason. */
   unready(): string | null;
 }

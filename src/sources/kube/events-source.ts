@@ -129,6 +129,10 @@ export class KubeEventsSource implements Source {
     await this.shared.release();
   }
 
+  flushState(): Promise<void> {
+    return this.persist();
+  }
+
   acknowledge(records: readonly LogRecord[]): void {
     for (const r of records) {
       if (r.kind !== 'event' || !r.event || !r.position) continue;

@@ -108,6 +108,10 @@ export class KubePodsSource implements Source {
     this.updateGauges();
   }
 
+  flushState(): Promise<void> {
+    return this.cursors.flush();
+  }
+
   acknowledge(records: readonly LogRecord[]): void {
     for (const r of records) {
       const p = r.position;
