@@ -275,7 +275,8 @@ const describeExpectation = (e: Partial<Expectation>) =>
   [e.type, e.status, e.severity, e.rule && `rule=${e.rule}`, e.count !== undefined && `count=${e.count}`, e.scope && `scope=${JSON.stringify(e.scope)}`, e.summary && `summary~"${e.summary}"`].filter(Boolean).join(' ');
 
 /** Runs one case against `rules` in a fresh engine; deterministic (event time only). */
-export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test'): Promise<CaseResult> {
+/** `onRecords` sees every batch the case feeds the engine (a test that also stores them, say). */
+export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test', onRecords?: (batch: readonly LogRecord[]) => void): Promise<CaseResult> {
   const templates = await createTemplateAssigner();
   const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
   const trace: TraceLine[] = [];
@@ -321,6 +322,7 @@ export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test'):
           if (rest.fields) rec.fields = { ...rest.fields };
           batch.push(parseRecord(rec));
         }
+        onRecords?.(batch);
         findings.push(...engine.process(batch));
         now += step.everyMs;
       }
