@@ -63,6 +63,11 @@ const rules: Rule[] = [
     id: 'crash-loop', incident_type: 'crash_loop', domain: 'runtime', severity: 'critical',
     title: 'crash loop', group: G, priority: next(),
     match: [/CrashLoopBackOff/i, /back-?off restarting failed container/i, /restarting failed container/i],
+    // A state, not lines: open while the pod status says the container waits in CrashLoopBackOff
+    // (each restart re-asserts it, at most ~5 min apart), ended by the status saying it stopped.
+    exclude: [/no longer waiting/],
+    clearedBy: [/no longer waiting: CrashLoopBackOff/],
+    quietFor: '15m',
   }),
   signature({
     id: 'oom-killed', incident_type: 'oom_killed', domain: 'runtime', severity: 'error',
@@ -129,6 +134,9 @@ const rules: Rule[] = [
   signature({
     id: 'disk-pressure', incident_type: 'disk_pressure', domain: 'infrastructure', severity: 'critical',
     title: 'disk pressure', group: G, priority: next(), scope: 'node',
+    // The node condition is a state: the kubelet reports it once when it starts and once when it ends.
+    clearedBy: [/NodeHasNoDiskPressure/],
+    quietFor: '30m',
     match: [
       /(?<!No)DiskPressure|disk-pressure/i,
       /Attempting to reclaim (?:ephemeral-storage|nodefs|imagefs)/i,

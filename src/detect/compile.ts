@@ -29,6 +29,8 @@ export interface CompiledRule {
   matchedText: (line: string) => string | undefined;
   /** Whether the rule's selector restricts it to Kubernetes events. */
   eventsOnly: boolean;
+  /** Patterns of `clearedBy`: a record matching one ends the rule's open episode of its scope. */
+  clears: CompiledPattern[];
 }
 
 const DEFAULT_CONFIDENCE: Record<Rule['kind'], number> = {
@@ -65,6 +67,7 @@ export function compileRule(rule: Rule): CompiledRule {
     priority: rule.priority ?? 100,
     escalate: [...(rule.escalate ?? [])].sort((a, b) => a.count - b.count),
     title: rule.title ?? rule.incident_type.replace(/_/g, ' '),
+    clears: compileAny(rule.clearedBy),
     literal: patterns.find((p) => p.literal)?.literal,
     matchedText: (line) => {
       for (const p of patterns) {

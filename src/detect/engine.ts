@@ -17,6 +17,8 @@ import { requiredLiterals } from './literals.ts';
 import { LiteralScanner } from './aho.ts';
 import { ruleFingerprint } from './fingerprint.ts';
 import type { EngineTracer } from './trace.ts';
+import { testAny } from './pattern.ts';
+import { scopeKey } from './scope.ts';
 
 /** What a rule reload did, by rule id (for the log and the reload metrics). */
 export interface RulesReplaced {
@@ -69,6 +71,8 @@ export class DetectionEngine {
   private patternDetectors: PatternEntry[] = [];
   private watermarkDetectors: Detector[] = [];
   private correlators: Detector[] = [];
+  /** Rules whose episodes a record can end (clearedBy): a condition that is a state. */
+  private clearing: CompiledRule[] = [];
   private customs: CustomDetector[] = [];
   private scanner: LiteralScanner | null = null;
   /** Every detector by rule id, with the fingerprint of the definition it was built from (for reloads). */
@@ -153,6 +157,7 @@ export class DetectionEngine {
     this.watermarkDetectors = [];
     this.correlators = [];
     this.customs = [];
+    this.clearing = this.rules.filter((r) => r.clears.length > 0);
     const literalGroups: string[][] = [];
     // Group competition needs a deterministic order: priority, then declaration order.
     const ordered = this.rules.map((rule, i) => ({ rule, i })).sort((a, b) => a.rule.priority - b.rule.priority || a.i - b.i);
@@ -263,6 +268,11 @@ export class DetectionEngine {
     const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
     const tracer = this.tracer;
     if (tracer !== null) tracer.record?.(r);
+    for (const rule of this.clearing) {
+      if (!rule.selects(r) || !testAny(rule.clears, text)) continue;
+      const f = this.lifecycle.clear(`${rule.id}|${scopeKey(rule.scope, r)}`, r.tsMs, text);
+      if (f) this.out.push(f);
+    }
     for (const d of this.recordDetectors) {
       if (!d.rule.selects(r)) continue;
       if (d.wantsTemplate === true) this.templateOf(r);

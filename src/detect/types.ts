@@ -54,6 +54,13 @@ export interface RuleCommon {
   suppressFor?: Duration;
   /** Recovered once the condition has been clear this long. Default 5m. */
   quietFor?: Duration;
+  /**
+   * A condition that is a state, not a stream of lines (a crash loop, a node condition): a record
+   * at the rule's scope matching this ends the open episode at once (`recovered` at its time), e.g.
+   * the pod status saying the container no longer waits, or `NodeHasNoDiskPressure`. Quiet time
+   * (`quietFor`) then only bounds an episode whose end was never seen.
+   */
+  clearedBy?: Pattern | Pattern[];
   /** false: a condition that only feeds correlation rules, never a finding of its own. */
   emit?: boolean;
   /** Emit a `recovered` finding when the episode ends (default true; false for one-shot rules like new_pattern). */

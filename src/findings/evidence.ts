@@ -5,6 +5,7 @@ import type { Pattern } from '../detect/types.ts';
 import type { CompiledRule } from '../detect/compile.ts';
 import { quoteLabelValue } from '../sinks/loki/labels.ts';
 import { REDACTED, redact, redactionSpans, truncateUtf8 } from '../parse/redact.ts';
+import { MAX_QUERY_BYTES } from '../model/limits.ts';
 
 export const MAX_EVIDENCE_LINES = 5;
 export const MAX_EVIDENCE_LINE_BYTES = 512;
@@ -86,8 +87,6 @@ export const MAX_LITERAL_CHARS = 120;
 export const MIN_LITERAL_CHARS = 4;
 /** Characters of each sample searched for the literal (the evidence line shows at most 512 bytes). */
 const LITERAL_SCAN_CHARS = 2048;
-/** The finding envelope cuts a longer query (src/nats/envelope.ts), which would break it. */
-const MAX_QUERY_BYTES = 2000;
 
 export interface EvidenceQueryOptions {
   /** The rule's patterns: the case-insensitive `|~` fallback when the lines share no literal. */

@@ -7,6 +7,7 @@ import type { Signal } from '../detect/signal.ts';
 import { dedupeKey, findingId } from './ids.ts';
 import { evidenceLines, evidenceQuery, queryOptionsOf, sampleOf, type Sample } from './evidence.ts';
 import { redact, truncateUtf8 } from '../parse/redact.ts';
+import { MAX_SUMMARY_BYTES, MAX_TEMPLATE_BYTES } from '../model/limits.ts';
 import { describeScope, recoveredSummary, observedSummary } from './summary.ts';
 
 interface Episode {
@@ -219,6 +220,19 @@ export class FindingsLifecycle {
     return null;
   }
 
+  /**
+   * The condition behind an episode ended (a record matched the rule's clearedBy): the episode
+   * recovers now, at the record's time, instead of after its quiet period. Null when none is open.
+   */
+  clear(key: string, ts: number, line: string): Finding | null {
+    const e = this.episodes.get(key);
+    if (!e) return null;
+    this.episodes.delete(key);
+    this.changes++;
+    if (!e.rule.emit || !e.rule.recovers) return null;
+    return this.emit(e, 'recovered', Math.max(ts, e.lastTs), truncateUtf8(line, 160));
+  }
+
   /** Recoveries due at this watermark (checked at most once per event-time second). */
   onWatermark(wm: number): Finding[] {
     if (wm < this.nextDue || wm - this.lastSweep < 1000) return [];
@@ -267,13 +281,14 @@ export class FindingsLifecycle {
     else e.templates.set('<other>', (e.templates.get('<other>') ?? 0) + s.count);
   }
 
-  private emit(e: Episode, status: FindingStatus, at: number): Finding {
+  /** `endedBy`: the record that ended a condition (clearedBy), named in the recovered summary. */
+  private emit(e: Episode, status: FindingStatus, at: number, endedBy?: string): Finding {
     e.lastEmitTs = at;
     e.emittedSeverity = e.severity;
     const templates = [...e.templates.entries()]
       .sort((a, b) => b[1] - a[1])
       // Templates come from raw lines: a value the miner did not mask (password=hunter2) must not leak.
-      .map(([template, count]) => ({ template: truncateUtf8(redact(template), 1024), count }));
+      .map(([template, count]) => ({ template: truncateUtf8(redact(template), MAX_TEMPLATE_BYTES), count }));
     const dedupe = dedupeKey(e.rule.id, e.rule.scope, e.scopeKey);
     const first = new Date(e.firstTs).toISOString();
     const last = new Date(e.lastTs).toISOString();
@@ -291,10 +306,10 @@ export class FindingsLifecycle {
       summary: truncateUtf8(
         redact(
           status === 'recovered'
-            ? recoveredSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs)
+            ? recoveredSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs, endedBy)
             : (e.summary ?? observedSummary(e.rule, e.scope, e.count, e.firstTs, e.lastTs, topTemplate)),
         ),
-        1000,
+        MAX_SUMMARY_BYTES,
       ),
       evidence: {
         lines: evidenceLines(e.samples),

@@ -46,6 +46,9 @@ export function observedSummary(rule: CompiledRule, scope: ResourceScope, count:
   return `${count}× ${what}${span} in ${describeScope(scope)}.`;
 }
 
-export function recoveredSummary(rule: CompiledRule, scope: ResourceScope, count: number, firstTs: number, lastTs: number): string {
+export function recoveredSummary(rule: CompiledRule, scope: ResourceScope, count: number, firstTs: number, lastTs: number, endedBy?: string): string {
+  if (endedBy !== undefined) {
+    return `Recovered: ${rule.title} in ${describeScope(scope)} ended (${endedBy}) after ${count} occurrence${count === 1 ? '' : 's'} between ${new Date(firstTs).toISOString()} and ${new Date(lastTs).toISOString()}.`;
+  }
   return `Recovered: ${rule.title} in ${describeScope(scope)}, quiet for ${humanDuration(rule.quietMs)} after ${count} occurrence${count === 1 ? '' : 's'} between ${new Date(firstTs).toISOString()} and ${new Date(lastTs).toISOString()}.`;
 }

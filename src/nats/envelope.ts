@@ -13,17 +13,19 @@ export const FINDING_EVENT_TYPES: Readonly<Record<FindingStatus, string>> = {
 export const FINDING_DATASCHEMA = 'urn:robot-sre-detector:finding:1.0';
 export const CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 
-/** The whole serialized envelope may never exceed this (the stream's max_msg_size is larger). */
-export const MAX_ENVELOPE_BYTES = 16 * 1024;
-export const MAX_EVIDENCE_LINES = 5;
-export const MAX_EVIDENCE_LINE_BYTES = 512;
-export const MAX_TEMPLATES = 6; // = the schema's maxItems
-export const MAX_TEMPLATE_BYTES = 512;
-export const MAX_SUMMARY_BYTES = 1024;
-export const MAX_QUERY_BYTES = 2048;
-export const MAX_SMALL_FIELD_BYTES = 256;
-export const MAX_MAP_ENTRIES = 32;
-export const MAX_TOKEN_BYTES = 128;
+export {
+  MAX_ENVELOPE_BYTES,
+  MAX_EVIDENCE_LINES,
+  MAX_EVIDENCE_LINE_BYTES,
+  MAX_TEMPLATES,
+  MAX_TEMPLATE_BYTES,
+  MAX_SUMMARY_BYTES,
+  MAX_QUERY_BYTES,
+  MAX_SMALL_FIELD_BYTES,
+  MAX_MAP_ENTRIES,
+  MAX_TOKEN_BYTES,
+} from '../model/limits.ts';
+import { MAX_ENVELOPE_BYTES, MAX_EVIDENCE_LINES, MAX_EVIDENCE_LINE_BYTES, MAX_TEMPLATES, MAX_TEMPLATE_BYTES, MAX_SUMMARY_BYTES, MAX_QUERY_BYTES, MAX_SMALL_FIELD_BYTES, MAX_MAP_ENTRIES, MAX_TOKEN_BYTES } from '../model/limits.ts';
 
 export interface FindingEnvelope {
   specversion: '1.0';

@@ -85,6 +85,26 @@ describe('workload and status helpers', () => {
     expect(abnormalTermination({ exitCode: 0, reason: 'OOMKilled' })).toBe(true);
   });
 
+  it('a waiting condition is a state: one record when it starts, none on a re-read, one when it ends or the pod goes', () => {
+    const t = new PodStatusTracker({ maxAgeMs: 600_000 });
+    const base = { cluster: 'c', namespace: 'ns', pod: 'p' };
+    const finished = '2026-12-03T06:00:00Z';
+    const looping = {
+      metadata: { name: 'p', namespace: 'ns', uid: 'u' },
+      status: { containerStatuses: [{ name: 'api', restartCount: 4, lastState: { terminated: { exitCode: 1, reason: 'Error', finishedAt: finished, containerID: 'c://4' } }, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s' } } }] },
+    };
+    const first = t.update(looping, base).filter((r) => r.fields?.reason === 'CrashLoopBackOff');
+    expect(first).toHaveLength(1);
+    // Stamped with the end of the instance it waits after: a re-list after a restart yields this same record.
+    expect(first[0]!.ts).toBe(finished);
+    expect(t.update(looping, base)).toEqual([]);
+    const running = { ...looping, status: { containerStatuses: [{ name: 'api', restartCount: 4, state: { running: { startedAt: '2026-12-03T06:05:00Z' } } }] } };
+    expect(t.update(running, base).map((r) => [r.line, r.level, r.fields?.ended])).toEqual([['container api no longer waiting: CrashLoopBackOff ended (now running)', 'info', 'CrashLoopBackOff']]);
+    expect(t.update(running, base)).toEqual([]);
+    t.update(looping, base);
+    expect(t.forget(looping, base).map((r) => r.line)).toEqual(['container api no longer waiting: CrashLoopBackOff ended (pod deleted)']);
+  });
+
   it('validates options and derives the shard index from the StatefulSet hostname', () => {
     expect(resolveKubeOptions({ mode: 'sharded', shardCount: 3 }, { HOSTNAME: 'rsd-2' }).shardIndex).toBe(2);
     expect(() => resolveKubeOptions({ mode: 'sharded', shardCount: 2 }, { HOSTNAME: 'rsd-2' })).toThrow(/shardIndex/);

@@ -76,7 +76,14 @@ export class PodStatusTracker {
           );
         }
       } else {
-        this.waiting.delete(wKey);
+        const was = this.waiting.get(wKey);
+        if (was !== undefined) {
+          this.waiting.delete(wKey);
+          // The condition ended: one record says so (rules' clearedBy ends their episodes on it).
+          const reasonWas = was.split('/')[0]!;
+          const state = s.state?.running ? 'running' : s.state?.terminated ? `terminated: ${s.state.terminated.reason ?? 'Unknown'}` : s.state?.waiting?.reason ? `waiting: ${s.state.waiting.reason}` : 'unknown';
+          out.push(this.record(now, null, target, 'info', `container ${s.name} no longer waiting: ${reasonWas} ended (now ${state})`, { reason: 'WaitingEnded', ended: reasonWas, container_type: type, restart_count: String(s.restartCount ?? 0) }));
+        }
       }
       for (const t of [s.lastState?.terminated, s.state?.terminated]) {
         if (!t || !abnormalTermination(t)) continue;
@@ -102,9 +109,19 @@ export class PodStatusTracker {
     return out;
   }
 
-  forget(pod: Pod): void {
+  /** The pod is gone: its waiting conditions end with it (one record each, as when they clear). */
+  forget(pod: Pod, base?: Target, now = Date.now()): LogRecord[] {
     const uid = pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
-    for (const { s } of allStatuses(pod)) this.waiting.delete(`${uid}/${s.name}`);
+    const out: LogRecord[] = [];
+    for (const { s, type } of allStatuses(pod)) {
+      const wKey = `${uid}/${s.name}`;
+      const was = this.waiting.get(wKey);
+      this.waiting.delete(wKey);
+      if (was === undefined || !base) continue;
+      const reasonWas = was.split('/')[0]!;
+      out.push(this.record(now, null, { ...base, container: s.name }, 'info', `container ${s.name} no longer waiting: ${reasonWas} ended (pod deleted)`, { reason: 'WaitingEnded', ended: reasonWas, container_type: type }));
+    }
+    return out;
   }
 
   private record(now: number, at: string | null, target: Target, level: Level, line: string, fields: Record<string, string>): LogRecord {

@@ -293,7 +293,11 @@ export class KubePodsSource implements Source {
   }
 
   private async removePod(pod: Pod): Promise<void> {
-    this.statusTracker.forget(pod);
+    const ended = this.shared.opts.podStatus ? this.statusTracker.forget(pod, podTarget(pod, this.shared.opts.cluster)) : [];
+    if (ended.length && !this.stopping) {
+      metrics.linesIn.inc({ source: 'pod_status' }, ended.length);
+      this.batcher.push(ended);
+    }
     if (pod.metadata.uid) await this.releasePod(pod.metadata.uid, true);
   }
 

@@ -1,0 +1,16 @@
+/**
+ * The size limits of a finding on the wire, in one place: the envelope clamps to them
+ * (src/nats/envelope.ts), the lifecycle builds within them, the JSON Schema and docs/findings.md state
+ * them (test/unit/limits-agree.test.ts compares all four).
+ */
+/** The whole serialized envelope may never exceed this (the stream's max_msg_size is larger). */
+export const MAX_ENVELOPE_BYTES = 16 * 1024;
+export const MAX_EVIDENCE_LINES = 5;
+export const MAX_EVIDENCE_LINE_BYTES = 512;
+export const MAX_TEMPLATES = 6; // = the schema's maxItems
+export const MAX_TEMPLATE_BYTES = 512;
+export const MAX_SUMMARY_BYTES = 1024;
+export const MAX_QUERY_BYTES = 2048;
+export const MAX_SMALL_FIELD_BYTES = 256;
+export const MAX_MAP_ENTRIES = 32;
+export const MAX_TOKEN_BYTES = 128;
