@@ -35,26 +35,13 @@ interface Episode {
  * of a rule that changed meanwhile is not restored), samples already redacted (the state store may
  * be JetStream KV, and raw lines never go over NATS).
  */
-export interface EpisodeState {
-  key: string;
+export type EpisodeState = Omit<Episode, 'rule' | 'templates' | 'sourceKind' | 'summary'> & {
   rule: string;
   fingerprint: string;
-  scopeKey: string;
-  scope: ResourceScope;
-  firstTs: number;
-  lastTs: number;
-  count: number;
-  severity: Severity;
-  confidence: number;
-  emittedSeverity: Severity;
-  lastEmitTs: number;
-  samples: Sample[];
-  sampleCursor: number;
   templates: Array<[string, number]>;
   sourceKind?: SourceKind;
   summary?: string;
-  details: Record<string, string | number | boolean>;
-}
+};
 
 export interface LifecycleState {
   v: 1;

@@ -17,19 +17,11 @@ import { FileStore } from '../../src/state/file-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import { shouldSkip } from '../env/binaries.ts';
 import { appendCriLines, startKube, type KubeEnv } from '../env/kube.ts';
+import { sleep, until } from './helpers/wait.ts';
 
 const skip = shouldSkip('kube-sources', ['etcd', 'kube-apiserver', 'kubectl', 'kwok']);
 
 const NS = 'shop';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Kubelet-style fixed 9-digit timestamp, `ms` from now. */
 function ts(offsetMs = 0, nanos = 0): string {

@@ -25,28 +25,13 @@ import { startNats, type NatsServerHandle } from '../env/nats.ts';
 import { freePort } from '../env/ports.ts';
 import { exactDuplicates, queryLogs, startVictoriaLogs, type VictoriaLogsHandle } from '../env/victorialogs.ts';
 import { detectorProcess, type DetectorProcess } from './helpers/detector.ts';
+import { nextTs, sleep, until } from './helpers/wait.ts';
 
 const skip = shouldSkip('lifecycle across restarts e2e', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'victoria-logs', 'nats-server']);
 const NS = 'lc';
 const CLUSTER = 'lc';
 const QUIET_S = 20;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-let lastNs = 0n;
-function nextTs(): string {
-  let ns = BigInt(Date.now()) * 1_000_000n;
-  if (ns <= lastNs) ns = lastNs + 1n;
-  lastNs = ns;
-  return `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
-}
 
 /** A finding as a consumer without the SDK sees it: the CloudEvents envelope's `data`. */
 interface WireFinding {

@@ -20,31 +20,13 @@ import { shouldSkip } from '../env/binaries.ts';
 import { appendCriLines, startKube, type KubeEnv } from '../env/kube.ts';
 import { startToxiproxy, type Proxy, type ToxiproxyHandle } from '../env/toxiproxy.ts';
 import { exactDuplicates, queryLogs, startVictoriaLogs, type VictoriaLogsHandle } from '../env/victorialogs.ts';
+import { nextTs as ts, sleep, until } from './helpers/wait.ts';
 
 const skip = shouldSkip('network faults (kube path)', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'toxiproxy-server', 'victoria-logs']);
 const NS = 'faults';
 /** The sink's memory bound: pausing at 0.9 of it leaves room for one batch in the source's batcher and one slice per stream. */
 const QUEUE = 256 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const record = (s: string) => process.stderr.write(`[network-faults e2e] ${s}\n`);
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-/** Strictly increasing RFC 3339 nanosecond stamps: lines of one pod never share an instant, so the store's order is the written order. */
-let lastNs = 0n;
-function ts(): string {
-  let ns = BigInt(Date.now()) * 1_000_000n;
-  if (ns <= lastNs) ns = lastNs + 1n;
-  lastNs = ns;
-  const ms = Number(ns / 1_000_000n);
-  return `${new Date(ms).toISOString().slice(0, 19)}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
-}
 
 async function lokiDropped(): Promise<number> {
   const snap = await registry.getSingleMetric('rsd_dropped_total')?.get();

@@ -28,32 +28,13 @@ import { freePort } from '../env/ports.ts';
 import { detectorProcess, repoRoot, type DetectorProcess } from './helpers/detector.ts';
 import { applyManifests, type AppliedManifests } from './helpers/manifests.ts';
 import { shippedConfig, type ShippedConfig } from './helpers/shipped-config.ts';
+import { nextTs, sleep, until } from './helpers/wait.ts';
 
 const skip = shouldSkip('product e2e', ['etcd', 'kube-apiserver', 'kubectl', 'kwok', 'victoria-logs', 'nats-server']);
 
 const CLUSTER = 'e2e';
 const NS = 'shop';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, detail: () => string | Promise<string> = () => ''): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) {
-      const d = await detail();
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${d ? `\n${d}` : ''}`);
-    }
-    await sleep(100);
-  }
-}
-
-/** Strictly increasing kubelet-style timestamps (9 fractional digits) near now, so Loki's order is the write order. */
-let lastNs = 0n;
-function nextTs(): string {
-  let ns = BigInt(Date.now()) * 1_000_000n;
-  if (ns <= lastNs) ns = lastNs + 1n;
-  lastNs = ns;
-  return `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
-}
 const tsToNs = (ts: string): string => {
   const m = /^(.{19})\.(\d{9})Z$/.exec(ts)!;
   return (BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt(m[2]!)).toString();
