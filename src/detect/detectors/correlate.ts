@@ -93,7 +93,8 @@ export class CorrelateDetector implements Detector {
       count: sig.count,
       severity: this.rule.severity,
       confidence: this.rule.confidence,
-      summary: `${this.rule.title}: ${parts} within ${Math.round(this.windowMs / 60000)}m on ${describeRelation((this.rule.spec as CorrelateRule).on, key)}.`,
+      // The finding's scope (and subject) is the latest input's: the summary names it beside the relation.
+      summary: `${this.rule.title}: ${parts} within ${Math.round(this.windowMs / 60000)}m on ${describeRelation((this.rule.spec as CorrelateRule).on, key)}${latestIn(sig.scope, (this.rule.spec as CorrelateRule).on)}.`,
       details: { conditions: parts, relation: (this.rule.spec as CorrelateRule).on, related_count: total },
       related,
       ...(sig.record ? { record: sig.record } : {}),
@@ -103,6 +104,13 @@ export class CorrelateDetector implements Detector {
   size(): number {
     return this.groups.size;
   }
+}
+
+/** ", latest in shop/worker" when the latest input is narrower than the relation; '' otherwise. */
+function latestIn(scope: ResourceScope, on: CorrelateRule['on']): string {
+  const where = scope.workload ?? scope.pod ?? (scope.node && on !== 'node' ? `node ${scope.node}` : undefined);
+  if (on === 'workload' || where === undefined) return on === 'cluster' || on === undefined ? `, latest in ${scope.namespace}` : '';
+  return `, latest in ${scope.namespace}/${where}`;
 }
 
 function describeRelation(on: CorrelateRule['on'], key: string): string {
