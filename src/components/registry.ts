@@ -4,5 +4,6 @@
  */
 import type { AnyComponent } from './component.ts';
 import { alertmanagerComponent } from '../sinks/alertmanager/component.ts';
+import { filesComponent } from '../sources/files/component.ts';
 
-export const COMPONENTS: readonly AnyComponent[] = [alertmanagerComponent];
+export const COMPONENTS: readonly AnyComponent[] = [filesComponent, alertmanagerComponent];

@@ -110,6 +110,8 @@ export class LabelBuilder {
     };
     meta('pod', t.pod);
     meta('node', t.node);
+    // The file a line came from (file source): metadata, never a label (one stream per file would not scale).
+    meta('filename', t.file);
     if (r.level !== 'unknown') meta('level', r.level);
     if (r.stream !== 'unknown') meta('stream', r.stream);
     const f = r.fields;
