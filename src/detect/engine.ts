@@ -71,8 +71,8 @@ export class DetectionEngine {
   private patternDetectors: PatternEntry[] = [];
   private watermarkDetectors: Detector[] = [];
   private correlators: Detector[] = [];
-  /** Rules whose episodes a record can end (clearedBy): a condition that is a state. */
-  private clearing: CompiledRule[] = [];
+  /** Rules whose episodes a record can end (clearedBy), each with its prefilter bit (0: always tested). */
+  private clearing: Array<{ rule: CompiledRule; bit: number }> = [];
   private customs: CustomDetector[] = [];
   private scanner: LiteralScanner | null = null;
   /** Every detector by rule id, with the fingerprint of the definition it was built from (for reloads). */
@@ -157,8 +157,17 @@ export class DetectionEngine {
     this.watermarkDetectors = [];
     this.correlators = [];
     this.customs = [];
-    this.clearing = this.rules.filter((r) => r.clears.length > 0);
     const literalGroups: string[][] = [];
+    // clearedBy patterns join the literal prefilter like match patterns: most lines skip them in the one scan.
+    this.clearing = this.rules
+      .filter((r) => r.clears.length > 0)
+      .map((rule) => {
+        const lits = rule.clears.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
+        if (!this.prefilter || lits.some((l) => l === null)) return { rule, bit: 0 };
+        const bit = 1 << Math.min(literalGroups.length, 31);
+        literalGroups.push(lits.flatMap((l) => l!));
+        return { rule, bit };
+      });
     // Group competition needs a deterministic order: priority, then declaration order.
     const ordered = this.rules.map((rule, i) => ({ rule, i })).sort((a, b) => a.rule.priority - b.rule.priority || a.i - b.i);
     for (const { rule } of ordered) {
@@ -268,19 +277,20 @@ export class DetectionEngine {
     const text = r.line.length > MAX_PARSE_BYTES ? r.line.slice(0, MAX_PARSE_BYTES) : r.line;
     const tracer = this.tracer;
     if (tracer !== null) tracer.record?.(r);
-    for (const rule of this.clearing) {
-      if (!rule.selects(r) || !testAny(rule.clears, text)) continue;
-      const f = this.lifecycle.clear(`${rule.id}|${scopeKey(rule.scope, r)}`, r.tsMs, text);
-      if (f) this.out.push(f);
-    }
     for (const d of this.recordDetectors) {
       if (!d.rule.selects(r)) continue;
       if (d.wantsTemplate === true) this.templateOf(r);
       d.onRecord!(r, text, this.emitFn, this.wm);
     }
-    if (this.patternDetectors.length === 0) return;
+    if (this.patternDetectors.length === 0 && this.clearing.length === 0) return;
     // One pass finds which detectors' literals occur; the others cannot match this line.
     const candidates = this.scanner === null ? 0 : this.scanner.scan(text);
+    for (const { rule, bit } of this.clearing) {
+      if (bit !== 0 && (candidates & bit) === 0) continue;
+      if (!rule.selects(r) || !testAny(rule.clears, text)) continue;
+      const f = this.lifecycle.clear(`${rule.id}|${scopeKey(rule.scope, r)}`, r.tsMs, text);
+      if (f) this.out.push(f);
+    }
     let claimed: string[] | null = null;
     for (const { d, rule, prefiltered, bit } of this.patternDetectors) {
       if (prefiltered && (candidates & bit) === 0) continue;
