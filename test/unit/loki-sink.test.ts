@@ -332,8 +332,8 @@ describe('LokiSink disk spool', () => {
     // Acknowledgements were in write order, and the ordering bookkeeping is empty once drained.
     const nums = acked.map((r) => Number(r.line.split(' ')[1]));
     expect(nums).toEqual([...nums].sort((a, b) => a - b));
-    const inner = s as unknown as { pending: Map<number, number>; segOrder: Map<number, number>; held: unknown[] };
-    expect([inner.pending.size, inner.segOrder.size, inner.held.length]).toEqual([0, 0, 0]);
+    const inner = s as unknown as { acks: { counts(): { outstanding: number; held: number } }; segOrder: Map<number, number> };
+    expect([inner.acks.counts().outstanding, inner.segOrder.size, inner.acks.counts().held]).toEqual([0, 0, 0]);
   });
 
   it('flush returns by its deadline while Loki is down', async () => {

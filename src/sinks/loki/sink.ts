@@ -14,6 +14,7 @@ import { resolveLokiOptions, type LokiSinkOptions, type ResolvedLokiOptions } fr
 import { Spool, type SpoolSegment } from './spool.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { LokiTransport } from './transport.ts';
+import { OrderedAcks } from '../../delivery/ordered-acks.ts';
 
 /** A batch: what one push request carries. */
 interface Chunk {
@@ -105,13 +106,10 @@ export class LokiSink implements LogSink {
   private changeWaiters: Array<() => void> = [];
   private loop: Promise<void>;
   private nextOrder = 0;
-  /** Orders of chunks not yet done (queued, spooled, spilling, in flight), as a multiset. */
-  private readonly pending = new Map<number, number>();
+  /** Chunks not yet done (queued, spooled, spilling, in flight) and delivered ones held for older ones. */
+  private readonly acks: OrderedAcks<LogRecord>;
   /** Orders of spool segments, by segment sequence. */
   private readonly segOrder = new Map<number, number>();
-  /** Delivered chunks waiting for older ones before their acknowledgement, in write order. */
-  private readonly held: Chunk[] = [];
-  private heldBytes = 0;
 
   constructor(options: LokiSinkOptions) {
     this.options = resolveLokiOptions(options);
@@ -122,6 +120,26 @@ export class LokiSink implements LogSink {
     this.spool = o.spool ? new Spool(o.spool.dir) : undefined;
     this.tenantBucket = new TokenBucket(o.tenantRateBytes, o.tenantBurstBytes);
     this.streamBuckets = new LRUCache({ max: 10_000, ttl: 600_000 });
+    this.acks = new OrderedAcks<LogRecord>({
+      maxHeldBytes: o.heldAckBytes,
+      deliver: (records) => {
+        for (const l of this.listeners) {
+          try {
+            l(records);
+          } catch (err) {
+            log.error({ component: 'loki', err }, 'onDelivered listener threw');
+          }
+        }
+      },
+      onDiscard: (lines) => {
+        // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
+        metrics.sinkAcksDiscarded.inc({ sink: this.name }, lines);
+        if (this.logOnce.allow('acks_discarded')) {
+          log.warn({ component: 'loki', lines }, 'loki sink: delivered batches waiting for older ones exceed the bound; some will not be acknowledged (re-read after a restart, not lost)');
+        }
+      },
+      onHeld: (bytes) => metrics.sinkAcksHeldBytes.set({ sink: this.name }, bytes),
+    });
     this.ready = this.init();
     // Spills must not race the spool's opening (it removes stale .tmp files and sets the next sequence).
     this.spillChain = this.ready.catch(() => undefined);
@@ -562,31 +580,21 @@ export class LokiSink implements LogSink {
       await this.spool?.remove(chunk.seg).catch(() => undefined);
     }
     if (chunk.mem) this.memBytes -= chunk.bytes;
-    this.pendingDelete(chunk.order);
-    if (ack && chunk.records.length) this.hold(chunk);
-    this.releaseHeld();
-    this.boundHeld();
+    chunk.entries = []; // finished: only the records are needed, for the acknowledgement
+    this.acks.done(chunk.order, ack ? { records: chunk.records, bytes: chunk.bytes } : undefined);
     this.updateGauges();
     this.notifyChange();
   }
 
-  // ---- acknowledgements in write order ----------------------------------------------------
+  // ---- acknowledgements in write order (src/delivery/ordered-acks.ts) ----------------------
 
   private track(order: number): void {
-    this.pending.set(order, (this.pending.get(order) ?? 0) + 1);
+    this.acks.track(order);
   }
 
   /** A chunk left without delivery (dropped): younger delivered chunks may now be acknowledged. */
   private untrack(order: number): void {
-    this.pendingDelete(order);
-    this.releaseHeld();
-    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
-  }
-
-  private pendingDelete(order: number): void {
-    const n = this.pending.get(order) ?? 0;
-    if (n <= 1) this.pending.delete(order);
-    else this.pending.set(order, n - 1);
+    this.acks.done(order);
   }
 
   /** The write order of a segment leaving the spool tier (loaded into a chunk, or dropped). */
@@ -596,49 +604,6 @@ export class LokiSink implements LogSink {
     return order;
   }
 
-  private oldestPending(): number {
-    let min = Infinity;
-    for (const o of this.pending.keys()) if (o < min) min = o;
-    return min;
-  }
-
-  private hold(chunk: Chunk): void {
-    chunk.entries = []; // delivered: only the records are needed, for the acknowledgement
-    let i = this.held.length;
-    while (i > 0 && this.held[i - 1]!.order > chunk.order) i--;
-    this.held.splice(i, 0, chunk);
-    this.heldBytes += chunk.bytes;
-  }
-
-  private boundHeld(): void {
-    while (this.heldBytes > this.options.heldAckBytes && this.held.length > 1) {
-      // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
-      const gone = this.held.shift()!;
-      this.heldBytes -= gone.bytes;
-      metrics.sinkAcksDiscarded.inc({ sink: this.name }, gone.records.length);
-      if (this.logOnce.allow('acks_discarded')) {
-        log.warn({ component: 'loki', lines: gone.records.length }, 'loki sink: delivered batches waiting for older ones exceed the bound; some will not be acknowledged (re-read after a restart, not lost)');
-      }
-    }
-    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
-  }
-
-  private releaseHeld(): void {
-    if (this.held.length === 0) return;
-    const oldest = this.oldestPending();
-    while (this.held.length > 0 && this.held[0]!.order <= oldest) {
-      const c = this.held.shift()!;
-      this.heldBytes -= c.bytes;
-      for (const l of this.listeners) {
-        try {
-          l(c.records);
-        } catch (err) {
-          log.error({ component: 'loki', err }, 'onDelivered listener threw');
-        }
-      }
-    }
-    metrics.sinkAcksHeldBytes.set({ sink: this.name }, this.heldBytes);
-  }
 }
 
 /** Halves a chunk; a spool segment stays with the second half so the file is deleted only when both went. */
