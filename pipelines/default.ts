@@ -21,16 +21,23 @@ const HEALTHY = [
   /"?GET \/(?:healthz|readyz|livez|health|ready|metrics)[^"]*"? (?:HTTP\/[\d.]+"? )?200\b/i,
 ];
 
+// A line quoting detection patterns (a node-problem-detector or alerting config dump) is configuration.
+const CONFIG_DUMP = [/Pattern:[^\n]{0,200}\\[dsw]\+/i];
+
 const rules: Rule[] = [
   // ── release ────────────────────────────────────────────────────────────────────────────
+  // The registry's own answer (429, 401/403) is the cause, even inside a Helm or Flux failure.
   signature({
     id: 'image-pull-rate-limited', incident_type: 'image_pull_rate_limited', domain: 'release', severity: 'error',
     title: 'image pull rate limited', group: G, priority: next(),
     match: [
       /toomanyrequests/i,
       /pull rate limit/i,
-      /(?:pull|image|registry|manifest|blob|docker\.io|ecr|gcr\.io|quay\.io|ghcr\.io)[^\n]{0,300}(?:\b429\b|too many requests|rate[ -]?limit|rate exceeded)/i,
-      /(?:\b429\b|too many requests|rate[ -]?limit(?:ed)?|rate exceeded)[^\n]{0,300}(?:pull|image|registry|manifest)/i,
+      /pull QPS exceeded/i,
+      /(?:pull|image|registry|manifest|blob|docker\.io|ecr|gcr\.io|quay\.io|ghcr\.io)[^\n]{0,300}(?:(?<![\w.:/-])429(?![\w.:/-])|too many requests|rate[ -]?limit|rate exceeded)/i,
+      /(?:(?<![\w.:/-])429(?![\w.:/-])|too many requests|rate[ -]?limit(?:ed)?|rate exceeded)[^\n]{0,300}(?:pull|image|registry|manifest)/i,
+      // ECR's token endpoint throttled (the credential helper's own wording).
+      /ThrottlingException[^\n]{0,120}(?:GetAuthorizationToken|GetDownloadUrlForLayer|BatchGetImage)|(?:GetAuthorizationToken|BatchGetImage)[^\n]{0,80}Rate exceeded/,
     ],
     exclude: HEALTHY,
   }),
@@ -42,6 +49,37 @@ const rules: Rule[] = [
       /no (?:basic auth )?credentials/i,
       /(?:pull|image|registry|manifest|docker\.io|ecr|gcr\.io|quay\.io|ghcr\.io)[^\n]{0,300}(?:unauthori[sz]ed|authentication required|access (?:is )?denied|access to the resource is denied|\b40[13](?![0-9])|\bforbidden\b|denied: |insufficient_scope|authorization failed|invalid username\/password|requested access to the resource is denied)/i,
       /(?:unauthori[sz]ed|authentication required|403 Forbidden|\bStatus 40[13]\b)[^\n]{0,200}(?:pull|image|registry|manifest)/i,
+      // containerd's resolver and the distribution spec's error code.
+      /failed to (?:authorize|fetch (?:anonymous|oauth) token)[^\n]{0,120}(?:\b40[13]\b|unauthori[sz]ed|forbidden)/i,
+      /\bunauthorized: authentication required\b|\bUNAUTHORIZED: authentication required\b/i,
+    ],
+    exclude: HEALTHY,
+  }),
+  // Helm, Flux and Argo CD say that a release, a reconciliation or a sync failed; what they quote
+  // (a missing chart, a conflict) is part of the release failure.
+  signature({
+    id: 'release-reconcile-failed', incident_type: 'release_reconcile_failed', domain: 'release', severity: 'error',
+    title: 'release or reconciliation failures', group: G, priority: next(),
+    match: [
+      // Helm
+      /another operation \((?:install|upgrade|rollback)[^)]{0,40}\) is in progress/i,
+      /\b(?:UPGRADE|INSTALLATION|ROLLBACK|UNINSTALLATION) FAILED\b/,
+      /\bHelm (?:install|upgrade|uninstall|rollback|release|test) failed\b|(?:install|upgrade|rollback|uninstall) retries exhausted/i,
+      /has no deployed releases|cannot re-use a name that is still in use|rendered manifests contain a (?:resource|new resource) that already exists|existing resource conflict|invalid ownership metadata/i,
+      /synchroni[sz]ation of release [^\n]{0,120} failed|\bFailedReleaseSync\b|failed to (?:upgrade|install|rollback|uninstall) (?:chart|release)/i,
+      // charts that cannot be fetched
+      /matching [^\n]{0,60} not found in [^\n]{0,60} index|no chart version found|no cached repo found|could not download chart|failed to download "|failed to (?:pull|fetch|load|locate|download) chart|chart pull error|HelmChart '[^']+' is not ready|HelmRepository '[^']+' is not ready/i,
+      // Flux, controller-runtime and other reconcilers
+      /\breconcil\w* (?:failed|error)\b|\bReconciler error\b|\bReconciliation failed\b|reconciler for object [^\n]{0,200} failed/i,
+      /\bdry-run failed\b|\bkustomize build (?:failed|[^\n]{0,200} failed)|kustomization [^\n]{0,80}(?:failed|not ready)/i,
+      // conflicts and rejected changes while applying
+      /Apply failed with \d+ conflicts?|Operation cannot be fulfilled on [^\n]{0,160}the object has been modified|\bfield is immutable\b|cannot patch "[^"]+" with kind|no matches for kind "[^"]+" in version/i,
+      // Helm hooks, atomic rollbacks, release storage
+      /failed (?:pre|post)-(?:install|upgrade|delete|rollback)|rolled back due to atomic being set|\bsh\.helm\.release\.v1\b[^\n]{0,200}(?:invalid|failed|Too long)|Error: release: not found|\bRelease not loaded\b/i,
+      // Flux's event reasons and kustomize-controller's health gate
+      /\b(?:ReconciliationFailed|InstallFailed|UpgradeFailed|RollbackFailed|UninstallFailed|ArtifactFailed|GitOperationFailed|BuildFailed|HealthCheckFailed|DependencyNotReady)\b|health check failed after \d|dependency '[^']+' is not ready|failed to checkout and determine revision/,
+      // Argo CD
+      /\bComparisonError\b|\bInvalidSpecError\b|\bSyncError\b|Manifest generation error|Failed to load (?:live|target) state|Failed to compare desired state|\bSync operation to \S+ failed|one or more (?:objects|synchronization tasks) (?:failed|completed unsuccessfully)|operation \(phase: (?:Failed|Error)\)|failed to sync cluster/i,
     ],
     exclude: HEALTHY,
   }),
@@ -62,7 +100,15 @@ const rules: Rule[] = [
   signature({
     id: 'crash-loop', incident_type: 'crash_loop', domain: 'runtime', severity: 'critical',
     title: 'crash loop', group: G, priority: next(),
-    match: [/CrashLoopBackOff/i, /back-?off restarting failed container/i, /restarting failed container/i],
+    match: [
+      /CrashLoopBackOff/i, /back-?off restarting failed container/i, /restarting failed container/i,
+      // The same loop outside Kubernetes: systemd's start limit, supervisord giving up, docker and Nomad restarts.
+      /start request repeated too|start-limit-hit|Scheduled restart job, restart counter is at (?:[2-9]|\d{2,})\b|holdoff time over, scheduling restart/i,
+      /entered FATAL state, too many start retries|\bExited too quickly\b/i,
+      /\bRestarting \(\d+\) (?:\d+|an?|About an?) \w+ ago/,
+      /\bTask restarting in \d|Exceeded allowed attempts|Total Restarts = (?:[2-9]|\d{2,})\b/i,
+      /too many unstable restarts|is restarting, wait until the container is running|\bcrash[- ]?loop(?:ing)?\b|\brestart loop\b/i,
+    ],
     // A state, not lines: open while the pod status says the container waits in CrashLoopBackOff
     // (each restart re-asserts it, at most ~5 min apart), ended by the status saying it stopped.
     exclude: [/no longer waiting/],
@@ -86,14 +132,56 @@ const rules: Rule[] = [
       /(?:killed|terminated) (?:due to|because of) (?:memory|oom)|oom_reaper|cannot allocate memory/i,
       /Allowed memory size of \d+ bytes exhausted/i,
       /(?:exceeded|over) (?:its |the )?memory limit|memory limit (?:exceeded|reached)/i,
-      /heap (?:out of memory|limit (?:reached|exceeded))/i,
+      /heap (?:out of memory|limit (?:reached|exceeded))|Reached heap limit|Ineffective mark-compacts near heap limit|Allocation failed - JavaScript heap/i,
       /reason=OOMKilled|exit ?code[=: ]+137\b/i,
+      // Allocation failures reported by runtimes (Go's runtime, Windows commit limit errno 1455) and systemd-oomd.
+      /runtime: cannot map pages in arena|runtime: out of memory|VirtualAlloc of \d+ bytes failed|errno=1455\b|paging file is too small/i,
+      /systemd-oomd[^\n]{0,80}(?:Considered \d+ cgroups for killing|Killed \S+ due to)|Considered \d+ cgroups for killing/i,
     ],
+    exclude: CONFIG_DUMP,
+  }),
+  // Signals and faults the kernel (or a runtime's crash handler) reports for a process: segfaults,
+  // general protection faults, traps, oopses and panics, core dumps.
+  signature({
+    id: 'kernel-crash', incident_type: 'kernel_crash', domain: 'runtime', severity: 'critical',
+    title: 'kernel-level crashes', group: G, priority: next(),
+    match: [
+      /\bsegfault at \w+ ip \w+/i,
+      /\bgeneral protection(?: fault| ip)|#gp General protection|\bBAD TRAP\b/i,
+      /\btraps: \S+\[\d+\] (?:trap|general protection)|\btrap (?:invalid opcode|divide error|int3|stack segment)|invalid opcode: [0-9a-f]{4}\b/i,
+      /Unable to handle kernel (?:NULL pointer dereference|paging request)|BUG: (?:kernel NULL pointer dereference|unable to handle|soft lockup|scheduling while atomic|Bad page)|kernel BUG at\b/i,
+      /\bOops(?:\[#\d+\]|: [0-9a-f]+ \[#\d+\])|Internal error: Oops/,
+      /Kernel panic - not syncing|panic\[cpu\d+\]\/thread=|\bRIP: [0-9a-f]{4}:|blocked for more than \d+ seconds|\[Hardware Error\]|Machine check events logged/i,
+      /\bdumped core\b|\(core dumped\)|\bcore dumped\b|COREDUMP_SIGNAL(?:_NAME)?=SIG|\bkilled by SIG\w+ - dumping core/i,
+      /\bsegmentation fault\b|Violación de segmento|Erreur de segmentation|Speicherzugriffsfehler|\('core' generado\)/i,
+      /#\s+SIG(?:SEGV|BUS|ILL|FPE) \(0x[0-9a-f]+\) at pc=|A fatal error has been detected by the Java Runtime Environment|EXCEPTION_ACCESS_VIOLATION|\b0xc0000005\b|Faulting application name/,
+      // Deaths by signal as shells, systemd, Android and exit codes report them (139 = 128 + SIGSEGV).
+      /\b(?:Illegal instruction|Bus error|Floating point exception)\b(?= \(core dumped\)|\s*$)|code=dumped|status=(?:11\/SEGV|6\/ABRT|7\/BUS|4\/ILL|8\/FPE)|Fatal signal \d+ \(SIG\w+\)|(?:killed|terminated) by signal (?:11|SIGSEGV|SIGBUS|SIGILL)\b|\bSignal: 11 \(SEGV\)|received signal SIGSEGV|exit(?:ed with)? code:? 139\b|exit status 139\b/i,
+      // glibc aborting on heap or stack corruption.
+      /\*\*\* stack smashing detected \*\*\*|double free or corruption|malloc\(\): (?:memory corruption|corrupted)|free\(\): invalid pointer|\*\*\* Error in `[^`]*': /,
+    ],
+    exclude: CONFIG_DUMP,
   }),
   signature({
     id: 'probe-failed', incident_type: 'probe_failed', domain: 'runtime', severity: 'warning',
     title: 'probe failures', group: G, priority: next(),
     match: [/(?:liveness|readiness|startup) probe (?:failed|errored|error)/i, /failed (?:liveness|readiness|startup) probe/i, /(?:liveness|readiness|startup) probe for \"[^\"]*\" (?:failed|errored)/i, /\bprobe (?:failed|errored)\b/i, /reason=Unhealthy\b/],
+    exclude: HEALTHY,
+  }),
+  // A health endpoint or a load balancer's check says a dependency is down: Spring health
+  // indicators, HAProxy, Traefik, nginx, Consul, compose healthchecks, apiserver healthz, keepalived.
+  signature({
+    id: 'dependency-health-failed', incident_type: 'dependency_health_failed', domain: 'runtime', severity: 'error',
+    title: 'dependency health checks failing', group: G, priority: next(),
+    match: [
+      /\bhealth[ -]?checks? (?:failed|failure|error(?:ed)?|timed out|is failing)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
+      /\bServer \S+ is DOWN\b|\bhas no server available\b|reason: Layer[4-7] (?:connection problem|timeout|wrong status|response error|invalid response)/,
+      /\bis now critical\b|\bno live upstreams\b|upstream server temporarily disabled|failure to get a peer from the ring-balancer/i,
+      /dependency failed to start|\bcontainer [^\n]{0,80} is unhealthy\b|\bis unhealthy\b|\(unhealthy\)|(?:has|with|\d+) unhealthy targets?\b/i,
+      /\bhealthz check \S+ failed|\[-\]\S+ failed\b|\b(?:readyz|livez|healthz) check failed|failing or missing response from|FailedDiscoveryCheck/i,
+      /"status"\s*:\s*"(?:DOWN|OUT_OF_SERVICE)"|with status Unhealthy|health[_ ]?status:? "?unhealthy|unhealthy (?:TCP|HTTP|timeout) increment|service unhealthy \(responded with|Health checks failed with these codes|Target\.(?:FailedHealthChecks|ResponseCodeMismatch|Timeout)\b|\bagent: Check [^\n]{0,120}(?:failed|critical|timed out)/i,
+      /VRRP_Script\(\S+\) failed|\bScript `?\S+`? now returning [1-9]|Keepalived\w*\[\d+\]: [^\n]{0,120}exited due to signal/,
+    ],
     exclude: HEALTHY,
   }),
   // ── infrastructure ────────────────────────────────────────────────────────────────────
@@ -102,13 +190,13 @@ const rules: Rule[] = [
     title: 'pods cannot be scheduled', group: G, priority: next(),
     match: [
       /FailedScheduling/,
-      /\d+\/\d+ nodes are available/i,
+      /\d+ ?\/ ?\d+ nodes are available/i,
       /no nodes available to schedule/i,
       /didn'?t match (?:Pod's )?node (?:affinity|selector)/i,
-      /Insufficient (?:cpu|memory|pods|ephemeral-storage|nvidia\.com|hugepages)/i,
+      /Insufficient (?:cpu|memory|pods|ephemeral-storage|nvidia|amd\.com|gpu|hugepages|[\w-]+\.(?:com|io)\/)/i,
       /untolerated taint/i,
       /unbound immediate PersistentVolumeClaims/i,
-      /(?:failed|unable) to schedule pod/i,
+      /(?:failed|unable) to schedule pod|cannot schedule pods?\b/i,
       /pod didn'?t trigger scale-up/i,
       /\bnode\(s\) (?:didn'?t|did not|had|were|exceed)/i,
       /preemption:? [^\n]{0,40}(?:not helpful|no preemption victims)/i,
@@ -119,37 +207,47 @@ const rules: Rule[] = [
     id: 'volume-mount-failed', incident_type: 'volume_mount_failed', domain: 'infrastructure', severity: 'error',
     title: 'volume mount failures', group: G, priority: next(),
     match: [
-      /FailedMount|FailedAttachVolume|FailedMapVolume/,
+      /FailedMount|FailedAttachVolume|FailedMapVolume|ProvisioningFailed/,
       /(?:MountVolume|AttachVolume|MapVolume|UnmountVolume)\.\w+ failed/i,
       /Unable to (?:attach or )?mount volumes/i,
       /Multi-Attach error/i,
       /persistentvolumeclaim "[^"]+" not found/i,
       /format of disk [^\n]{0,200} failed/i,
       /not found in the list of registered CSI drivers|Couldn't get (?:configMap|secret) [^\n]{0,120}not found/i,
-      /(?:mount(?:ing)?|attach(?:ing)?) (?:volume |of volume )?failed|failed to (?:mount|attach) (?:volume|device|\/)/i,
-      /mount: [^\n]{0,120}(?:wrong fs type|bad option|permission denied|does not exist|no such file)/i,
+      /(?:mount(?:ing)?|attach(?:ing)?) (?:volume |of volume )?failed|failed to (?:mount|attach) (?:volume|device|\/)|\bmount command failed\b|failed to provision volume/i,
+      /\bmount(?:\.nfs4?|\.cifs|\.ceph|\.glusterfs|\.fuse)?: [^\n]{0,400}(?:wrong fs type|bad option|bad superblock|permission denied|does not exist|no such file|Connection timed out|connection refused|access denied|No route to host|Protocol not supported|already mounted|mount point busy)/i,
       /volume[^\n]{0,120}(?:timed out waiting for the condition|not attached|already (?:exclusively )?attached)/i,
     ],
   }),
+  // The node condition is a state: the kubelet reports it once when it starts and once when it ends.
   signature({
     id: 'disk-pressure', incident_type: 'disk_pressure', domain: 'infrastructure', severity: 'critical',
     title: 'disk pressure', group: G, priority: next(), scope: 'node',
-    // The node condition is a state: the kubelet reports it once when it starts and once when it ends.
+    selector: { source: 'events', objectKind: ['Node'] },
     clearedBy: [/NodeHasNoDiskPressure/],
     quietFor: '30m',
+    match: [/(?<!No)DiskPressure(?!\s+(?:False|Unknown))|disk-pressure/i, /EvictionThresholdMet|FreeDiskSpaceFailed|ImageGCFailed|InvalidDiskCapacity/, /Attempting to reclaim (?:ephemeral-storage|nodefs|imagefs|containerfs)/i],
+  }),
+  // What a full disk does to the workloads on it, and the kubelet's lines about it: evictions for
+  // ephemeral-storage/nodefs/imagefs, image GC failing, ENOSPC/EDQUOT in any language's wording.
+  signature({
+    id: 'disk-full', incident_type: 'disk_pressure', domain: 'infrastructure', severity: 'error',
+    title: 'disk full', group: G, priority: next(),
     match: [
-      /(?<!No)DiskPressure|disk-pressure/i,
-      /Attempting to reclaim (?:ephemeral-storage|nodefs|imagefs)/i,
-      /low on resource: (?:ephemeral-storage|nodefs|imagefs)/i,
-      /no space left on device|\bENOSPC\b/i,
-      /disk quota exceeded/i,
-      /FreeDiskSpaceFailed|ImageGCFailed/,
-      /failed to garbage collect required amount of images/i,
-      /ephemeral local storage usage exceeds|Usage of EmptyDir volume [^\n]{0,80}exceeds/i,
-      /eviction manager: (?!observations)[^\n]{0,200}(?:ephemeral-storage|nodefs|imagefs)/i,
+      /(?<!No)DiskPressure(?!\s+(?:False|Unknown))|\bdisk-pressure\b(?![^\n]{0,40}(?:op=Exists|operator))/i,
+      /EvictionThresholdMet|FreeDiskSpaceFailed|ImageGCFailed|InvalidDiskCapacity/,
+      /Attempting to reclaim (?:ephemeral-storage|nodefs|imagefs|containerfs)|must evict pod\(s\) to reclaim (?:ephemeral-storage|nodefs|imagefs|containerfs)|no ranking function for resource (?:ephemeral-storage|nodefs|imagefs|containerfs)|eviction manager: (?!observations)[^\n]{0,200}(?:ephemeral-storage|nodefs|imagefs|containerfs)/i,
+      /low on resource: (?:ephemeral-storage|nodefs|imagefs)|The node had condition: \[DiskPressure\]/i,
+      /failed to garbage collect required amount of images|Image garbage collection failed|Disk usage on image filesystem is at \d+% which is over the high threshold/i,
+      /no space left on device|\bENOSPC\b|\bEDQUOT\b|disk quota exceeded|\bErrno 28\b|\berrno:? 28\b|\bErrcode: 28\b|\bDisk (?:is )?full\b/i,
+      /ephemeral local storage usage exceeds|exceeded its local ephemeral storage limit|Usage of EmptyDir volume [^\n]{0,80}exceeds/i,
+      /(?:insufficient|not enough|low|out of) (?:free )?disk space|not enough space on the disk|read_only_allow_delete|index read-only \/ allow delete/i,
+      /(?:high|low|flood[ -]stage) disk watermark (?:\[[^\]]*\] )?exceeded/i,
       /(?:disk|filesystem|file system|partition|volume) (?:is )?(?:almost |nearly )?full\b/i,
       /(?:disk|filesystem) usage (?:is )?(?:above|over|exceeds?) /i,
     ],
+    // Node's ENOSPC for inotify watches is not about disk space.
+    exclude: [/number of file watchers|inotify/i],
   }),
   // ── security / identity / dependencies ────────────────────────────────────────────────
   signature({
@@ -177,6 +275,9 @@ const rules: Rule[] = [
     match: [
       /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91)|connect error|not reachable)/i,
       /(?:timed out|unreachable|refused|can'?t contact|cannot contact|unable to (?:connect|contact|reach)|failed to (?:connect|bind|contact)|CommunicationException|connection (?:error|failed|reset))[^\n]{0,200}ldap/i,
+      // The directory's ports (389, 636, global catalog 3268/3269) and JNDI's exception for them.
+      /:(?:389|636|3268|3269)\b[^\n]{0,120}(?:refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|unreachable|reset|closed)|(?:ECONNREFUSED|refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|ETIMEDOUT|EHOSTUNREACH|CommunicationException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
+      /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|\bldaps?:\/\/\S+ closed\b/i,
     ],
   }),
   signature({
@@ -188,6 +289,47 @@ const rules: Rule[] = [
       /(?:no servers available|(?:could not|unable to|failed to|cannot) connect|connection refused|timed? ?out|disconnected)[^\n]{0,200}\bnats\b/i,
       /NatsError|NoServersError|\bnats\.(?:aio\.)?errors\.\w+|No Responders Available|\bstan: \w[^\n]{0,40}(?:timeout|failed|closed)|io\.nats\.client[^\n]{0,200}(?:Exception|timeout|refused)|CONNECTION_REFUSED[^\n]{0,80}4222/i,
       /:4222\b[^\n]{0,100}(?:refused|timed? ?out|timeout|unreachable|reset|exception)|(?:refused|timed? ?out|timeout|Connect call failed)[^\n]{0,100}[:'\", ]4222\b/i,
+      // NATS Streaming clients and a JetStream cluster without its meta leader.
+      /\bStan\w*(?:Timeout|Connect|Connection)\w*Exception|\bSTAN\.Client\.\w+Exception/i,
+      /JetStream [^\n]{0,80}(?:no metadata leader|meta leader|not current with the meta)|JetStream (?:not available|cluster not available|system temporarily unavailable)/i,
+    ],
+  }),
+  // Role and capacity answers of a reachable database or cache: replicas refusing writes,
+  // connection limits, memory limits, a dataset still loading.
+  signature({
+    id: 'db-role-capacity-error', incident_type: 'db_role_capacity_error', domain: 'runtime', severity: 'error',
+    title: 'database role or capacity errors', group: G, priority: next(),
+    match: [
+      // Redis and compatible servers
+      /READONLY You can'?t write against a read only|max(?:imum)? number of clients reached|command not allowed when used memory|is loading the dataset in memory|BusyLoadingError|\b(?:CLUSTERDOWN|MASTERDOWN|NOREPLICAS) /i,
+      // PostgreSQL
+      /sorry, too many clients already|remaining connection slots are reserved|too many connections for (?:role|database|user)|cannot execute \w+ in a read-only transaction|cannot execute \w+ during recovery/i,
+      // MySQL / MariaDB
+      /Running in read-only mode|\b1040\b[^\n]{0,20}Too many connections|\(1040, '|\bToo many connections\b|ER_CON_COUNT_ERROR|ER_TOO_MANY_USER_CONNECTIONS|max_user_connections|running with the --(?:super-)?read-only option|ER_OPTION_PREVENTS_STATEMENT/i,
+      // a Redis client whose connection the server closed (ioredis, Lettuce)
+      /(?:redis|lettuce|Redis\w*Exception)[^\n]{0,120}Connection is closed|^(?:\w*(?:Error|Exception):? )?Connection is closed\.?\s*$/i,
+      // Elasticsearch queues full, Cassandra without the replicas a consistency level needs
+      /es_rejected_execution_exception|EsRejectedExecutionException|Cannot achieve consistency level|Not enough replicas available/i,
+      // MongoDB
+      /(?:MongoError|MongoServerError|errmsg"? ?: ?"|Error: |error: )not (?:master|primary)\b|\bnot master and slaveOk=false|\bnot primary and secondaryOk=false|NotWritablePrimary|NotMasterOrSecondary|NotMasterNoSlaveOk|NotPrimaryNoSecondaryOk|node is recovering|connection refused because too many open connections|node is not in primary or recovering state|\b10107\b[^\n]{0,40}(?:not master|not primary|NotWritablePrimary)/i,
+    ],
+  }),
+  // Message brokers that cannot be reached: Kafka (Java client, librdkafka, sarama, kafkajs, node),
+  // AMQP/RabbitMQ, JMS/ActiveMQ, MQTT, Pulsar, and their well-known ports.
+  signature({
+    id: 'broker-unavailable', incident_type: 'broker_unavailable', domain: 'runtime', severity: 'error',
+    title: 'message broker unavailable', group: G, priority: next(),
+    match: [
+      /Broker may not be available|\bbrokers? (?:are|is) down\b|All broker connections are down|Broker transport failure|run out of available brokers|Broker changed state \w+ -> DOWN|\bBroker not connected\b/i,
+      /(?:Failed|unable|could not|cannot) (?:to )?connect to (?:seed |the )?broker|Error connecting to (?:the )?broker|Could not connect to broker URL|\bBootstrap broker \S+ [^\n]{0,60}disconnected|Connection to node -?\d+ [^\n]{0,100}could not be established/i,
+      /NoBrokersAvailable|KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded|NoKafkaConnectionError|KafkaClient failed to connect|\bkafka: client has run out\b/i,
+      /rdkafka[^\n]{0,200}(?:Connection refused|Disconnected|brokers are down|transport failure|failed: )|RDKAFKA-\d-(?:FAIL|ERROR)|\|(?:FAIL|BROKERFAIL)\|rdkafka/i,
+      /AMQPConnectionError|AMQPConnector\w*Error|AmqpConnectException|AMQPConnectionClosedException|BrokerUnreachableException|Cannot connect to amqps?:\/\/|(?:Failed|unable|could not|cannot) (?:to )?connect to RabbitMQ|RabbitMQ[^\n]{0,80}(?:connection (?:refused|failed|lost|closed)|unreachable)/i,
+      /Broker not available; cannot force queue declarations|Socket closed abruptly during opening handshake|Bunny::TCPConnectionFailed|channel\/connection is not open|ActiveMQNotConnectedException|AMQ\d+: Cannot connect to server|Failed to connect to \[(?:tcp|ssl|nio|amqp|stomp):\/\//i,
+      /KafkaJS\w*(?:Connection|BrokerNotFound|NumberOfRetriesExceeded|RequestTimeout)\w*|KafkaTimeoutError|KafkaConnectionError|not present in metadata after \d+ ms|Failed to update metadata after \d|Timed out waiting for a node assignment|Timeout expired while fetching topic metadata/i,
+      /\b(?:kafka|rabbitmq|amqp|activemq|artemis|pulsar)\b[^\n]{0,200}(?:connection refused|ECONNREFUSED|(?:could not|unable to|failed to|cannot) connect|unreachable|no brokers|not available)/i,
+      /MqttConnectingFailedException|MqttCommunication\w*Exception|Unable to connect to server \(32103\)|PulsarClientException[^\n]{0,200}(?:Connect|refused|timed? ?out|timeout)/i,
+      /[:/](?:9092|9093|19092|29092|5672|5671|6650|6651|61616|1883|8883)\b[^\n]{0,120}(?:refused|timed? ?out|timeout|unreachable|reset|\bDisconnected\b|failed|No connection could be made)|(?:ECONNREFUSED|refused|timed? ?out|timeout|Connect call failed|connectex|ConnectException)[^\n]{0,120}[:/](?:9092|9093|19092|29092|5672|5671|6650|6651|61616|1883|8883)\b/i,
     ],
   }),
   signature({
@@ -195,14 +337,14 @@ const rules: Rule[] = [
     title: 'database connection errors', group: G, priority: next(),
     match: [
       /postmaster is accepting TCP\/IP connections|The driver has not received any packets from the server|Exception in monitor thread while connecting to server|could not connect to (?:server|database)|connection to server (?:at|on) [^\n]{0,120}failed/i,
+      /Is the server running (?:on host|locally) [^\n]{0,120}and accepting|\.s\.PGSQL\.\d+"?: ?(?:connect|No such file|failed)/i,
       /password authentication failed for user|role "[^"]+" does not exist|database "[^"]+" does not exist/i,
-      /too many (?:clients|connections)|remaining connection slots are reserved|ER_CON_COUNT_ERROR/i,
       /the database system is (?:starting up|shutting down|in recovery mode)|terminating connection due to administrator command|server closed the connection unexpectedly/i,
       /Can'?t connect to (?:local )?MySQL server|Communications link failure|MySQL server has gone away|Lost connection to MySQL server|Access denied for user '[^']*'@/i,
       /SQLSTATE\[(?:HY000|08\w{3})\]|SQLSTATE 08\w{3}|\bPSQLException\b|psycopg2?\.OperationalError|sqlalchemy\.exc\.(?:Operational|Interface)Error|Sequelize\w*Connection\w*Error|PrismaClientInitializationError|P1001/i,
       /MongoNetworkError|MongoServerSelectionError|MongoTimeoutError|MongoSocket\w*Exception|server selection timed? ?out|No suitable servers found/i,
       /HikariPool-\d+ - (?:Connection is not available|Exception during pool initialization)|Unable to acquire JDBC Connection|Could not (?:open|get) JDBC Connection|CannotGetJdbcConnectionException|JDBCConnectionException|Cannot create PoolableConnectionFactory|connection pool (?:exhausted|timeout)/i,
-      /redis(?:\.exceptions)?\.ConnectionError|Redis connection (?:to [^\n]{0,80})?(?:failed|lost|error)|(?:could not|unable to|cannot|failed to) connect to redis|READONLY You can't write/i,
+      /redis(?:\.exceptions)?\.ConnectionError|Redis connection (?:to [^\n]{0,80})?(?:failed|lost|error)|(?:could not|unable to|cannot|failed to) connect to redis/i,
       /(?:failed|unable|could not|cannot|can'?t|error) (?:to )?(?:connect|connecting|establish (?:a )?connection) (?:to )?(?:the )?(?:database|db\b|postgres|postgresql|mysql|mariadb|mongo(?:db)?|redis|sql ?server|mssql|cassandra|oracle)/i,
       /(?:database|\bdb\b|postgres(?:ql)?|mysql|mariadb|mongo(?:db)?|redis|mssql|sql ?server|cassandra)[^\n]{0,120}(?:connection (?:refused|failed|error|reset|lost|closed|timed? ?out|timeout)|connect(?:ion)? (?:refused|timed? ?out)|ECONNREFUSED|ETIMEDOUT|i\/o timeout|dial tcp)/i,
       /:(?:5432|3306|27017|6379|1433|9042|1521)\b[^\n]{0,100}\b(?:refused|timed? ?out|timeout|reset|unreachable)\b|(?:refused|ECONNREFUSED|timed? ?out|timeout)[^\n]{0,100}:(?:5432|3306|27017|6379|1433|9042|1521)\b/i,
@@ -211,6 +353,9 @@ const rules: Rule[] = [
     ],
   }),
   // ── application ───────────────────────────────────────────────────────────────────────
+  // A crash of the program itself: a panic, an uncaught exception, a runtime error. Lines that
+  // are fatal only by their level come after the dependency rules (fatal-marker, fatal-level):
+  // "level=fatal … connection timed out" is a timeout.
   signature({
     id: 'panic-fatal', incident_type: 'panic_fatal', domain: 'application', severity: 'critical',
     title: 'panics and fatal errors', group: G, priority: next(),
@@ -219,29 +364,23 @@ const rules: Rule[] = [
       /goroutine \d+ \[running\]/,
       /\bfatal error: /i,
       /Traceback \(most recent call last\)/,
-      /\bUncaught (?:\w*Error|exception)|terminate called after throwing/i,
+      /\bUncaught (?:\w*Error|exception)|terminate called after throwing|^\s*what\(\): {2}/i,
       /\bUnhandled(?:PromiseRejection| exception| rejection)|uncaught exception|UncaughtException/i,
-      /\bSIGSEGV\b|\bSIGABRT\b|segmentation fault|core dumped/i,
+      /\bSIGSEGV\b|\bSIGABRT\b/,
       /Exception in thread "[^"]*"/,
       /thread '[^']*' panicked at/,
       /called `(?:Option|Result)::(?:unwrap|expect)\(\)` on an? `?(?:None|Err)|run with `RUST_BACKTRACE=1`/,
       /runtime error: (?:invalid memory address|index out of range|slice bounds out of range|integer divide by zero)/,
-      /\bPANIC\b|\bFATAL\b|Fatal Python error/,
-      /"(?:level|severity|lvl)"\s*:\s*"(?:fatal|panic|critical|emerg|alert)"|\b(?:level|lvl|severity)=(?:fatal|panic|critical|emerg)\b/i,
-      /\[(?:FATAL|CRITICAL|EMERG|ALERT)\]|\bCRITICAL\b/,
+      /Fatal Python error/,
     ],
-  }),
-  // Any line whose own level is fatal (klog F-lines, "level":"fatal", [FATAL] …) is a fatal error.
-  signature({
-    id: 'fatal-level', incident_type: 'panic_fatal', domain: 'application', severity: 'critical',
-    title: 'fatal errors', group: G, priority: next(), selector: { level: ['fatal'] },
-    match: [{ regex: '.' }],
   }),
   signature({
     id: 'dependency-refused', incident_type: 'dependency_refused', domain: 'runtime', severity: 'error',
     title: 'connections refused', group: G, priority: next(), threshold: 3, window: '5m',
     match: [
-      /connection refused|ECONNREFUSED|actively refused|ConnectException/i,
+      /connection refused|ECONNREFUSED|actively refused|WSAECONNREFUSED|SocketException \(10061\)|denegó expresamente/i,
+      // Java names both refusals and timeouts ConnectException; the timed-out ones are timeouts.
+      /ConnectException(?![^\n]{0,200}(?:timed out|ETIMEDOUT|timeout))/i,
       /upstream connect error(?![^\n]*reset reason: (?:connection )?timeout)|no healthy upstream/i,
       /connection to (?:the server )?\S+ (?:was )?refused/i,
       /no route to host|network is unreachable|host is unreachable|EHOSTUNREACH|ENETUNREACH/i,
@@ -255,7 +394,7 @@ const rules: Rule[] = [
     match: [
       /\btimed[ -]?out\b/i,
       /\bi\/o timeout\b|deadline exceeded|DEADLINE_EXCEEDED/i,
-      /\bE(?:SOCKET)?TIMEDOUT\b/,
+      /\bE(?:SOCKET)?TIMEDOUT\b|WSAETIMEDOUT|SocketException \(10060\)/,
       /\b(?:connect(?:ion)?|read|write|request|socket|upstream|gateway|response|dial|query|operation|call|rpc|http|receive|send|handshake|idle|lock)[ _-]?timeout\b(?!\s*[=:]?\s*["']?\d)/i,
       /Timeout(?:Exception|Error)\b|\bReadTimeout\b|\bConnectTimeout\b/,
       /\btimeout (?:exceeded|expired|occurred|reached|error|while|after|waiting|of \d+|on)\b/i,
@@ -263,6 +402,22 @@ const rules: Rule[] = [
       /\"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) [^\"]*\" 504 /,
     ],
     exclude: HEALTHY,
+  }),
+  // Fatal by level or marker only, once no dependency rule has named a cause.
+  signature({
+    id: 'fatal-marker', incident_type: 'panic_fatal', domain: 'application', severity: 'critical',
+    title: 'fatal errors', group: G, priority: next(),
+    match: [
+      /\bPANIC\b|\bFATAL\b/,
+      /"(?:level|severity|lvl)"\s*:\s*"(?:fatal|panic|critical|emerg|alert)"|\b(?:level|lvl|severity)=(?:fatal|panic|critical|emerg)\b/i,
+      /\[(?:FATAL|CRITICAL|EMERG|ALERT)\]|\bCRITICAL\b/,
+    ],
+  }),
+  // Any line whose own level is fatal (klog F-lines, "level":"fatal", [FATAL] …) is a fatal error.
+  signature({
+    id: 'fatal-level', incident_type: 'panic_fatal', domain: 'application', severity: 'critical',
+    title: 'fatal errors', group: G, priority: next(), selector: { level: ['fatal'] },
+    match: [{ regex: '.' }],
   }),
 
   // ── conditions for correlations (no findings of their own) ───────────────────────────

@@ -2,15 +2,24 @@
  * Recall and false-positive rate of the default rule set on a corpus of real log lines and
  * Kubernetes event messages gathered from public sources (test/fixtures/incident-corpus).
  *
- * Usage: node scripts/eval-rules.ts [--corpus DIR] [--pipeline FILE] [--verbose]
- * (--pipeline evaluates a rule-set file instead of pipelines/default.ts, e.g. an edited copy.)
- * Prints a table and the misses/false positives on stderr and a final JSON line on stdout:
- *   {"recall":{type:…},"recall_min":…,"fp_rate":…,…}
+ * Usage: node scripts/eval-rules.ts [--corpus DIR] [--split test|dev|all|legacy]
+ *        [--attribution pod|namespace] [--pipeline FILE] [--verbose]
+ * --split picks the corpus files: test (default; incidents.test.ndjson + ordinary.test.ndjson, the
+ * frozen held-out half, see SPLIT.md), dev (the half rules may be derived from), all (both), legacy
+ * (the v1 files incidents.ndjson + ordinary.ndjson). --pipeline evaluates a rule-set file instead of
+ * pipelines/default.ts, e.g. an edited copy.
+ * Prints a table (recall per type with a 95 % Wilson interval) and the misses/false positives on
+ * stderr and a final JSON line on stdout: {"recall":{type:…},"recall_min":…,"fp_rate":…,…}
  *
  * Every sample is replayed as a burst of 5 identical records, 12 s apart (48 s in all), in a
  * namespace, pod and node of its own; samples start 30 minutes apart in event time so that no
  * window, episode or correlation spans two samples. All samples go through one engine in process,
  * the way `robot-sre-detector replay` runs them, through the real ReplaySource and pipeline.
+ * A finding counts for a sample when it names the sample's own object (--attribution pod, the
+ * default): its pod (resource_scope.pod, or kind/name of an event's object) for logs and events on
+ * pods and other namespaced objects, its node for Node events. --attribution namespace counts any
+ * finding carrying the sample's namespace (the v1 harness, which let node-scoped findings of log
+ * lines count although they name no pod).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -33,7 +42,8 @@ export interface Sample {
   reason?: string;
   type?: string;
   message?: string;
-  involvedObject?: { kind: 'Pod' | 'Node' };
+  /** Pod, Node, or another object kind (HelmRelease, Kustomization, Application, PersistentVolumeClaim, …). */
+  involvedObject?: { kind: string };
   source_url: string;
 }
 
@@ -49,6 +59,9 @@ export interface SampleResult {
 export interface EvalResult {
   recall: Record<string, number>;
   counts: Record<string, number>;
+  hits: Record<string, number>;
+  /** 95 % Wilson score interval of each type's recall, [low, high]. */
+  interval: Record<string, [number, number]>;
   recall_min: number;
   fp_rate: number;
   ordinary: number;
@@ -89,12 +102,34 @@ export function readCorpusFile(path: string): Sample[] {
   return out;
 }
 
-export function loadCorpus(dir: string): { incidents: Sample[]; ordinary: Sample[] } {
-  const incidents = readCorpusFile(join(dir, 'incidents.ndjson'));
-  const ordinary = readCorpusFile(join(dir, 'ordinary.ndjson'));
-  for (const s of incidents) if (!s.incident_type) throw new Error(`incidents.ndjson: sample without incident_type: ${s.line ?? s.message}`);
-  for (const s of ordinary) if (s.incident_type !== null) throw new Error(`ordinary.ndjson: incident_type must be null: ${s.line ?? s.message}`);
+/** test: the frozen held-out half; dev: the half rules may be derived from; all: both; legacy: the v1 files. */
+export type Split = 'test' | 'dev' | 'all' | 'legacy';
+export const SPLITS: readonly Split[] = ['test', 'dev', 'all', 'legacy'];
+
+function corpusFiles(dir: string, split: Split): { incidents: string[]; ordinary: string[] } {
+  if (split === 'legacy') return { incidents: [join(dir, 'incidents.ndjson')], ordinary: [join(dir, 'ordinary.ndjson')] };
+  const parts = split === 'all' ? ['dev', 'test'] : [split];
+  return { incidents: parts.map((p) => join(dir, `incidents.${p}.ndjson`)), ordinary: parts.map((p) => join(dir, `ordinary.${p}.ndjson`)) };
+}
+
+export function loadCorpus(dir: string, split: Split = 'test'): { incidents: Sample[]; ordinary: Sample[] } {
+  const files = corpusFiles(dir, split);
+  const incidents = files.incidents.flatMap(readCorpusFile);
+  const ordinary = files.ordinary.flatMap(readCorpusFile);
+  for (const s of incidents) if (!s.incident_type) throw new Error(`${files.incidents.join(', ')}: sample without incident_type: ${s.line ?? s.message}`);
+  for (const s of ordinary) if (s.incident_type !== null) throw new Error(`${files.ordinary.join(', ')}: incident_type must be null: ${s.line ?? s.message}`);
   return { incidents, ordinary };
+}
+
+/** 95 % Wilson score interval of a proportion k/n. */
+export function wilson(k: number, n: number, z = 1.959964): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = p + (z * z) / (2 * n);
+  const h = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  const r4 = (x: number) => Math.round(x * 10000) / 10000;
+  return [r4(Math.max(0, (c - h) / d)), r4(Math.min(1, (c + h) / d))];
 }
 
 /** The NDJSON replay input of one sample: its burst, in the format ReplaySource reads. */
@@ -132,10 +167,24 @@ export function sampleRecords(s: Sample, index: number): string[] {
 export interface EvalOptions {
   /** Rules to evaluate (default: pipelines/default.ts). */
   rules?: Rule[];
+  /** Corpus files to replay (default: test). */
+  split?: Split;
+  /** pod (default): a finding must name the sample's pod/object (or node, for Node events); namespace: any finding of its namespace. */
+  attribution?: 'pod' | 'namespace';
+}
+
+/** Whether a finding names the object of sample i (see the header). */
+function attributed(f: Finding, s: Sample, i: number, by: 'pod' | 'namespace'): boolean {
+  const rs = f.resource_scope;
+  if (rs.namespace !== `eval-${i}`) return false;
+  if (by === 'namespace') return true;
+  if (s.kind === 'event' && s.involvedObject?.kind === 'Node') return rs.node === `node-${i}` || (rs.kind === 'Node' && rs.name === `node-${i}`);
+  return rs.pod === `app-${i}` || rs.name === `app-${i}`;
 }
 
 export async function evaluate(corpusDir: string, opts: EvalOptions = {}): Promise<EvalResult> {
-  const { incidents, ordinary } = loadCorpus(corpusDir);
+  const { incidents, ordinary } = loadCorpus(corpusDir, opts.split ?? 'test');
+  const by = opts.attribution ?? 'pod';
   const all = [...incidents, ...ordinary];
   const input = all.flatMap((s, i) => sampleRecords(s, i)).join('\n') + '\n';
 
@@ -158,7 +207,7 @@ export async function evaluate(corpusDir: string, opts: EvalOptions = {}): Promi
 
   const results: SampleResult[] = all.map((sample, i) => {
     const namespace = `eval-${i}`;
-    const types = [...new Set((byNs.get(namespace) ?? []).map((f) => f.incident_type))].sort();
+    const types = [...new Set((byNs.get(namespace) ?? []).filter((f) => attributed(f, sample, i, by)).map((f) => f.incident_type))].sort();
     return {
       sample,
       namespace,
@@ -179,11 +228,18 @@ export async function evaluate(corpusDir: string, opts: EvalOptions = {}): Promi
     if (r.fired.includes(t)) hits[t] = (hits[t] ?? 0) + 1;
     else misses.push(r);
   }
-  for (const t of Object.keys(counts).sort()) recall[t] = round(hits[t] ?? 0, counts[t]!);
+  const interval: Record<string, [number, number]> = {};
+  for (const t of Object.keys(counts).sort()) {
+    hits[t] ??= 0;
+    recall[t] = round(hits[t], counts[t]!);
+    interval[t] = wilson(hits[t], counts[t]!);
+  }
   const fps = ordinaryResults.filter((r) => r.fired.length > 0);
   return {
     recall,
     counts,
+    hits,
+    interval,
     recall_min: Math.min(...Object.values(recall)),
     fp_rate: round(fps.length, ordinaryResults.length),
     ordinary: ordinaryResults.length,
@@ -202,15 +258,19 @@ export function describeSample(s: Sample): string {
   return s.kind === 'log' ? s.line! : `[event ${s.involvedObject?.kind ?? 'Pod'} ${s.type ?? 'Warning'} ${s.reason}] ${s.message}`;
 }
 
-function report(r: EvalResult, verbose: boolean): string {
-  const lines: string[] = [];
+function report(r: EvalResult, verbose: boolean, title: string): string {
+  const lines: string[] = [title];
   const pad = (s: string, n: number) => s.padEnd(n);
-  lines.push(`${pad('incident_type', 26)} ${pad('samples', 8)} ${pad('recall', 7)}`);
+  lines.push(`${pad('incident_type', 26)} ${pad('samples', 8)} ${pad('hits', 5)} ${pad('recall', 7)} 95% interval`);
   for (const t of Object.keys(r.recall)) {
     const flag = r.recall[t]! < 0.9 ? '  < 0.9' : '';
-    lines.push(`${pad(t, 26)} ${pad(String(r.counts[t]), 8)} ${r.recall[t]!.toFixed(3)}${flag}`);
+    const [lo, hi] = r.interval[t]!;
+    lines.push(`${pad(t, 26)} ${pad(String(r.counts[t]), 8)} ${pad(String(r.hits[t]), 5)} ${r.recall[t]!.toFixed(3)}   ${lo.toFixed(3)}–${hi.toFixed(3)}${flag}`);
   }
-  lines.push(`ordinary/near-miss samples: ${r.ordinary}, with findings: ${r.false_positives} (fp_rate ${r.fp_rate.toFixed(4)})`);
+  const macro = Object.values(r.recall).reduce((a, b) => a + b, 0) / Math.max(1, Object.keys(r.recall).length);
+  lines.push(`macro recall ${macro.toFixed(3)}, min ${r.recall_min.toFixed(3)}`);
+  const [flo, fhi] = wilson(r.false_positives, r.ordinary);
+  lines.push(`ordinary/near-miss samples: ${r.ordinary}, with findings: ${r.false_positives} (fp_rate ${r.fp_rate.toFixed(4)}, 95% ${flo.toFixed(3)}–${fhi.toFixed(3)})`);
   lines.push(`novelty/volume findings (not counted): ${r.novelty_on_ordinary} ordinary, ${r.novelty_on_incidents} incident samples`);
   const cut = (s: string) => (verbose || s.length <= 220 ? s : `${s.slice(0, 217)}...`);
   if (r.misses.length) {
@@ -231,15 +291,24 @@ if (import.meta.main) {
   const { values } = parseArgs({
     options: {
       corpus: { type: 'string', default: resolve(import.meta.dirname, '../test/fixtures/incident-corpus') },
+      split: { type: 'string', default: 'test' },
+      attribution: { type: 'string', default: 'pod' },
       pipeline: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
   });
+  const split = values.split as Split;
+  if (!SPLITS.includes(split)) throw new Error(`--split must be one of ${SPLITS.join(', ')}`);
+  const attribution = values.attribution as 'pod' | 'namespace';
+  if (attribution !== 'pod' && attribution !== 'namespace') throw new Error('--attribution must be pod or namespace');
   const rules = values.pipeline ? await loadRules({ defaults: false, pipelines: [resolve(values.pipeline)] }) : undefined;
-  const r = await evaluate(resolve(values.corpus!), rules ? { rules } : {});
-  process.stderr.write(report(r, values.verbose!));
+  const r = await evaluate(resolve(values.corpus!), { split, attribution, ...(rules ? { rules } : {}) });
+  process.stderr.write(report(r, values.verbose!, `corpus split: ${split}, attribution: ${attribution}${values.pipeline ? `, rules: ${values.pipeline}` : ''}`));
   const out = {
+    split,
+    attribution,
     recall: r.recall,
+    interval: r.interval,
     recall_min: r.recall_min,
     fp_rate: r.fp_rate,
     samples: r.counts,
