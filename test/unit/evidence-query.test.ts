@@ -247,7 +247,7 @@ describe('evidence query: oom_killed', () => {
     const q = queryOf([runtime, status], 'oom-killed');
     const p = checkQuery(q, [runtime, status]);
     expect(p.literal).toBeUndefined();
-    expect(p.regex).toBe(String.raw`(?i)(?:OOM[ -]?Kill)|(?:out of memory)|(?:reason=OOMKilled|exit ?code[=: ]+137\b)`);
+    expect(p.regex).toBe(String.raw`(?i)(?:OOM[ -]?Kill)|(?:out of memory)|(?:reason=OOMKilled|exit ?code[=: ]+137\b)|(?:runtime: cannot map pages in arena|runtime: out of memory|VirtualAlloc of \d+ bytes failed|errno=1455\b|paging file is too small)`);
     expect(q).toContain('source=~"pod|pod_status"');
   });
 
