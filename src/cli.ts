@@ -11,7 +11,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  run: { summary: 'run the detector: tail pods and events, push to Loki, publish findings', load: () => import('./commands/run.ts') },
+  run: { summary: 'run the detector: pods, events, files, journald → Loki + detection → JetStream, Alertmanager', load: () => import('./commands/run.ts') },
   replay: { summary: 'replay log files or NDJSON through the pipeline and print findings (no cluster)', load: () => import('./commands/replay.ts') },
   patterns: { summary: 'mine log templates from a file (NDJSON per line)', load: () => import('./commands/patterns.ts') },
   rules: { summary: 'rules lint|test FILE...: validate rule files; run YAML rule tests', load: () => import('./commands/rules.ts') },

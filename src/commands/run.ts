@@ -22,8 +22,9 @@ import type { Service } from '../components/component.ts';
 
 export const help = `Usage: robot-sre-detector run [options]
 
-Run the detector: tail pod logs and Kubernetes events through the API, push every line to Loki,
-run the detection pipelines, and publish findings to NATS JetStream.
+Run the detector: tail pod logs and Kubernetes events through the API (or the node's /var/log/pods:
+kubernetesFiles), files and journald as configured, push every line to Loki, run the detection
+pipelines, and publish findings to NATS JetStream (and Alertmanager when configured).
 
 Options:
   -c, --config FILE   configuration file, YAML or JSON (default: $CONFIG_FILE; see docs/configuration.md)

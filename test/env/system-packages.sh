@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Debian packages the tests use as real parts: logrotate (the file source's rotation tests run the
-# real one). Installed by `npm run setup` when missing (as root, or through password-less sudo);
+# real one), systemd (journalctl) and systemd-journal-remote (the journald source's tests build real
+# journal files with /lib/systemd/systemd-journal-remote and read them with journalctl). Installed by `npm run setup` when missing (as root, or through password-less sudo);
 # otherwise the command to run is printed, and under CI=true a missing package fails the setup.
 set -uo pipefail
-PKGS=(logrotate)
+PKGS=(logrotate systemd systemd-journal-remote)
+# Whether a package is there: its command in PATH or /usr/sbin, or the path it installs.
+present() {
+  case "$1" in
+    systemd) command -v journalctl >/dev/null 2>&1 || [ -x /usr/bin/journalctl ] || [ -x /bin/journalctl ] ;;
+    systemd-journal-remote) [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] ;;
+    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ;;
+  esac
+}
 missing=()
-for p in "${PKGS[@]}"; do command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || missing+=("$p"); done
+for p in "${PKGS[@]}"; do present "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: ${PKGS[*]} present"
   exit 0

@@ -454,6 +454,46 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     expect(podTemplate(ds).spec.tolerations?.length).toBeGreaterThan(0);
   });
 
+  it('node-files: a DaemonSet reading /var/log/pods through a read-only hostPath (nothing else of the host), non-root with group 0, the same RBAC, a config of the files profile', async () => {
+    const { stdout } = await run(requireBinary(binaries().kustomize), ['build', join(manifests, 'overlays/node-files')], { maxBuffer: 32 << 20 });
+    const objs = parseAllDocuments(stdout).map((d) => d.toJS() as K8s);
+    const ds = detectorWorkload(objs);
+    expect(ds.kind).toBe('DaemonSet');
+    const tpl = podTemplate(ds);
+    const c = detectorContainer(ds);
+    expect(c.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
+    // The host: /var/log/pods only, read-only.
+    const host = (tpl.spec.volumes ?? []).filter((v) => v.hostPath);
+    expect(host.map((v) => v.hostPath)).toEqual([{ path: '/var/log/pods', type: 'Directory' }]);
+    const mounts = (c.volumeMounts ?? []).filter((m) => host.some((v) => v.name === m.name));
+    expect(mounts).toEqual([{ name: host[0]!.name, mountPath: '/var/log/pods', readOnly: true }]);
+    expect(tpl.spec.hostNetwork ?? false).toBe(false);
+    expect(tpl.spec.hostPID ?? false).toBe(false);
+    // Non-root: uid 65532, group 0 for containerd's 0640 root:root files; nothing else relaxed.
+    const sc = c.securityContext ?? {};
+    expect(sc.runAsNonRoot ?? tpl.spec.securityContext?.runAsNonRoot).toBe(true);
+    expect((sc.runAsUser ?? tpl.spec.securityContext?.runAsUser) as number).toBeGreaterThan(0);
+    expect(tpl.spec.securityContext?.supplementalGroups).toEqual([0]);
+    expect(sc.readOnlyRootFilesystem).toBe(true);
+    expect(sc.allowPrivilegeEscalation).toBe(false);
+    expect(sc.capabilities?.drop).toContain('ALL');
+    expect(sc.capabilities?.add ?? []).toEqual([]);
+    // hostPath is outside restricted: the namespace says so, and still audits against restricted.
+    expect(one(objs, 'Namespace').metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/audit': 'restricted' });
+    // The same RBAC as every other build.
+    const rules = (o: K8s[]) => one(o, 'ClusterRole').rules;
+    expect(rules(objs)).toEqual(rules(get('overlays/node-local')));
+    // The config: the API pods source off, the files profile on, NODE_NAME from the downward API.
+    const path = configPath(c);
+    const text = fileContent(objs, tpl, c, path);
+    expect(text).toBeDefined();
+    const cfg = parseConfig(text!, path, containerEnv(c, { 'spec.nodeName': 'node-a' }));
+    expect(cfg.kubernetes.enabled).toBe(false);
+    const files = cfg.components.find((x) => x.spec.key === 'kubernetesFiles');
+    expect(files?.options).toMatchObject({ root: '/var/log/pods', nodeName: 'node-a', events: { enabled: true } });
+    expect((files!.options as { root: string }).root).toBe(mounts[0]!.mountPath);
+  });
+
   it('overlay configs differ from the base config only where the overlay says', () => {
     const base = parseYaml(readFileSync(join(manifests, 'base/config/config.yaml'), 'utf8')) as { kubernetes: Obj; state: Obj };
     for (const [overlay, patch] of [

@@ -315,6 +315,11 @@ export class FileSource implements Source {
     this.updateGauges();
   }
 
+  /** Positions acknowledged after stop (the sinks' last deliveries) are written before the store closes. */
+  flushState(): Promise<void> {
+    return this.positions.flushAll();
+  }
+
   acknowledge(records: readonly LogRecord[]): void {
     for (const r of records) {
       if (r.kind !== 'file') continue;
