@@ -262,7 +262,8 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
   const cfg: Config = {
     cluster: r.str('cluster') ?? 'default',
     kubernetes: {
-      enabled: r.bool('kubernetes.enabled', true),
+      // A host without Kubernetes (a services: section) does not try the API unless told to.
+      enabled: r.bool('kubernetes.enabled', !('services' in root)),
       namespaces: r.list('kubernetes.namespaces') ?? [],
       mode,
       podStatus: r.bool('kubernetes.podStatus', true),

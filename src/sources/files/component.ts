@@ -1,12 +1,12 @@
 /** `files:` in the config: tail log files on this host (glob patterns, rotation, positions in the state store). */
 import { hostname } from 'node:os';
-import { defineComponent } from '../../components/component.ts';
-import { defineSchema } from '../../components/schema.ts';
+import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
+import { defineSchema, type Values } from '../../components/schema.ts';
 import { checkMultiline } from './multiline.ts';
 
 const COMPRESSED = ['**/*.gz', '**/*.bz2', '**/*.xz', '**/*.zst', '**/*.zip', '**/*.lz4'];
 
-const schema = defineSchema({
+export const filesSchema = defineSchema({
   enabled: { type: 'boolean', default: true, doc: 'follow the files below (the section is off when absent)' },
   include: { type: 'list', required: true, doc: 'absolute glob patterns of the files to follow (`*`, `**`, `?`, `[…]`, `{a,b}`), e.g. `/var/log/app/*.log*`; include the rotated names (`app.log.1`) so a restart in the middle of a rotation loses nothing' },
   exclude: { type: 'list', default: COMPRESSED, doc: 'glob patterns of paths to skip (the default skips compressed rotations)' },
@@ -58,7 +58,7 @@ export const filesComponent = defineComponent({
   key: 'files',
   kind: 'source',
   doc: 'Tail log files on this host: glob include/exclude, rotation by rename+create, copytruncate and deletion, positions (device + inode + fingerprint) in the state store advanced on the sink’s acknowledgement, an open-file bound, multiline stack traces. See docs/files.md.',
-  schema,
+  schema: filesSchema,
   enabled: (o) => o.enabled && o.include.length > 0,
   validate(o, ctx) {
     if (o.enabled && o.include.length === 0) ctx.fail('include', 'at least one pattern is needed');
@@ -72,46 +72,49 @@ export const filesComponent = defineComponent({
     if (m) ctx.fail(m.startsWith('start') || m.startsWith('continue') ? `multiline.${m.split(':')[0]}` : 'multiline.mode', m);
     if (o.multiline.mode !== 'custom' && (o.multiline.start || o.multiline.continue)) ctx.fail('multiline.mode', 'start and continue need mode: custom');
   },
-  async build(o, ctx) {
-    if (ctx.checkOnly) return {};
-    const { FileSource } = await import('./source.ts');
-    const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
-    const l = o.labels;
-    const source = new FileSource({
-      include: o.include,
-      exclude: o.exclude,
-      readFrom: o.readFrom,
-      maxOpenFiles: o.maxOpenFiles,
-      fingerprintBytes: o.fingerprintBytes,
-      maxLineBytes: o.maxLineSize,
-      pollIntervalMs: o.pollInterval,
-      scanIntervalMs: o.scanInterval,
-      closeIdleMs: o.closeIdleAfter,
-      rotateWaitMs: o.rotateWait,
-      positionsFlushMs: o.positions.flushDelay,
-      scope: o.positions.scope ?? host,
-      watch: o.watch,
-      multiline: {
-        mode: o.multiline.mode,
-        maxLines: o.multiline.maxLines,
-        maxBytes: o.multiline.maxBytes,
-        timeoutMs: o.multiline.timeout,
-        ...(o.multiline.start ? { start: o.multiline.start } : {}),
-        ...(o.multiline.continue ? { continue: o.multiline.continue } : {}),
-      },
-      target: {
-        cluster: ctx.cluster,
-        namespace: l.namespace,
-        node: host,
-        ...(l.service ? { service: l.service } : {}),
-        ...(l.app ? { app: l.app } : {}),
-        ...(l.component ? { component: l.component } : {}),
-      },
-      store: ctx.store,
-      log: ctx.log,
-      pressure: () => ctx.pressure(),
-    });
-    ctx.log.info({ include: o.include, maxOpenFiles: o.maxOpenFiles, readFrom: o.readFrom, multiline: o.multiline.mode }, 'file source built');
-    return { sources: [source] };
-  },
+  build: (o, ctx) => buildFileSource(o, ctx),
 });
+
+/** Builds a file source from a `files:`-shaped section (the services section builds one per service too). */
+export async function buildFileSource(o: Values<typeof filesSchema>, ctx: BuildContext): Promise<Built> {
+  if (ctx.checkOnly) return {};
+  const { FileSource } = await import('./source.ts');
+  const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
+  const l = o.labels;
+  const source = new FileSource({
+    include: o.include,
+    exclude: o.exclude,
+    readFrom: o.readFrom,
+    maxOpenFiles: o.maxOpenFiles,
+    fingerprintBytes: o.fingerprintBytes,
+    maxLineBytes: o.maxLineSize,
+    pollIntervalMs: o.pollInterval,
+    scanIntervalMs: o.scanInterval,
+    closeIdleMs: o.closeIdleAfter,
+    rotateWaitMs: o.rotateWait,
+    positionsFlushMs: o.positions.flushDelay,
+    scope: o.positions.scope ?? host,
+    watch: o.watch,
+    multiline: {
+      mode: o.multiline.mode,
+      maxLines: o.multiline.maxLines,
+      maxBytes: o.multiline.maxBytes,
+      timeoutMs: o.multiline.timeout,
+      ...(o.multiline.start ? { start: o.multiline.start } : {}),
+      ...(o.multiline.continue ? { continue: o.multiline.continue } : {}),
+    },
+    target: {
+      cluster: ctx.cluster,
+      namespace: l.namespace,
+      node: host,
+      ...(l.service ? { service: l.service } : {}),
+      ...(l.app ? { app: l.app } : {}),
+      ...(l.component ? { component: l.component } : {}),
+    },
+    store: ctx.store,
+    log: ctx.log,
+    pressure: () => ctx.pressure(),
+  });
+  ctx.log.info({ include: o.include, maxOpenFiles: o.maxOpenFiles, readFrom: o.readFrom, multiline: o.multiline.mode }, 'file source built');
+  return { sources: [source] };
+}

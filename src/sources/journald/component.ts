@@ -2,11 +2,11 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { defineComponent } from '../../components/component.ts';
-import { defineSchema } from '../../components/schema.ts';
+import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
+import { defineSchema, type Values } from '../../components/schema.ts';
 import { checkPriority } from './entry.ts';
 
-const schema = defineSchema({
+export const journaldSchema = defineSchema({
   enabled: { type: 'boolean', default: true, doc: 'follow the journal (the section is off when absent)' },
   journalctl: { type: 'string', default: 'journalctl', doc: 'the journalctl binary: a name looked up in PATH or an absolute path (the host’s, mounted, works when its libraries are there too)' },
   directory: { type: 'string', doc: '`--directory`: read the journal files in this directory (and its machine-id subdirectories), e.g. the host’s /var/log/journal mounted into the pod; default: the system journal of where the detector runs' },
@@ -56,7 +56,7 @@ export const journaldComponent = defineComponent({
   key: 'journald',
   kind: 'source',
   doc: 'Follow the systemd journal through `journalctl --output=json --follow` (a mounted `directory`, `merge`, unit / identifier / priority filters): PRIORITY as the level, the unit as service_name, the cursor in the state store advanced on the sink’s acknowledgement; journalctl restarted with backoff. See docs/journald.md.',
-  schema,
+  schema: journaldSchema,
   enabled: (o) => o.enabled,
   validate(o, ctx) {
     if (o.directory !== undefined && !o.directory.startsWith('/')) ctx.fail('directory', 'must be an absolute path');
@@ -73,50 +73,53 @@ export const journaldComponent = defineComponent({
       if (!u.trim()) ctx.fail(`identifiers[${i}]`, 'must not be empty');
     });
   },
-  async build(o, ctx) {
-    if (ctx.checkOnly) {
-      // What a start would report as unready, reported before a deploy.
-      if (!findJournalctl(o.journalctl)) {
-        const { NOT_FOUND } = await import('./source.ts');
-        throw new Error(NOT_FOUND(o.journalctl));
-      }
-      if (o.directory) {
-        try {
-          accessSync(o.directory, constants.R_OK | constants.X_OK);
-        } catch (err) {
-          throw new Error(`journald.directory ${o.directory} is not readable: ${(err as Error).message}`);
-        }
-      }
-      return {};
-    }
-    const { JournaldSource } = await import('./source.ts');
-    const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
-    const l = o.labels;
-    const source = new JournaldSource({
-      journalctl: o.journalctl,
-      ...(o.directory ? { directory: o.directory } : {}),
-      merge: o.merge,
-      units: o.units,
-      identifiers: o.identifiers,
-      ...(o.priority ? { priority: o.priority } : {}),
-      readFrom: o.readFrom,
-      maxLineBytes: o.maxLineSize,
-      flushDelayMs: o.positions.flushDelay,
-      scope: o.positions.scope ?? host,
-      fixedService: l.service !== undefined,
-      target: {
-        cluster: ctx.cluster,
-        namespace: l.namespace,
-        node: host,
-        ...(l.service ? { service: l.service } : {}),
-        ...(l.app ? { app: l.app } : {}),
-        ...(l.component ? { component: l.component } : {}),
-      },
-      store: ctx.store,
-      log: ctx.log,
-      pressure: () => ctx.pressure(),
-    });
-    ctx.log.info({ directory: o.directory, units: o.units, identifiers: o.identifiers, priority: o.priority, readFrom: o.readFrom }, 'journald source built');
-    return { sources: [source] };
-  },
+  build: (o, ctx) => buildJournaldSource(o, ctx),
 });
+
+/** Builds a journald source from a `journald:`-shaped section (the services section builds one per service too). */
+export async function buildJournaldSource(o: Values<typeof journaldSchema>, ctx: BuildContext): Promise<Built> {
+  if (ctx.checkOnly) {
+    // What a start would report as unready, reported before a deploy.
+    if (!findJournalctl(o.journalctl)) {
+      const { NOT_FOUND } = await import('./source.ts');
+      throw new Error(NOT_FOUND(o.journalctl));
+    }
+    if (o.directory) {
+      try {
+        accessSync(o.directory, constants.R_OK | constants.X_OK);
+      } catch (err) {
+        throw new Error(`journald.directory ${o.directory} is not readable: ${(err as Error).message}`);
+      }
+    }
+    return {};
+  }
+  const { JournaldSource } = await import('./source.ts');
+  const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
+  const l = o.labels;
+  const source = new JournaldSource({
+    journalctl: o.journalctl,
+    ...(o.directory ? { directory: o.directory } : {}),
+    merge: o.merge,
+    units: o.units,
+    identifiers: o.identifiers,
+    ...(o.priority ? { priority: o.priority } : {}),
+    readFrom: o.readFrom,
+    maxLineBytes: o.maxLineSize,
+    flushDelayMs: o.positions.flushDelay,
+    scope: o.positions.scope ?? host,
+    fixedService: l.service !== undefined,
+    target: {
+      cluster: ctx.cluster,
+      namespace: l.namespace,
+      node: host,
+      ...(l.service ? { service: l.service } : {}),
+      ...(l.app ? { app: l.app } : {}),
+      ...(l.component ? { component: l.component } : {}),
+    },
+    store: ctx.store,
+    log: ctx.log,
+    pressure: () => ctx.pressure(),
+  });
+  ctx.log.info({ directory: o.directory, units: o.units, identifiers: o.identifiers, priority: o.priority, readFrom: o.readFrom }, 'journald source built');
+  return { sources: [source] };
+}
