@@ -437,6 +437,28 @@ const rules: Rule[] = [
     match: [/(?:readiness|liveness|startup) probe failed|CrashLoopBackOff|Back-?off restarting|not ready|Unhealthy|OOMKilled|reason=Error/i],
   }),
 
+  // ── rates of lines that alone are ordinary: one is noise, many in a short window are an incident ──
+  // HTTP 5xx answers in access logs: nginx/Apache (common and combined), Traefik (CLF), Envoy (the
+  // status then its response flags), JSON and logfmt status fields. Counted per workload.
+  signature({
+    id: 'http-5xx-spike', incident_type: 'http_5xx_spike', domain: 'application', severity: 'error',
+    title: 'HTTP 5xx answers', threshold: 20, window: '1m',
+    match: [
+      /" 5\d\d (?:\d+|-|[A-Z]{2}\b)/,
+      /"(?:status|status_code|statusCode|response_code|http_status)"\s*:\s*"?5\d\d\b/,
+      /\b(?:status|status_code|http_status|response_code)=5\d\d\b/,
+    ],
+  }),
+  // Logins and authentications failing: a brute force, a rotated secret, an expired client credential.
+  signature({
+    id: 'auth-failure-spike', incident_type: 'auth_failure_spike', domain: 'security', severity: 'warning',
+    title: 'login and authentication failures', threshold: 10, window: '5m',
+    match: [
+      /authentication failed|authentication failure|login failed|failed login|invalid (?:username or password|credentials|password)|bad credentials|Failed password for|password authentication failed|incorrect password|access denied for user/i,
+      /" 401 (?:\d+|-)|"(?:status|status_code|statusCode)"\s*:\s*"?401\b|\bstatus=401\b/,
+    ],
+  }),
+
   // ── volume and novelty ─────────────────────────────────────────────────────────────────
   spike({
     id: 'error-spike', incident_type: 'error_spike', domain: 'application', severity: 'warning',
