@@ -1,8 +1,8 @@
 /** `files:` in the config: tail log files on this host (glob patterns, rotation, positions in the state store). */
-import { hostname } from 'node:os';
 import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
 import { defineSchema, type Values } from '../../components/schema.ts';
 import { checkMultiline } from './multiline.ts';
+import { hostOf, hostTarget } from '../host-target.ts';
 
 const COMPRESSED = ['**/*.gz', '**/*.bz2', '**/*.xz', '**/*.zst', '**/*.zip', '**/*.lz4'];
 
@@ -79,8 +79,7 @@ export const filesComponent = defineComponent({
 export async function buildFileSource(o: Values<typeof filesSchema>, ctx: BuildContext): Promise<Built> {
   if (ctx.checkOnly) return {};
   const { FileSource } = await import('./source.ts');
-  const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
-  const l = o.labels;
+  const host = hostOf(o.labels);
   const source = new FileSource({
     include: o.include,
     exclude: o.exclude,
@@ -103,14 +102,7 @@ export async function buildFileSource(o: Values<typeof filesSchema>, ctx: BuildC
       ...(o.multiline.start ? { start: o.multiline.start } : {}),
       ...(o.multiline.continue ? { continue: o.multiline.continue } : {}),
     },
-    target: {
-      cluster: ctx.cluster,
-      namespace: l.namespace,
-      node: host,
-      ...(l.service ? { service: l.service } : {}),
-      ...(l.app ? { app: l.app } : {}),
-      ...(l.component ? { component: l.component } : {}),
-    },
+    target: hostTarget(ctx.cluster, o.labels),
     store: ctx.store,
     log: ctx.log,
     pressure: () => ctx.pressure(),

@@ -1,10 +1,10 @@
 /** `journald:` in the config: follow the systemd journal through `journalctl --output=json --follow`, the cursor in the state store. */
 import { accessSync, constants, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
 import { defineSchema, type Values } from '../../components/schema.ts';
 import { checkPriority } from './entry.ts';
+import { hostOf, hostTarget } from '../host-target.ts';
 
 export const journaldSchema = defineSchema({
   enabled: { type: 'boolean', default: true, doc: 'follow the journal (the section is off when absent)' },
@@ -94,8 +94,7 @@ export async function buildJournaldSource(o: Values<typeof journaldSchema>, ctx:
     return {};
   }
   const { JournaldSource } = await import('./source.ts');
-  const host = o.labels.host ?? process.env.NODE_NAME ?? hostname();
-  const l = o.labels;
+  const host = hostOf(o.labels);
   const source = new JournaldSource({
     journalctl: o.journalctl,
     ...(o.directory ? { directory: o.directory } : {}),
@@ -107,15 +106,8 @@ export async function buildJournaldSource(o: Values<typeof journaldSchema>, ctx:
     maxLineBytes: o.maxLineSize,
     flushDelayMs: o.positions.flushDelay,
     scope: o.positions.scope ?? host,
-    fixedService: l.service !== undefined,
-    target: {
-      cluster: ctx.cluster,
-      namespace: l.namespace,
-      node: host,
-      ...(l.service ? { service: l.service } : {}),
-      ...(l.app ? { app: l.app } : {}),
-      ...(l.component ? { component: l.component } : {}),
-    },
+    fixedService: o.labels.service !== undefined,
+    target: hostTarget(ctx.cluster, o.labels),
     store: ctx.store,
     log: ctx.log,
     pressure: () => ctx.pressure(),
