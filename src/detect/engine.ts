@@ -334,8 +334,8 @@ export class DetectionEngine {
 
   private onSignal(s: Signal): void {
     this.counters.signals++;
-    // Findings name the templates of their records.
-    if (s.record !== undefined) this.templateOf(s.record);
+    // Findings name the templates of their records (sampled once an episode is well under way).
+    if (s.record !== undefined && this.lifecycle.templateWanted(s.key)) this.templateOf(s.record);
     const f = this.lifecycle.onSignal(s);
     if (f) this.out.push(f);
     if (this.tracer !== null) this.tracer.signal?.(s, f ? 'observed' : s.rule.emit ? 'suppressed' : 'no_emit');

@@ -197,7 +197,8 @@ export class FindingsLifecycle {
     e.scope = { ...s.scope };
     if (s.summary !== undefined) e.summary = s.summary;
     if (s.details) Object.assign(e.details, s.details);
-    this.addSamples(e, s);
+    // Past an episode's first 100 signals its samples rotate 1 signal in 32 (as templates are mined).
+    if (isNew || e.count < 100 + s.count || (e.count & 31) === 0) this.addSamples(e, s);
     this.addTemplates(e, s);
     if (!e.rule.emit) return null;
     if (isNew) return this.emit(e, 'observed', s.ts);
@@ -218,6 +219,17 @@ export class FindingsLifecycle {
     this.changes++;
     if (!e.rule.emit || !e.rule.recovers) return null;
     return this.emit(e, 'recovered', Math.max(ts, e.lastTs), truncateUtf8(line, 160));
+  }
+
+  /**
+   * Whether a signal's record is worth mining for its template: always for a new or young episode
+   * (its first 100 signals), then 1 in 32. A sustained rate (a brute force, a 5xx storm) signals on
+   * every line, and mining each one cost a third of the pipeline; the templates an episode names
+   * are settled long before, and their counts past the first 100 signals are sampled.
+   */
+  templateWanted(key: string): boolean {
+    const e = this.episodes.get(key);
+    return e === undefined || e.count < 100 || (e.count & 31) === 0;
   }
 
   /** Recoveries due at this watermark (checked at most once per event-time second). */
