@@ -64,10 +64,14 @@ export function runCli(): void {
       if (e.name === 'RuleLoadError' || e.name === 'ConfigError' || e.code?.startsWith('ERR_PARSE_ARGS')) {
         for (const line of e.message.split('\n')) process.stderr.write(`robot-sre-detector: ${line}\n`);
         process.exitCode = 2;
+        setTimeout(() => process.exit(2), 1000).unref();
         return;
       }
       log.fatal({ err: e }, 'failed');
       process.exitCode = 1;
+      // A command that failed half-way through its start (run: a component that does not build) may
+      // hold servers and connections open: exit anyway, once the log line is written.
+      setTimeout(() => process.exit(1), 1000).unref();
     },
   );
 }

@@ -55,6 +55,12 @@ const READ_SMALL = 64 * 1024;
 const READ_LARGE = 256 * 1024;
 /** Bytes read from one file before yielding to the others. */
 const FAIR_SHARE = 1024 * 1024;
+/**
+ * A file read to its end is read again at most this often, however many change events arrive: a
+ * file appended a line at a time is then read a few lines per read instead of one read (and a stat)
+ * per line. 500 files at 10 lines/s cost 158 µs of CPU per line read one by one.
+ */
+const READ_COALESCE_MS = 250;
 /** A new file shorter than the fingerprint waits this long for more bytes (it may be a copy being made). */
 const SETTLE_MS = 1000;
 const ORPHAN_TTL_MS = 10 * 60_000;
@@ -109,6 +115,8 @@ class Entry {
   detached = false;
   detachedAt = 0;
   lastData: number;
+  /** When the reader last found the end of the file (0: reading). */
+  caughtUpAt = 0;
   readonly discoveredAt: number;
   fpCheckedAt = 0;
   /** Size and mtime at the last look, to notice changes of a closed file. */
@@ -673,6 +681,12 @@ export class FileSource implements Source {
     while (!this.stopped && !e.finished) {
       const gate = await this.gate(e);
       if (gate === 'release') return;
+      if (e.caughtUpAt) {
+        const wait = READ_COALESCE_MS - (Date.now() - e.caughtUpAt);
+        e.caughtUpAt = 0;
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref?.());
+        if (this.stopped) return;
+      }
       // After a pause the file may have been truncated and rewritten past the read position.
       if (gate === 'waited' && !(await this.verify(e, fh, true))) continue;
       const tl = e.tail.length;
@@ -712,6 +726,7 @@ export class FileSource implements Source {
       // Give the slot to a waiting file, or close a file quiet for long; a change reopens it.
       if (this.queue.size > 0 || quiet >= this.o.closeIdleMs) return;
       await e.sleep(this.o.pollIntervalMs);
+      e.caughtUpAt = now;
     }
   }
 
