@@ -5,8 +5,9 @@
 import type { AnyComponent } from './component.ts';
 import { alertmanagerComponent } from '../sinks/alertmanager/component.ts';
 import { filesComponent } from '../sources/files/component.ts';
+import { bundlesComponent } from '../servers/bundles/component.ts';
 import { journaldComponent } from '../sources/journald/component.ts';
 import { servicesComponent } from '../sources/services/component.ts';
 import { kubeFilesComponent } from '../sources/kube-files/component.ts';
 
-export const COMPONENTS: readonly AnyComponent[] = [filesComponent, journaldComponent, servicesComponent, kubeFilesComponent, alertmanagerComponent];
+export const COMPONENTS: readonly AnyComponent[] = [filesComponent, journaldComponent, servicesComponent, kubeFilesComponent, alertmanagerComponent, bundlesComponent];
