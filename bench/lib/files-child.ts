@@ -34,6 +34,8 @@ src.records$.subscribe((batch) => {
   src.acknowledge(batch);
 });
 await src.start();
+// stdin closed: the bench is done (exit, so a --cpu-prof profile is written).
+process.stdin.on('end', () => process.exit(0));
 process.stdin.on('data', () => {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
