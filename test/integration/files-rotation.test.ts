@@ -14,13 +14,13 @@
  * asserts that every line that is in a file is stored exactly once, and reports the window.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, mkdir, readFile, readdir, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inCI, shouldSkip } from '../env/binaries.ts';
+import { shouldSkip } from '../env/binaries.ts';
+import { requireTools } from '../env/system-tools.ts';
 import { freePort } from '../env/ports.ts';
 import { managedProcess, type ManagedProcess } from '../env/process.ts';
 import { exactDuplicates, queryLogs, startVictoriaLogs, type StoredEntry, type VictoriaLogsHandle } from '../env/victorialogs.ts';
@@ -28,13 +28,8 @@ import { exactDuplicates, queryLogs, startVictoriaLogs, type StoredEntry, type V
 const run = promisify(execFile);
 const repo = new URL('../..', import.meta.url).pathname;
 
-function logrotateBinary(): string | null {
-  for (const p of ['/usr/sbin/logrotate', '/sbin/logrotate', '/usr/bin/logrotate']) if (existsSync(p)) return p;
-  return null;
-}
-const LOGROTATE = logrotateBinary();
-if (!LOGROTATE && !inCI()) process.stderr.write('\n!!! SKIPPED: files-rotation: logrotate not installed (apt-get install -y logrotate) !!!\n\n');
-const skip = shouldSkip('files-rotation (real VictoriaLogs)', ['victoria-logs']) || (!LOGROTATE && !inCI());
+const skip = shouldSkip('files-rotation (real VictoriaLogs)', ['victoria-logs']);
+const { logrotate: LOGROTATE } = skip ? { logrotate: '' } : requireTools('files-rotation', 'logrotate');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -215,7 +210,7 @@ describe.skipIf(skip)('file source: real logrotate, a writer at 5,000 lines/s, S
       const rotatedAt: number[] = [];
       const rotate = async () => {
         rotatedAt.push((Date.now() - t0) / 1000);
-        const r = await run(LOGROTATE!, ['-f', '-s', join(dir, 'logrotate.status'), conf]);
+        const r = await run(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.status'), conf]);
         rotations.push(`${rotatedAt.at(-1)!.toFixed(1)}s${r.stderr ? ` (${r.stderr.trim()})` : ''}`);
       };
       const at = async (s: number) => sleep(Math.max(0, t0 + s * 1000 - Date.now()));

@@ -8,22 +8,19 @@
  * drops them, VictoriaLogs keeps them) of what was not yet acknowledged, after the SIGTERM none.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inCI, shouldSkip } from '../env/binaries.ts';
+import { shouldSkip } from '../env/binaries.ts';
+import { requireTools } from '../env/system-tools.ts';
 import { freePort } from '../env/ports.ts';
 import { managedProcess, type ManagedProcess } from '../env/process.ts';
 import { exactDuplicates, queryLogs, startVictoriaLogs, type StoredEntry, type VictoriaLogsHandle } from '../env/victorialogs.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
-const REMOTE = ['/lib/systemd/systemd-journal-remote', '/usr/lib/systemd/systemd-journal-remote'].find((p) => existsSync(p)) ?? null;
-const JOURNALCTL = ['/usr/bin/journalctl', '/bin/journalctl'].find((p) => existsSync(p)) ?? null;
-const missing = [!REMOTE && 'systemd-journal-remote', !JOURNALCTL && 'systemd (journalctl)'].filter(Boolean);
-if (missing.length && !inCI()) process.stderr.write(`\n!!! SKIPPED: journald-detector: ${missing.join(', ')} not installed (apt-get install -y systemd systemd-journal-remote) !!!\n\n`);
-const skip = shouldSkip('journald-detector (real VictoriaLogs)', ['victoria-logs']) || (missing.length > 0 && !inCI());
+const skip = shouldSkip('journald-detector (real VictoriaLogs)', ['victoria-logs']);
+const { journalRemote: REMOTE, journalctl: JOURNALCTL } = skip ? { journalRemote: '', journalctl: '' } : requireTools('journald-detector', 'journalRemote', 'journalctl');
 
 const BOOT = '9d0c1b2a39484756a5b4c3d2e1f00718';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,7 +46,7 @@ function exportFormat(from: number, count: number): Buffer {
 
 async function append(dir: string, from: number, count: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE!, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);

@@ -7,7 +7,6 @@
  * journal the detector's user may not read.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,15 +19,11 @@ import { JournaldSource, type JournaldSourceOptions } from '../../src/sources/jo
 import { FileStore } from '../../src/state/file-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import type { StateStore } from '../../src/state/store.ts';
-import { inCI } from '../env/binaries.ts';
+import { requireTools, tools } from '../env/system-tools.ts';
 
 const run = promisify(execFile);
-const REMOTE = ['/lib/systemd/systemd-journal-remote', '/usr/lib/systemd/systemd-journal-remote'].find((p) => existsSync(p)) ?? null;
-const JOURNALCTL = ['/usr/bin/journalctl', '/bin/journalctl'].find((p) => existsSync(p)) ?? null;
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
-const missing = [!REMOTE && 'systemd-journal-remote', !JOURNALCTL && 'systemd (journalctl)'].filter(Boolean);
-if (missing.length && !inCI()) process.stderr.write(`\n!!! SKIPPED: journald-journal: ${missing.join(', ')} not installed (apt-get install -y systemd systemd-journal-remote) !!!\n\n`);
-const skip = missing.length > 0 && !inCI();
+const { journalRemote: REMOTE, journalctl: JOURNALCTL } = requireTools('journald-journal', 'journalRemote', 'journalctl');
+const SETPRIV = tools.setpriv;
 
 const BOOT = '6c3f1f6e5d3b4c8e9a0b1c2d3e4f5a6b';
 const T0 = 1_764_748_800_000_000n; // 2025-12-03T08:00:00Z in µs
@@ -60,7 +55,7 @@ function exportFormat(entries: readonly Ent[]): Buffer {
 /** Appends entries to `<dir>/remote.journal` through the real systemd-journal-remote. */
 async function writeJournal(dir: string, entries: readonly Ent[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE!, [`--output=${join(dir, 'remote.journal')}`, '--compress=no', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '--compress=no', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);
@@ -85,7 +80,7 @@ interface Harness {
 
 function harness(o: Partial<JournaldSourceOptions> & { store: StateStore }): Harness {
   const src = new JournaldSource({
-    journalctl: JOURNALCTL ?? 'journalctl',
+    journalctl: JOURNALCTL,
     merge: false,
     units: [],
     identifiers: [],
@@ -125,7 +120,7 @@ async function until(what: string, cond: () => boolean, ms = 15_000): Promise<vo
   }
 }
 
-describe.skipIf(skip)('journald source: real journal files, real journalctl', () => {
+describe('journald source: real journal files, real journalctl', () => {
   let root: string;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'rsd-journald-'));
@@ -285,7 +280,7 @@ describe.skipIf(skip)('journald source: real journal files, real journalctl', ()
     await mkdir(dir);
     await writeJournal(dir, [plain(0)]);
     // As root, permissions do not apply: journalctl runs as nobody through setpriv (the wrapper).
-    let journalctl = JOURNALCTL!;
+    let journalctl = JOURNALCTL;
     if (process.getuid?.() === 0) {
       expect(SETPRIV, 'setpriv (util-linux) is needed to drop root').not.toBeNull();
       journalctl = join(root, 'journalctl-as-nobody');
@@ -352,7 +347,7 @@ describe.skipIf(skip)('journald source: real journal files, real journalctl', ()
 
   it('journalctl itself agrees with what the source read (byte arrays in its JSON)', async () => {
     const dir = join(root, 'basic');
-    const { stdout } = await run(JOURNALCTL!, [`--directory=${dir}`, '--output=json', '--all', '--no-pager']);
+    const { stdout } = await run(JOURNALCTL, [`--directory=${dir}`, '--output=json', '--all', '--no-pager']);
     const bin = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)[1]!;
     expect(bin.MESSAGE).toEqual([0x62, 0x69, 0x6e, 0xff, 0xfe, 0x20, 0x6f, 0x6b]);
   });

@@ -5,7 +5,6 @@
  * host/service; their LogQL selects the host and service labels; every line is stored once.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,18 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tailFindings, type Finding, type Tail } from '../../src/consumer/index.ts';
 import { connectNats } from '../../src/nats/connection.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { inCI, shouldSkip } from '../env/binaries.ts';
+import { shouldSkip } from '../env/binaries.ts';
+import { requireTools } from '../env/system-tools.ts';
 import { startNats, type NatsServerHandle } from '../env/nats.ts';
 import { freePort } from '../env/ports.ts';
 import { managedProcess, type ManagedProcess } from '../env/process.ts';
 import { queryLogs, startVictoriaLogs, type VictoriaLogsHandle } from '../env/victorialogs.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
-const REMOTE = ['/lib/systemd/systemd-journal-remote', '/usr/lib/systemd/systemd-journal-remote'].find((p) => existsSync(p)) ?? null;
-const JOURNALCTL = ['/usr/bin/journalctl', '/bin/journalctl'].find((p) => existsSync(p)) ?? null;
-const missing = [!REMOTE && 'systemd-journal-remote', !JOURNALCTL && 'systemd (journalctl)'].filter(Boolean);
-if (missing.length && !inCI()) process.stderr.write(`\n!!! SKIPPED: standalone: ${missing.join(', ')} not installed (apt-get install -y systemd systemd-journal-remote) !!!\n\n`);
-const skip = shouldSkip('standalone (real VictoriaLogs, NATS)', ['victoria-logs', 'nats-server']) || (missing.length > 0 && !inCI());
+const skip = shouldSkip('standalone (real VictoriaLogs, NATS)', ['victoria-logs', 'nats-server']);
+const { journalRemote: REMOTE, journalctl: JOURNALCTL } = skip ? { journalRemote: '', journalctl: '' } : requireTools('standalone', 'journalRemote', 'journalctl');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -47,7 +44,7 @@ function entries(unit: string, messages: string[]): Buffer {
 
 function journalAppend(dir: string, data: Buffer): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE!, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);
