@@ -23,8 +23,6 @@ export interface CompiledRule {
   priority: number;
   escalate: Array<{ count: number; severity: Severity }>;
   title: string;
-  /** A literal for the LogQL line filter of the finding's evidence query. */
-  literal: string | undefined;
   /** The text a rule pattern matched in a line: a LogQL line filter that finds that line again. */
   matchedText: (line: string) => string | undefined;
   /** Whether the rule's selector restricts it to Kubernetes events. */
@@ -68,7 +66,6 @@ export function compileRule(rule: Rule): CompiledRule {
     escalate: [...(rule.escalate ?? [])].sort((a, b) => a.count - b.count),
     title: rule.title ?? rule.incident_type.replace(/_/g, ' '),
     clears: compileAny(rule.clearedBy),
-    literal: patterns.find((p) => p.literal)?.literal,
     matchedText: (line) => {
       for (const p of patterns) {
         const m = p.exec?.(line);

@@ -93,6 +93,14 @@ describe.skipIf(natsUnavailableSkip())('findings timeline (real nats-server, a r
     expect(r.out).toContain(first.evidence.loki.query);
   });
 
+  it('--max bounds what is read, and says so', async () => {
+    const r = await timeline('--max', '3', '--output', 'json');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as Timeline).findings).toBe(3);
+    expect(r.err).toContain('stopped at --max 3; the range holds more findings');
+    expect((await timeline('--max', '0')).code).toBe(2);
+  });
+
   it('filters by type and namespace; bad arguments exit 2 with the reason', async () => {
     const type = recorded[0]!.incident_type;
     const t = JSON.parse((await timeline('--type', type, '--output', 'json')).out) as Timeline;

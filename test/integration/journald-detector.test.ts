@@ -7,20 +7,19 @@
  * timestamps; after the SIGKILL only exact copies (same stream, nanosecond timestamp and line — Loki
  * drops them, VictoriaLogs keeps them) of what was not yet acknowledged, after the SIGTERM none.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shouldSkip } from '../env/binaries.ts';
-import { requireTools } from '../env/system-tools.ts';
+import { appendJournal, requireTools } from '../env/system-tools.ts';
 import { freePort } from '../env/ports.ts';
 import { managedProcess, type ManagedProcess } from '../env/process.ts';
 import { exactDuplicates, queryLogs, startVictoriaLogs, type StoredEntry, type VictoriaLogsHandle } from '../env/victorialogs.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const skip = shouldSkip('journald-detector (real VictoriaLogs)', ['victoria-logs']);
-const { journalRemote: REMOTE, journalctl: JOURNALCTL } = skip ? { journalRemote: '', journalctl: '' } : requireTools('journald-detector', 'journalRemote', 'journalctl');
+const { journalctl: JOURNALCTL } = skip ? { journalctl: '' } : requireTools('journald-detector', 'journalRemote', 'journalctl');
 
 const BOOT = '9d0c1b2a39484756a5b4c3d2e1f00718';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,15 +43,8 @@ function exportFormat(from: number, count: number): Buffer {
   return Buffer.concat(parts);
 }
 
-async function append(dir: string, from: number, count: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err}`))));
-    p.stdin.end(exportFormat(from, count));
-  });
+function append(dir: string, from: number, count: number): Promise<void> {
+  return appendJournal(dir, exportFormat(from, count));
 }
 
 interface Detector {

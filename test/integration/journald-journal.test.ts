@@ -6,7 +6,7 @@
  * from the cursor in a file-backed state store after a restart with no gap and no duplicate, and a
  * journal the detector's user may not read.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +19,10 @@ import { JournaldSource, type JournaldSourceOptions } from '../../src/sources/jo
 import { FileStore } from '../../src/state/file-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import type { StateStore } from '../../src/state/store.ts';
-import { requireTools, tools } from '../env/system-tools.ts';
+import { appendJournal, requireTools, tools } from '../env/system-tools.ts';
 
 const run = promisify(execFile);
-const { journalRemote: REMOTE, journalctl: JOURNALCTL } = requireTools('journald-journal', 'journalRemote', 'journalctl');
+const { journalctl: JOURNALCTL } = requireTools('journald-journal', 'journalRemote', 'journalctl');
 const SETPRIV = tools.setpriv;
 
 const BOOT = '6c3f1f6e5d3b4c8e9a0b1c2d3e4f5a6b';
@@ -53,15 +53,8 @@ function exportFormat(entries: readonly Ent[]): Buffer {
 }
 
 /** Appends entries to `<dir>/remote.journal` through the real systemd-journal-remote. */
-async function writeJournal(dir: string, entries: readonly Ent[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '--compress=no', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err}`))));
-    p.stdin.end(exportFormat(entries));
-  });
+function writeJournal(dir: string, entries: readonly Ent[]): Promise<void> {
+  return appendJournal(dir, exportFormat(entries), { compress: false });
 }
 
 const plain = (i: number, extra: Record<string, Field> = {}): Ent => ({

@@ -4,7 +4,6 @@
  * the Loki sink into VictoriaLogs and findings on a real nats-server. Findings are scoped to
  * host/service; their LogQL selects the host and service labels; every line is stored once.
  */
-import { spawn } from 'node:child_process';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { tailFindings, type Finding, type Tail } from '../../src/consumer/index.
 import { connectNats } from '../../src/nats/connection.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { shouldSkip } from '../env/binaries.ts';
-import { requireTools } from '../env/system-tools.ts';
+import { appendJournal, requireTools } from '../env/system-tools.ts';
 import { startNats, type NatsServerHandle } from '../env/nats.ts';
 import { freePort } from '../env/ports.ts';
 import { managedProcess, type ManagedProcess } from '../env/process.ts';
@@ -21,7 +20,7 @@ import { queryLogs, startVictoriaLogs, type VictoriaLogsHandle } from '../env/vi
 
 const repo = new URL('../..', import.meta.url).pathname;
 const skip = shouldSkip('standalone (real VictoriaLogs, NATS)', ['victoria-logs', 'nats-server']);
-const { journalRemote: REMOTE, journalctl: JOURNALCTL } = skip ? { journalRemote: '', journalctl: '' } : requireTools('standalone', 'journalRemote', 'journalctl');
+const { journalctl: JOURNALCTL } = skip ? { journalctl: '' } : requireTools('standalone', 'journalRemote', 'journalctl');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -42,16 +41,6 @@ function entries(unit: string, messages: string[]): Buffer {
   );
 }
 
-function journalAppend(dir: string, data: Buffer): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const p = spawn(REMOTE, [`--output=${join(dir, 'remote.journal')}`, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`systemd-journal-remote exited ${code}: ${err}`))));
-    p.stdin.end(data);
-  });
-}
 
 describe.skipIf(skip)('standalone host: services with files and journald, no Kubernetes', () => {
   let dir = '';
@@ -70,7 +59,7 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
     await mkdir(join(dir, 'app'));
     await mkdir(join(dir, 'journal'));
     await writeFile(join(dir, 'app', 'shop.log'), '');
-    await journalAppend(join(dir, 'journal'), entries('postgresql.service', ['LOG:  database system is ready to accept connections']));
+    await appendJournal(join(dir, 'journal'), entries('postgresql.service', ['LOG:  database system is ready to accept connections']));
     const port = await freePort();
     const config = join(dir, 'config.yaml');
     await writeFile(config, [
@@ -112,7 +101,7 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
 
   it('findings from a service’s file and from a service’s journal unit, scoped to host/service, with LogQL on the host and service labels', async () => {
     await appendFile(join(dir, 'app', 'shop.log'), appLines.map((l) => `${l}\n`).join(''));
-    await journalAppend(join(dir, 'journal'), entries('postgresql.service', pgLines));
+    await appendJournal(join(dir, 'journal'), entries('postgresql.service', pgLines));
     await until('a finding of each service', () => ['shop', 'postgres'].every((w) => findings.some((f) => f.resource_scope.workload === w)), 45_000).catch((err: unknown) => {
       throw new Error(`${String(err)}; got ${JSON.stringify(findings.map((f) => [f.incident_type, f.resource_scope]))}\n${detector.tail(3000)}`);
     });

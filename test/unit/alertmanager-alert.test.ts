@@ -4,7 +4,8 @@ import { buildComponents } from '../../src/components/configure.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import { alertLabels, exploreUrl, labelName, toAlert } from '../../src/sinks/alertmanager/alert.ts';
-import { alertsEndpoint } from '../../src/sinks/alertmanager/sink.ts';
+import { AlertmanagerSink, alertsEndpoint } from '../../src/sinks/alertmanager/sink.ts';
+import { registry } from '../../src/metrics.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 
 const finding: Finding = {
@@ -100,5 +101,28 @@ describe('alertmanager config section', () => {
     const cfg = parseConfig('alertmanager:\n  urls: [http://am:9093]\n  bearerTokenFile: /nonexistent/token\n', 'c.yaml', {});
     const { errors } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml', checkOnly: true }, createLogger('silent'));
     expect(errors.map((e) => e.error.message)).toEqual(['/nonexistent/token: field alertmanager.bearerTokenFile: cannot read secret file: ENOENT']);
+  });
+});
+
+describe('alertmanager sink bounds', () => {
+  const dropped = async (reason: string) =>
+    (await registry.getSingleMetric('rsd_dropped_total')?.get())?.values.find((v) => v.labels.component === 'alertmanager' && v.labels.reason === reason)?.value ?? 0;
+
+  it('past maxAlerts the oldest recovered episode is forgotten first, then the oldest open one, each counted', async () => {
+    // Nothing listens on port 1: posts fail at once and are dropped after 0 retries (counted apart).
+    const sink = new AlertmanagerSink({ urls: ['http://127.0.0.1:1'], maxAlerts: 2, maxRetries: 0, resendIntervalMs: 3_600_000, logger: createLogger('silent') });
+    const before = await dropped('alerts_limit');
+    const f = (k: string, status: 'observed' | 'recovered' = 'observed'): Finding => ({ ...finding, dedupe_key: k, finding_id: `${k}-${status}`, status });
+    sink.publish(f('a'));
+    sink.publish(f('b'));
+    sink.publish(f('a', 'recovered'));
+    expect(sink.counts()).toEqual({ firing: 1, resolved: 1 });
+    sink.publish(f('c'));
+    // The recovered "a" went first.
+    expect(sink.counts()).toEqual({ firing: 2, resolved: 0 });
+    sink.publish(f('d'));
+    expect(sink.counts()).toEqual({ firing: 2, resolved: 0 });
+    expect((await dropped('alerts_limit')) - before).toBe(2);
+    await sink.close(2000);
   });
 });
