@@ -108,10 +108,11 @@ describe('alertmanager sink bounds', () => {
   const dropped = async (reason: string) =>
     (await registry.getSingleMetric('rsd_dropped_total')?.get())?.values.find((v) => v.labels.component === 'alertmanager' && v.labels.reason === reason)?.value ?? 0;
 
-  it('past maxAlerts the oldest recovered episode is forgotten first, then the oldest open one, each counted', async () => {
+  it('past maxAlerts the oldest recovered episode is forgotten first, then the oldest open one, each counted; unreachable batches are dropped after their retries', async () => {
     // Nothing listens on port 1: posts fail at once and are dropped after 0 retries (counted apart).
     const sink = new AlertmanagerSink({ urls: ['http://127.0.0.1:1'], maxAlerts: 2, maxRetries: 0, resendIntervalMs: 3_600_000, logger: createLogger('silent') });
     const before = await dropped('alerts_limit');
+    const unreachableBefore = await dropped('retries_exhausted');
     const f = (k: string, status: 'observed' | 'recovered' = 'observed'): Finding => ({ ...finding, dedupe_key: k, finding_id: `${k}-${status}`, status });
     sink.publish(f('a'));
     sink.publish(f('b'));
@@ -123,6 +124,9 @@ describe('alertmanager sink bounds', () => {
     sink.publish(f('d'));
     expect(sink.counts()).toEqual({ firing: 2, resolved: 0 });
     expect((await dropped('alerts_limit')) - before).toBe(2);
+    // Every batch to the unreachable Alertmanager was dropped after its retries, and counted.
+    await sink.flush(5000);
+    expect((await dropped('retries_exhausted')) - unreachableBefore).toBeGreaterThan(0);
     await sink.close(2000);
   });
 });
