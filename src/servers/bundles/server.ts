@@ -1,7 +1,9 @@
 /**
- * The bundle server ("OA" evidence gateway, Kubernetes mode): a read-only HTTP API on its own port
- * that packs the logs, events and metrics of chosen pods into a gzipped NDJSON bundle for an agent.
- * Routes are one table (ROUTES): the dispatcher and GET /skill.md are generated from it, so the
+ * The bundle server ("OA" evidence gateway): a read-only HTTP API on its own port that packs evidence
+ * into a gzipped NDJSON bundle for an agent. It runs in one of two modes: Kubernetes (the logs, events
+ * and metrics of chosen pods) or standalone (the files, journal units and metrics URL of the services
+ * of a host without Kubernetes, standalone.ts). Routes are one table (ALL_ROUTES, each route marked
+ * with the modes it is served in): the dispatcher and GET /skill.md are generated from it, so the
  * document an agent reads cannot drift from what is served.
  */
 import { createReadStream } from 'node:fs';
@@ -11,17 +13,21 @@ import type { Logger } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import { redact } from '../../parse/redact.ts';
 import { KubeApiError } from '../../sources/kube/api.ts';
-import { AuthError, type Authenticator, type Capability, type Principal, mayNamespace, requireCapabilities, requireNamespaces } from './auth.ts';
+import { AuthError, type Authenticator, type Capability, type Principal, mayNamespace, mayService, requireCapabilities, requireNamespaces } from './auth.ts';
 import { collectBundle, type CollectOptions } from './collect.ts';
 import type { BundlePod, KubeReader } from './kube.ts';
-import { DEFAULTS, neededCapabilities, parseBundleRequest, RequestError, type ServerLimits, targetNamespaces } from './request.ts';
+import { DEFAULTS, neededCapabilities, neededStandaloneCapabilities, parseBundleRequest, parseStandaloneRequest, RequestError, resolveStandaloneTarget, type ServerLimits, targetNamespaces } from './request.ts';
+import { collectStandalone, serviceRefs, type StandaloneConfig } from './standalone.ts';
 import { BUNDLE_ID, type BundleEntry, type BundleStore, StoreFull } from './store.ts';
 
 export interface BundleServerOptions {
   host: string;
   port: number;
   auth: Authenticator;
-  reader: KubeReader;
+  /** Kubernetes mode: the API behind pod discovery and pod bundles. */
+  reader?: KubeReader;
+  /** Standalone mode (set: the server serves services, not pods). */
+  standalone?: StandaloneConfig;
   store: BundleStore;
   limits: ServerLimits;
   maxBodyBytes: number;
@@ -42,8 +48,12 @@ interface Ctx {
   principal: Principal | null;
 }
 
+export type BundleMode = 'kubernetes' | 'standalone';
+
 interface Route {
   method: 'GET' | 'POST';
+  /** The modes it is served in (default both). */
+  modes?: readonly BundleMode[];
   /** `{name}` segments are parameters. */
   path: string;
   auth: boolean;
@@ -92,7 +102,7 @@ function ready(p: BundlePod): boolean {
   return st.length > 0 && st.every((s) => s.ready === true);
 }
 
-export const ROUTES: readonly Route[] = [
+export const ALL_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/healthz', auth: false, needs: 'none', doc: 'the process answers', handle: (c) => void c.res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n') },
   { method: 'GET', path: '/livez', auth: false, needs: 'none', doc: 'the process answers', handle: (c) => void c.res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n') },
   {
@@ -129,6 +139,7 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/v1/pods',
+    modes: ['kubernetes'],
     auth: true,
     needs: 'capability `pods` and the namespace in scope (`ns=*` needs admin or allowedNamespaces ["*"])',
     doc: 'pod discovery: `ns` (default `*`), `selector` (label selector), `q` (name substring). Items: namespace, name, labels, containers[], ready, phase; admin tokens also get podIP, annotations, nodeName',
@@ -142,7 +153,7 @@ export const ROUTES: readonly Route[] = [
       if (q.length > 253) throw new HttpError(400, 'q: too long');
       requireCapabilities(p, ['pods']);
       requireNamespaces(p, [ns]);
-      const pods = await this.opts.reader.listPods(ns, selector || undefined, this.opts.maxDiscoveryPods + 1);
+      const pods = await this.opts.reader!.listPods(ns, selector || undefined, this.opts.maxDiscoveryPods + 1);
       const items = pods
         .filter((x) => (x.metadata.name ?? '').includes(q))
         .filter((x) => mayNamespace(p, x.metadata.namespace ?? ''))
@@ -162,6 +173,7 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'POST',
     path: '/v1/bundles',
+    modes: ['kubernetes'],
     auth: true,
     needs: 'the target namespaces in scope, capability `pods` for a selector target, and `logs` / `events` / `metrics` for what `include` enables',
     doc: 'create a bundle (JSON body, see below); 202 with `bundleId`, built in the background; 429 with Retry-After when the server is busy or full',
@@ -186,7 +198,7 @@ export const ROUTES: readonly Route[] = [
         .build(entry, async (write) => {
           await collectBundle(
             {
-              reader: this.opts.reader,
+              reader: this.opts.reader!,
               params,
               bundleId: entry.id,
               createdAt,
@@ -200,12 +212,77 @@ export const ROUTES: readonly Route[] = [
             write,
           );
         })
-        .then(() => {
-          metrics.bundlesBuilt.inc({ outcome: entry.state });
-          if (entry.state === 'failed') this.opts.log.warn({ bundleId: entry.id, error: entry.error }, 'bundle failed');
-          else this.opts.log.info({ bundleId: entry.id, bytes: entry.bytes, records: entry.records }, 'bundle built');
-          this.gauges();
-        });
+        .then(() => this.built(entry));
+      this.gauges();
+      json(c.res, 202, { bundleId: entry.id, status: 'building', createdAt, expiresAt: new Date(entry.expiresAt).toISOString() }, { location: `/v1/bundles/${entry.id}` });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/services',
+    modes: ['standalone'],
+    auth: true,
+    needs: 'a valid token; the list holds only the services its allowedServices permit',
+    doc: 'the configured services. Items: name, hasFiles, hasJournal, hasMetrics; admin tokens also get logs (file globs), journal (units, or null) and metrics (URL, or null)',
+    handle(c) {
+      const p = c.principal!;
+      const items = this.opts
+        .standalone!.services.filter((s) => mayService(p, s.name))
+        .map((s) => ({
+          name: s.name,
+          hasFiles: s.files.length > 0,
+          hasJournal: s.units.length > 0,
+          hasMetrics: !!s.metricsUrl,
+          ...(p.admin ? { logs: [...s.files], journal: s.units.length ? [...s.units] : null, metrics: s.metricsUrl ? redact(s.metricsUrl) : null } : {}),
+        }));
+      json(c.res, 200, { items });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/bundles',
+    modes: ['standalone'],
+    auth: true,
+    needs: 'every target service in allowedServices (kind `all`: the services it permits), and `logs` / `metrics` for what `include` enables',
+    doc: 'create a bundle of services (JSON body, see below); 202 with `bundleId`, built in the background; 429 with Retry-After when the server is busy or full',
+    async handle(c) {
+      const p = c.principal!;
+      const cfg = this.opts.standalone!;
+      const body = await readBody(c.req, this.opts.maxBodyBytes);
+      const params = parseStandaloneRequest(body, this.opts.limits);
+      const caps = neededStandaloneCapabilities(params);
+      requireCapabilities(p, caps);
+      const selected = resolveStandaloneTarget(params, serviceRefs(cfg), (s) => mayService(p, s));
+      const names = selected.map((s) => s.name);
+      const services = cfg.services.filter((s) => names.includes(s.name));
+      let entry: BundleEntry;
+      try {
+        // The entry's scope list holds service names in this mode (bundleFor checks them against allowedServices).
+        entry = await this.opts.store.reserve(names, caps);
+      } catch (err) {
+        if (err instanceof StoreFull) throw new HttpError(429, err.message, { 'retry-after': String(err.retryAfterSeconds) });
+        throw err;
+      }
+      const createdAt = new Date(entry.createdAt).toISOString();
+      this.opts.log.info({ bundleId: entry.id, sub: p.sub, target: params.target.kind, services: names.length }, 'bundle requested');
+      void this.opts.store
+        .build(entry, async (write) => {
+          await collectStandalone(
+            {
+              config: cfg,
+              params,
+              services,
+              bundleId: entry.id,
+              createdAt,
+              maxLineBytes: this.opts.maxLineBytes,
+              maxMetricsBytes: this.opts.maxMetricsBytes,
+              signal: entry.abort.signal,
+              ...(this.opts.fetchMetrics ? { fetchMetrics: this.opts.fetchMetrics } : {}),
+            },
+            write,
+          );
+        })
+        .then(() => this.built(entry));
       this.gauges();
       json(c.res, 202, { bundleId: entry.id, status: 'building', createdAt, expiresAt: new Date(entry.expiresAt).toISOString() }, { location: `/v1/bundles/${entry.id}` });
     },
@@ -253,6 +330,11 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
+export const routesFor = (mode: BundleMode, routes: readonly Route[] = ALL_ROUTES): readonly Route[] => routes.filter((r) => !r.modes || r.modes.includes(mode));
+/** The routes of Kubernetes mode (the default). */
+export const ROUTES: readonly Route[] = routesFor('kubernetes');
+export const STANDALONE_ROUTES: readonly Route[] = routesFor('standalone');
+
 /** A path template as a matcher: `{x}` segments match one URL segment. */
 function matcher(template: string): (path: string) => Record<string, string> | null {
   const names: string[] = [];
@@ -264,12 +346,23 @@ function matcher(template: string): (path: string) => Record<string, string> | n
   };
 }
 
+function safeMatch(template: string, path: string): boolean {
+  try {
+    return matcher(template)(path) !== null;
+  } catch {
+    return false;
+  }
+}
+
 export function skillDocument(limits: ServerLimits, ttlMs: number, routes: readonly Route[] = ROUTES): string {
   const rows = routes.map((r) => `| ${r.method} | \`${r.path}\` | ${r.auth ? 'Bearer JWT' : 'none'} | ${r.auth ? r.needs : ''} | ${r.doc} |`);
   return `# Bundle server skill (robot-sre-detector)
 
 Read-only evidence gateway for Kubernetes: pod logs, events and metrics packed into a gzipped NDJSON
 bundle. Generated from the server's route table.
+
+**Mode: kubernetes** — targets are pods (by selector or by name); \`GET /v1/services\` and service
+targets are not served here (they are in standalone mode, on a host without Kubernetes).
 
 ## Auth
 
@@ -333,15 +426,105 @@ connection refused), then metrics. Drill down with a narrower selector or single
 `;
 }
 
+export function standaloneSkillDocument(limits: ServerLimits, ttlMs: number, routes: readonly Route[] = STANDALONE_ROUTES): string {
+  const rows = routes.map((r) => `| ${r.method} | \`${r.path}\` | ${r.auth ? 'Bearer JWT' : 'none'} | ${r.auth ? r.needs : ''} | ${r.doc} |`);
+  return `# Bundle server skill (robot-sre-detector)
+
+Read-only evidence gateway for a host without Kubernetes: the log files, journal units and metrics of
+its configured services packed into a gzipped NDJSON bundle. Generated from the server's route table.
+
+**Mode: standalone** — targets are the services configured on this host (\`GET /v1/services\`);
+\`GET /v1/pods\` and pod targets are not served here, and there are no events.
+
+## Auth
+
+\`Authorization: Bearer <JWT>\` on every route marked so; HS256 only, \`exp\` required (keep it 5–15 min).
+Tokens in the query string are ignored. Missing or invalid token → 401; valid token outside its scope → 403.
+Claims: \`allowedServices\` (exact names or \`*\` wildcards; \`["*"]\` permits every configured service),
+\`capabilities\` (\`logs\`, \`metrics\`), \`admin\` (everything).
+
+## Routes
+
+| method | path | auth | needs | what |
+|---|---|---|---|---|
+${rows.join('\n')}
+
+## Workflow
+
+1. \`GET /v1/services\` → the service names
+2. \`POST /v1/bundles\` → \`{"bundleId": …}\` (202)
+3. \`GET /v1/bundles/{bundleId}\` every 1–2 s, up to 30 s, until \`status\` is \`done\`
+4. \`GET /v1/bundles/{bundleId}/download\` → ndjson.gz; stream-parse it
+
+## Bundle request
+
+\`\`\`json
+{
+  "target": { "kind": "services", "services": ["postgres", "api"] },
+  "include": {
+    "logs": { "enabled": true, "tailLines": ${DEFAULTS.tailLines}, "includePatterns": ["ERROR"], "excludePatterns": ["healthcheck"] },
+    "metrics": { "enabled": true }
+  },
+  "limits": { "maxTotalLogLines": ${limits.maxTotalLogLines}, "metricsTimeoutMs": ${limits.metricsTimeoutMs} }
+}
+\`\`\`
+
+- \`target\`: \`{"kind": "services", "services": [names]}\` (kind implied when \`services\` is given) or
+  \`{"kind": "all"}\` (every configured service the token permits). Names only: a path or a unit is refused,
+  an unknown name is a 400, a name outside allowedServices a 403.
+- \`include.logs.tailLines\` (default ${DEFAULTS.tailLines}, ≤ maxTotalLogLines): the last lines of each current log file
+  (rotated \`.1\` / \`.gz\` siblings are not read), and of each journal unit when there is no \`timeWindow\`.
+- \`timeWindow\` (optional, journal only): \`sinceSeconds\` (1–${limits.maxSinceSeconds}) or \`start\` + \`end\` (UTC ISO 8601 with \`Z\`,
+  at most ${limits.maxSinceSeconds} s apart); both → 400; with logs enabled it is a 400 unless a selected service has a journal unit.
+  File logs are never time-filtered.
+- \`include.logs.includePatterns\` (keep lines containing one of them) and \`excludePatterns\` (drop lines containing
+  one): substrings, applied before the budget.
+- \`events\`, \`include.logs.previous\` and \`include.logs.timestamps\` are ignored; \`containers\`, \`limits.maxPods\` are refused.
+- \`limits\` may only lower the server's: maxTotalLogLines ≤ ${limits.maxTotalLogLines}, metricsTimeoutMs ≤ ${limits.maxMetricsTimeoutMs}.
+- Bundles are deleted ${Math.round(ttlMs / 60_000)} min after creation.
+
+## Records (one JSON object per line)
+
+| type | fields |
+|---|---|
+| meta | bundleId, createdAt, mode: "standalone", host, params, services[] |
+| log | service, file or journal, ts, line, untimed?; or skipped: true, reason (file_not_found, read_error, journalctl_not_found, journal_permission_denied, journal_read_error, max_files), error? |
+| log_summary | ts, lineLimited, matchedLogRecords, returnedLogRecords, diagnosticRecords, maxTotalLogLines, sources[] (service, file or journal, status, reason?, readRecords, matchedRecords, returnedRecords) |
+| metrics_text | service, url, ts, and ok: true + content, or skipped: true + reason: "no_metrics_url", or ok: false + error ("timeout after 2000ms", "fetch_failed: ECONNREFUSED", "http_status: 503") |
+
+Log lines of all sources are merged by timestamp, oldest first, and the newest maxTotalLogLines are kept
+(\`lineLimited: true\` when some were dropped). A line without a timestamp of its own (\`untimed: true\`) ranks
+with the previous timestamp of its source; before any, it ranks first in read order (\`ts: null\`).
+Skip records are outside the budget and counted as \`diagnosticRecords\`; they never fail the bundle.
+Every string is redacted like finding evidence (passwords, tokens, keys → \`[REDACTED]\`).
+
+## Analysis
+
+Logs first (panic, fatal, timeout, connection refused), then metrics (\`ok: false\` is an anomaly signal,
+\`skipped\` is normal). Drill down with a single service, a lower tailLines or a shorter journal window.
+`;
+}
+
 export class BundleServer {
   readonly opts: BundleServerOptions;
   private server: Server | undefined;
-  private readonly routes = ROUTES.map((r) => ({ route: r, match: matcher(r.path) }));
+  readonly mode: BundleMode;
+  private readonly routes: Array<{ route: Route; match: (path: string) => Record<string, string> | null }>;
   readonly skill: string;
 
   constructor(opts: BundleServerOptions) {
+    if (!opts.standalone && !opts.reader) throw new Error('bundle server: a Kubernetes reader or a standalone configuration is needed');
     this.opts = opts;
-    this.skill = skillDocument(opts.limits, opts.ttlMs);
+    this.mode = opts.standalone ? 'standalone' : 'kubernetes';
+    this.routes = routesFor(this.mode).map((r) => ({ route: r, match: matcher(r.path) }));
+    this.skill = this.mode === 'standalone' ? standaloneSkillDocument(opts.limits, opts.ttlMs) : skillDocument(opts.limits, opts.ttlMs);
+  }
+
+  built(entry: BundleEntry): void {
+    metrics.bundlesBuilt.inc({ outcome: entry.state });
+    if (entry.state === 'failed') this.opts.log.warn({ bundleId: entry.id, error: entry.error }, 'bundle failed');
+    else this.opts.log.info({ bundleId: entry.id, bytes: entry.bytes, records: entry.records }, 'bundle built');
+    this.gauges();
   }
 
   unready(): string | null {
@@ -362,7 +545,10 @@ export class BundleServer {
     if (!BUNDLE_ID.test(id)) throw new HttpError(404, 'no such bundle');
     const e = this.opts.store.get(id);
     if (!e) throw new HttpError(404, 'no such bundle');
-    requireNamespaces(c.principal!, e.namespaces);
+    // In standalone mode the entry's scope list holds the bundle's services.
+    if (this.mode === 'standalone') {
+      for (const svc of e.namespaces) if (!mayService(c.principal!, svc)) throw new AuthError(403, 'token does not permit the services of this bundle');
+    } else requireNamespaces(c.principal!, e.namespaces);
     requireCapabilities(c.principal!, e.capabilities as Capability[]);
     return e;
   }
@@ -379,7 +565,7 @@ export class BundleServer {
       });
     });
     this.server = server;
-    this.opts.log.info({ host: this.opts.host, port: this.port }, 'bundle server listening');
+    this.opts.log.info({ host: this.opts.host, port: this.port, mode: this.mode }, 'bundle server listening');
   }
 
   async stop(): Promise<void> {
@@ -419,6 +605,7 @@ export class BundleServer {
           break;
         }
       }
+      if (!found && !pathMatched && ALL_ROUTES.some((r) => r.method === method && safeMatch(r.path, url.pathname))) throw new HttpError(404, `not served in ${this.mode} mode (see /skill.md)`);
       if (!found) throw new HttpError(pathMatched ? 405 : 404, pathMatched ? 'method not allowed' : 'not found');
       routeName = found.route.path;
       const principal = found.route.auth ? await this.opts.auth.authenticate(req) : null;
