@@ -12,6 +12,8 @@
  * See docs/findings.md for the wire format, subjects and stream layout.
  */
 export type {
+  BundlePodRef,
+  BundleRequest,
   Domain,
   Evidence,
   EvidenceLine,
@@ -41,3 +43,14 @@ export type { FindingContext, FindingHandler, FindingSubscription, SubscribeFind
 export { subscribeFindings } from './subscribe.ts';
 export type { Tail, TailOptions } from './tail.ts';
 export { tailFindings } from './tail.ts';
+export type {
+  BundleEventRecord,
+  BundleLogRecord,
+  BundleLogSummaryRecord,
+  BundleMetaRecord,
+  BundleMetricsRecord,
+  BundleRecord,
+  FetchBundleOptions,
+  FetchedBundle,
+} from './bundle.ts';
+export { BundleFetchError, fetchBundle, findingBundleRequest } from './bundle.ts';

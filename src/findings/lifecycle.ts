@@ -5,6 +5,7 @@ import { metrics } from '../metrics.ts';
 import type { CompiledRule } from '../detect/compile.ts';
 import type { Signal } from '../detect/signal.ts';
 import { dedupeKey, findingId } from './ids.ts';
+import { bundleRequestOf } from './bundle-request.ts';
 import { evidenceLines, evidenceQuery, queryOptionsOf, sampleOf, type Sample } from './evidence.ts';
 import { redact, truncateUtf8 } from '../parse/redact.ts';
 import { MAX_SUMMARY_BYTES, MAX_TEMPLATE_BYTES } from '../model/limits.ts';
@@ -329,6 +330,8 @@ export class FindingsLifecycle {
       last_seen: last,
       count: e.count,
     };
+    const bundle = bundleRequestOf(e.samples, e.scope, e.firstTs, e.lastTs);
+    if (bundle) f.evidence.bundle = bundle;
     if (e.rule.spec.labels) f.labels = { ...e.rule.spec.labels };
     metrics.findings.inc({ incident_type: f.incident_type, status });
     return f;

@@ -48,6 +48,34 @@ export interface Evidence {
   loki: { query: string; start: string; end: string };
   /** Small numeric/string facts (rate, baseline, threshold, related findings). */
   details?: Record<string, string | number | boolean>;
+  /**
+   * A ready request for the evidence-bundle server (POST /v1/bundles, docs/bundles.md): the pods or
+   * host services behind the finding and a window around its episode. Absent when the finding names
+   * no pod or service (a node or cluster condition). The SDK's `fetchBundle(finding, …)` sends it.
+   */
+  bundle?: BundleRequest;
+}
+
+/** A pod the bundle collects (Kubernetes mode). */
+export interface BundlePodRef {
+  namespace: string;
+  pod: string;
+}
+
+/**
+ * The body of POST /v1/bundles as a finding carries it. Kubernetes findings name their pods;
+ * findings of a host without Kubernetes name their services (`target.kind: "services"`), and carry
+ * a time window only when a journal is among their sources (file logs are read by last N lines).
+ */
+export interface BundleRequest {
+  /** Absolute, UTC, at most one hour: from 5 min before the episode's first line to 1 min after its last. */
+  timeWindow?: { start: string; end: string };
+  target: { pods: BundlePodRef[] } | { kind: 'services'; services: string[] };
+  include: {
+    logs: { enabled: boolean; tailLines?: number; previous?: boolean };
+    events?: { enabled: boolean };
+    metrics: { enabled: boolean };
+  };
 }
 
 export interface Finding {

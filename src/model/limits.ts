@@ -14,3 +14,7 @@ export const MAX_QUERY_BYTES = 2048;
 export const MAX_SMALL_FIELD_BYTES = 256;
 export const MAX_MAP_ENTRIES = 32;
 export const MAX_TOKEN_BYTES = 128;
+/** Pods or services an evidence bundle request names (= the bundle server's default maxPods). */
+export const MAX_BUNDLE_TARGETS = 20;
+/** Longest window of an evidence bundle request (= the bundle server's default maxWindow, 1 h). */
+export const MAX_BUNDLE_WINDOW_SECONDS = 3600;

@@ -2,7 +2,7 @@
  * The wire format of a finding on JetStream: subject, CloudEvents-style envelope, message id,
  * and the hard size caps that keep raw log lines off the bus.
  */
-import type { Finding, FindingStatus } from '../model/finding.ts';
+import type { BundleRequest, Finding, FindingStatus } from '../model/finding.ts';
 
 export const FINDINGS_SUBJECT_ROOT = 'ops.findings';
 export const FINDING_EVENT_TYPES: Readonly<Record<FindingStatus, string>> = {
@@ -25,7 +25,7 @@ export {
   MAX_MAP_ENTRIES,
   MAX_TOKEN_BYTES,
 } from '../model/limits.ts';
-import { MAX_ENVELOPE_BYTES, MAX_EVIDENCE_LINES, MAX_EVIDENCE_LINE_BYTES, MAX_TEMPLATES, MAX_TEMPLATE_BYTES, MAX_SUMMARY_BYTES, MAX_QUERY_BYTES, MAX_SMALL_FIELD_BYTES, MAX_MAP_ENTRIES, MAX_TOKEN_BYTES } from '../model/limits.ts';
+import { MAX_ENVELOPE_BYTES, MAX_EVIDENCE_LINES, MAX_EVIDENCE_LINE_BYTES, MAX_TEMPLATES, MAX_TEMPLATE_BYTES, MAX_SUMMARY_BYTES, MAX_QUERY_BYTES, MAX_SMALL_FIELD_BYTES, MAX_MAP_ENTRIES, MAX_TOKEN_BYTES, MAX_BUNDLE_TARGETS } from '../model/limits.ts';
 
 export interface FindingEnvelope {
   specversion: '1.0';
@@ -123,6 +123,19 @@ function clampMap<V>(m: Record<string, V> | undefined, clampValue: (v: V) => V):
 const small = (s: string): string => truncateUtf8(s, MAX_SMALL_FIELD_BYTES);
 
 /**
+ * The bundle request names at most MAX_BUNDLE_TARGETS pods or services. Names are dropped, never
+ * cut: a truncated pod name would ask the server for a pod that does not exist.
+ */
+function clampBundle(b: BundleRequest): BundleRequest {
+  const fits = (s: string): boolean => Buffer.byteLength(s) <= MAX_SMALL_FIELD_BYTES;
+  const target: BundleRequest['target'] =
+    'pods' in b.target
+      ? { pods: b.target.pods.filter((p) => fits(p.namespace) && fits(p.pod)).slice(0, MAX_BUNDLE_TARGETS) }
+      : { kind: 'services', services: b.target.services.filter(fits).slice(0, MAX_BUNDLE_TARGETS) };
+  return { ...b, ...(b.timeWindow ? { timeWindow: { start: small(b.timeWindow.start), end: small(b.timeWindow.end) } } : {}), target };
+}
+
+/**
  * Apply the per-field caps (≤5 evidence lines of ≤512 B, short templates, bounded maps).
  * Returns a copy; the caller's finding is not touched.
  */
@@ -154,6 +167,7 @@ export function clampFinding(f: Finding): { finding: Finding; truncated: boolean
       })),
       loki: { query: truncateUtf8(ev.loki.query, MAX_QUERY_BYTES), start: small(ev.loki.start), end: small(ev.loki.end) },
       ...(details ? { details } : {}),
+      ...(ev.bundle ? { bundle: clampBundle(ev.bundle) } : {}),
     },
     ...(labels ? { labels } : {}),
   };

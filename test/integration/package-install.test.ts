@@ -162,7 +162,16 @@ console.log('RESULT ' + JSON.stringify(seen));
     );
     writeFileSync(
       join(project, 'consumer.ts'),
-      `import { subscribeFindings, SEVERITY_ORDER, type Finding, type FindingSubscription } from 'robot-sre-detector/consumer';
+      `import { fetchBundle, subscribeFindings, SEVERITY_ORDER, type Finding, type FindingSubscription } from 'robot-sre-detector/consumer';
+
+export async function evidenceLines(finding: Finding, token: string): Promise<string[]> {
+  const out: string[] = [];
+  const bundle = await fetchBundle(finding, token, { url: 'http://rsd:8090', adjust: (r) => ({ ...r, include: { ...r.include, metrics: { enabled: false } } }) });
+  for await (const r of bundle.records) if (r.type === 'log' && typeof r.line === 'string') out.push(r.line);
+  return out;
+}
+// @ts-expect-error the options name the server
+void fetchBundle({} as Finding, 't', {});
 
 export function follow(servers: string, triage: (f: Finding) => Promise<void>): Promise<FindingSubscription> {
   return subscribeFindings({
