@@ -42,7 +42,7 @@ interface Container {
   name: string;
   image: string;
   args?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } } }>;
   ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: Obj & { capabilities?: { drop?: string[]; add?: string[] } };
@@ -79,14 +79,21 @@ interface PodTemplate {
 }
 
 const BUILDS = ['base', 'loki', 'nats', 'grafana', 'overlays/small', 'overlays/node-local', 'overlays/sharded'] as const;
-type BuildName = (typeof BUILDS)[number];
-const DETECTOR_BUILDS = ['base', 'overlays/small', 'overlays/node-local', 'overlays/sharded'] as const;
+/** A build plus components/bundles (a throwaway kustomization, built in beforeAll): every per-build check applies to them too. */
+const BUNDLES_BUILDS = { 'base+bundles': 'base', 'overlays/small+bundles': 'overlays/small' } as const;
+type BundlesBuild = keyof typeof BUNDLES_BUILDS;
+type BuildName = (typeof BUILDS)[number] | BundlesBuild;
+const DETECTOR_BUILDS = ['base', 'overlays/small', 'overlays/node-local', 'overlays/sharded', 'base+bundles', 'overlays/small+bundles'] as const;
 const EXPECTED_KIND: Record<(typeof DETECTOR_BUILDS)[number], string> = {
   base: 'Deployment',
   'overlays/small': 'Deployment',
   'overlays/node-local': 'DaemonSet',
   'overlays/sharded': 'StatefulSet',
+  'base+bundles': 'Deployment',
+  'overlays/small+bundles': 'Deployment',
 };
+/** The label the bundles component's NetworkPolicy admits agents by. */
+const BUNDLES_CLIENT_LABEL = 'robot-sre-detector/bundles-client';
 const WORKLOAD_KINDS = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob']);
 const DETECTOR = 'robot-sre-detector';
 
@@ -200,6 +207,12 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
         built.set(b, docs);
       }),
     );
+    await Promise.all(
+      Object.entries(BUNDLES_BUILDS).map(async ([name, from]) => {
+        const dir = await writeKustomization(join(scratch, name.replace(/[/+]/g, '-')), { resources: [join(manifests, from)], components: [join(manifests, 'components/bundles')] });
+        built.set(name as BundlesBuild, (await kustomizeBuild(kustomize, dir)) as K8s[]);
+      }),
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -213,7 +226,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
   };
 
   it('builds every kustomization into named objects', () => {
-    for (const b of BUILDS) {
+    for (const b of [...BUILDS, ...(Object.keys(BUNDLES_BUILDS) as BundlesBuild[])]) {
       const objs = get(b);
       expect(objs.length, b).toBeGreaterThan(0);
       for (const o of objs) {
@@ -303,9 +316,15 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
         expect(c.volumeMounts?.some((vm) => vm.mountPath === d && tpl.spec.volumes?.find((v) => v.name === vm.name)?.configMap), `${d} is a ConfigMap mount`).toBe(true);
       }
       // The root filesystem is read-only: everything the detector writes is on an emptyDir.
-      for (const dir of [cfg.state.dir, cfg.loki.spool?.dir, cfg.nats.spoolDir].filter((x): x is string => !!x)) {
+      for (const dir of [cfg.state.dir, cfg.loki.spool?.dir, cfg.nats.spoolDir, bundlesOptions(cfg)?.dir].filter((x): x is string => !!x)) {
         expect(writableMount(tpl, c, dir), `${dir} is on a writable emptyDir`).toBe(true);
       }
+      // emptyDir usage (not memory-backed) counts against the pod's ephemeral-storage limit: the
+      // sizeLimits must fit under it, or the kubelet evicts the pod before an emptyDir is full.
+      const disk = (tpl.spec.volumes ?? []).filter((v) => v.emptyDir && (v.emptyDir as { medium?: string }).medium !== 'Memory');
+      const limit = c.resources?.limits?.['ephemeral-storage'];
+      expect(limit, 'an ephemeral-storage limit').toBeTruthy();
+      expect(disk.reduce((n, v) => n + quantity(String((v.emptyDir as { sizeLimit?: string }).sizeLimit ?? 'Infinity')), 0), `${b}: emptyDir sizeLimits within ${limit}`).toBeLessThanOrEqual(quantity(limit!));
       // Loki and NATS addresses are ones the NetworkPolicy lets through.
       const allowed = egressRules(objs).flatMap((r) => r.ports ?? []).map((p) => p.port);
       expect(allowed).toContain(Number(new URL(cfg.loki.url!).port || 80));
@@ -322,25 +341,30 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
       expect(c.securityContext?.allowPrivilegeEscalation).toBe(false);
     });
 
-    it('NetworkPolicy: ingress only on the metrics port; egress only to DNS, the API server, Loki and NATS', () => {
+    it('NetworkPolicy: ingress only on the metrics port (and the bundle port, from the agents only); egress only to DNS, the API server, Loki and NATS (and pods for bundle metrics)', () => {
       const objs = get(b);
       const tpl = podTemplate(detectorWorkload(objs));
       const np = one(objs, 'NetworkPolicy');
-      const spec = np.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ ports?: Array<{ port: number }> }> };
+      const spec = np.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ from?: Array<Record<string, unknown>>; ports?: Array<{ port: number }> }> };
       expect(labelsMatch(spec.podSelector.matchLabels, tpl.metadata.labels), 'selects the detector pods').toBe(true);
       expect([...spec.policyTypes].sort()).toEqual(['Egress', 'Ingress']);
-      expect(spec.ingress.flatMap((r) => r.ports?.map((p) => p.port) ?? [NaN])).toEqual([detectorConfig(b).server.port]);
+      const cfg = detectorConfig(b);
+      const bundles = bundlesOptions(cfg);
+      expect(spec.ingress.flatMap((r) => r.ports?.map((p) => p.port) ?? [NaN])).toEqual([cfg.server.port, ...(bundles ? [bundles.port] : [])]);
+      // The metrics port is open to the cluster (Prometheus, probes); the bundle port only to the agents' pods.
+      expect(spec.ingress[0]!.from).toBeUndefined();
+      if (bundles) expect(spec.ingress[1]!.from).toEqual([{ namespaceSelector: {}, podSelector: { matchLabels: { [BUNDLES_CLIENT_LABEL]: 'true' } } }]);
 
       const rules = egressRules(objs);
       const kinds = rules.map(classifyEgress);
-      expect(kinds.sort()).toEqual(['api-server', 'dns', 'loki', 'nats']);
+      expect(kinds.sort()).toEqual(['api-server', 'dns', 'loki', 'nats', ...(bundles ? ['bundle-metrics'] : [])].sort());
     });
   });
 
   it('every pod of every build meets the restricted Pod Security profile the namespace enforces', () => {
     const ns = one(get('base'), 'Namespace');
     expect(ns.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    for (const b of BUILDS) {
+    for (const b of built.keys()) {
       for (const w of get(b).filter((o) => WORKLOAD_KINDS.has(o.kind))) {
         const where = `${b}: ${w.kind}/${w.metadata.name}`;
         const spec = podTemplate(w).spec;
@@ -367,7 +391,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
   });
 
   it('every ConfigMap a pod mounts exists in the same build (generated names resolved)', () => {
-    for (const b of BUILDS) {
+    for (const b of built.keys()) {
       const objs = get(b);
       for (const w of objs.filter((o) => WORKLOAD_KINDS.has(o.kind))) {
         for (const v of podTemplate(w).spec.volumes ?? []) {
@@ -670,7 +694,95 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     }
   });
 
+  it('components/bundles: the bundle server on its own port, its JWT secret from a Secret you create, an emptyDir for the files, two NetworkPolicy rules; the RBAC and everything else as without it', () => {
+    for (const [b, from] of Object.entries(BUNDLES_BUILDS) as Array<[BundlesBuild, BuildName]>) {
+      const objs = get(b);
+      const plain = get(from);
+      const isConfig = (o: K8s) => o.kind === 'ConfigMap' && /^robot-sre-detector-config-/.test(o.metadata.name);
+      const changed = new Set(['Deployment/robot-sre-detector', 'Service/robot-sre-detector', 'NetworkPolicy/robot-sre-detector']);
+      const rest = (o: K8s[]) => o.filter((x) => !isConfig(x) && !changed.has(`${x.kind}/${x.metadata.name}`));
+      // No Secret is shipped (its value is yours); the RBAC, namespace, other ConfigMaps and Loki/NATS are untouched.
+      expect(find(objs, 'Secret'), b).toHaveLength(0);
+      expect(rest(objs), b).toEqual(rest(plain));
+      expect(one(objs, 'ClusterRole').rules, `${b}: no verb added`).toEqual(one(plain, 'ClusterRole').rules);
+
+      // The config: the build's own plus a bundles: section, nothing else.
+      const text = (o: K8s[]) => ((o.find(isConfig)!.data ?? {}) as Record<string, string>)['config.yaml']!;
+      const doc = parseYaml(text(objs)) as Obj;
+      expect({ ...doc, bundles: undefined }, b).toEqual({ ...(parseYaml(text(plain)) as Obj), bundles: undefined });
+      const cfg = detectorConfig(b);
+      const bo = bundlesOptions(cfg);
+      expect(bo, `${b}: bundles enabled`).toBeDefined();
+      expect(bo!.port).not.toBe(cfg.server.port);
+
+      // The pod: the plain one plus the port, the secret's env, the bundle directory; a larger ephemeral-storage limit.
+      const w = detectorWorkload(objs);
+      const tpl = podTemplate(w);
+      const c = detectorContainer(w);
+      expect(c.ports?.find((p) => p.name === 'bundles')).toEqual({ name: 'bundles', containerPort: bo!.port, protocol: 'TCP' });
+      expect(c.env?.find((e) => e.name === bo!.jwtSecretEnv)).toEqual({ name: bo!.jwtSecretEnv, valueFrom: { secretKeyRef: { name: 'robot-sre-detector-bundles', key: 'jwt-secret' } } });
+      const mount = c.volumeMounts?.find((m) => m.mountPath === bo!.dir);
+      const vol = tpl.spec.volumes?.find((v) => v.name === mount?.name);
+      expect(vol?.emptyDir, `${bo!.dir} is an emptyDir`).toBeDefined();
+      expect(quantity(String((vol!.emptyDir as { sizeLimit: string }).sizeLimit)), 'the emptyDir holds maxDiskBytes').toBeGreaterThanOrEqual(bo!.maxDiskBytes);
+      const strip = (d: K8s): K8s => {
+        const x = structuredClone(d);
+        const t = podTemplate(x);
+        const k = t.spec.containers.find((y) => y.name === 'detector')!;
+        k.ports = k.ports?.filter((p) => p.name !== 'bundles');
+        k.env = k.env?.filter((e) => e.name !== bo!.jwtSecretEnv);
+        k.volumeMounts = k.volumeMounts?.filter((m) => m.name !== vol!.name);
+        delete k.resources?.limits?.['ephemeral-storage'];
+        t.spec.volumes = t.spec.volumes?.filter((v) => v.name !== vol!.name && v.name !== 'config');
+        return x;
+      };
+      expect(strip(w), `${b}: the rest of the Deployment`).toEqual(strip(detectorWorkload(plain)));
+
+      // The Service: the plain ports plus http-bundles → the container's bundles port.
+      const svcPorts = (o: K8s[]) => ((one(o, 'Service', DETECTOR).spec as Obj).ports as Array<Record<string, unknown>>);
+      expect(svcPorts(objs)).toEqual([...svcPorts(plain), { name: 'http-bundles', port: bo!.port, targetPort: 'bundles', protocol: 'TCP' }]);
+
+      // The NetworkPolicy: the plain rules plus ingress to the bundle port from the agents' pods and
+      // egress to pods (not ipBlocks: nothing outside the cluster) on unprivileged TCP ports.
+      const np = (o: K8s[]) => one(o, 'NetworkPolicy').spec as { ingress: unknown[]; egress: EgressRule[] };
+      expect(np(objs).ingress).toEqual([...np(plain).ingress, { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { [BUNDLES_CLIENT_LABEL]: 'true' } } }], ports: [{ port: bo!.port, protocol: 'TCP' }] }]);
+      expect(np(objs).egress.slice(0, -1)).toEqual(np(plain).egress);
+      expect(np(objs).egress.at(-1)).toEqual({ to: [{ namespaceSelector: {} }], ports: [{ port: 1024, endPort: 65535, protocol: 'TCP' }] });
+    }
+  });
+
+  it('components/bundles: `run --check` of its config builds the bundle server with the env the pod gets, and refuses to without the Secret', async () => {
+    const cfg = parseYaml(fileContent(get('base+bundles'), podTemplate(detectorWorkload(get('base+bundles'))), detectorContainer(detectorWorkload(get('base+bundles'))), '/etc/robot-sre-detector/config/config.yaml')!) as Obj & { pipelines: Obj; bundles: Obj };
+    cfg.pipelines = { defaults: true };
+    cfg.bundles.dir = join(scratch, 'bundles-dir');
+    const file = join(scratch, 'bundles-check.json');
+    await writeFile(file, JSON.stringify(JSON.parse(JSON.stringify(cfg).replaceAll('/var/lib/robot-sre-detector', join(scratch, 'bundles-state')))));
+    const env = { PATH: process.env.PATH ?? '' };
+    const { stdout } = await run(process.execPath, [join(root, 'src/cli.ts'), 'run', '-c', file, '--check'], { cwd: scratch, env: { ...env, RSD_BUNDLES_JWT_SECRET: 'x'.repeat(48) } });
+    expect(stdout).toMatch(/config ok: .*components=.*\bbundles\b/);
+    const refused = await run(process.execPath, [join(root, 'src/cli.ts'), 'run', '-c', file, '--check'], { cwd: scratch, env }).then(() => null, (e: { stderr?: string; code?: number }) => e);
+    expect(refused?.code).toBe(2);
+    expect(refused?.stderr).toContain('RSD_BUNDLES_JWT_SECRET is not set');
+  }, 60_000);
+
+  it('components/bundles with components/persistent-state: both apply (state on the PVC, bundles on their emptyDir)', async () => {
+    const kustomize = requireBinary(binaries().kustomize);
+    const dir = await writeKustomization(join(scratch, 'bundles-persistent'), {
+      resources: [join(manifests, 'base')],
+      components: [join(manifests, 'components/persistent-state'), join(manifests, 'components/bundles')],
+    });
+    const objs = (await kustomizeBuild(kustomize, dir)) as K8s[];
+    const volumes = (podTemplate(one(objs, 'Deployment')).spec.volumes ?? []) as Array<Volume & { persistentVolumeClaim?: { claimName: string } }>;
+    expect(volumes.find((v) => v.name === 'state')?.persistentVolumeClaim?.claimName).toBe(one(objs, 'PersistentVolumeClaim').metadata.name);
+    expect(volumes.find((v) => v.name === 'bundles')?.emptyDir).toEqual({ sizeLimit: '576Mi' });
+  });
+
   // ── helpers that need the built objects ──────────────────────────────────────────────────────
+  /** The enabled `bundles:` section of a config, as the component's schema reads it; undefined when off. */
+  function bundlesOptions(cfg: Config): { port: number; dir: string; jwtSecretEnv: string; maxDiskBytes: number; maxBundleBytes: number } | undefined {
+    return cfg.components.find((x) => x.spec.key === 'bundles')?.options as ReturnType<typeof bundlesOptions>;
+  }
+
   function detectorConfig(b: BuildName): Config {
     const objs = get(b);
     const w = detectorWorkload(objs);
@@ -772,7 +884,7 @@ async function declaredMetrics(): Promise<Set<string>> {
 
 interface EgressRule {
   to?: Array<{ ipBlock?: { cidr: string }; namespaceSelector?: { matchLabels?: Record<string, string> }; podSelector?: { matchLabels?: Record<string, string> } }>;
-  ports?: Array<{ port: number; protocol?: string }>;
+  ports?: Array<{ port: number; endPort?: number; protocol?: string }>;
 }
 
 function egressRules(objs: K8s[]): EgressRule[] {
@@ -790,6 +902,8 @@ function classifyEgress(r: EgressRule): string {
   if (peer.every((p) => p.ipBlock && !p.podSelector) && ports.every((p) => p === '443/TCP' || p === '6443/TCP')) return 'api-server';
   if (peer.length === 1 && name === 'loki' && ports.join() === '3100/TCP') return 'loki';
   if (peer.length === 1 && name === 'nats' && ports.join() === '4222/TCP') return 'nats';
+  // components/bundles: the metrics scrapes of pod IPs, to pods only (no ipBlock: nothing outside the cluster), unprivileged TCP ports.
+  if (peer.length === 1 && JSON.stringify(peer[0]) === '{"namespaceSelector":{}}' && (r.ports ?? []).every((p) => (p.protocol ?? 'TCP') === 'TCP' && p.port >= 1024)) return 'bundle-metrics';
   return `unexpected (${JSON.stringify(r)})`;
 }
 
