@@ -3,7 +3,8 @@
  * (the real helm binary of test/env) with default and non-default values must render, object by
  * object (kind, namespace, name), what `kustomize build` renders for manifests/base, the sharded and
  * node-local overlays, and throwaway overlays doing with kustomize what a value does (other sink URLs,
- * Alertmanager, the ServiceMonitor component, no sinks). Before comparing, only this is normalized:
+ * Alertmanager, the ServiceMonitor component, no sinks, the bundles component with and without its
+ * bounds and NetworkPolicy rules narrowed). Before comparing, only this is normalized:
  *   - Helm's own labels (helm.sh/chart, app.kubernetes.io/managed-by, app.kubernetes.io/version) are
  *     dropped from metadata.labels, after checking their values, where the kustomize object lacks them;
  *   - the pod template's checksum/config annotation is dropped, after checking that it is the sha256
@@ -212,6 +213,17 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     serviceMonitor: { enabled: true },
   };
   const NO_SINKS: Values = { namespace: { create: true }, loki: { url: '' }, nats: { url: '' } };
+  const BUNDLES: Values = { namespace: { create: true }, bundles: { enabled: true } };
+  // The bundle server with other bounds and the NetworkPolicy narrowed as docs/operations.md says:
+  // agents only from the robot-sre namespace, metrics only from the shop namespace on 9100 and 8080.
+  const AGENTS_NS = { matchLabels: { 'kubernetes.io/metadata.name': 'robot-sre' } };
+  const SHOP_NS = { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } };
+  const NARROW_PORTS = [{ port: 9100, protocol: 'TCP' }, { port: 8080, protocol: 'TCP' }];
+  const BUNDLES_NARROW: Values = {
+    namespace: { create: true },
+    bundles: { enabled: true, config: { maxDiskBytes: '256MiB', maxConcurrentBuilds: 4, ttl: '30m' } },
+    networkPolicy: { bundles: { from: [{ namespaceSelector: AGENTS_NS, podSelector: { matchLabels: { 'robot-sre-detector/bundles-client': 'true' } } }], metricsTo: [{ namespaceSelector: SHOP_NS }], metricsPorts: NARROW_PORTS } },
+  };
 
   beforeAll(async () => {
     if (!binaries().helm.path) await ensureOrThrow('helm');
@@ -225,6 +237,8 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     sinksConfig.nats.servers = ['nats://nats.messaging.svc:4222'];
     sinksConfig.alertmanager = { resendInterval: '2m', urls: ['http://alertmanager-operated.monitoring.svc:9093'] };
     sinksConfig.log.level = 'debug';
+    const bundlesNarrowConfig = parseYaml(readFileSync(join(manifestsDir, 'components/bundles/config.yaml'), 'utf8')) as Obj & { bundles: Obj };
+    Object.assign(bundlesNarrowConfig.bundles, { maxDiskBytes: '256MiB', maxConcurrentBuilds: 4, ttl: '30m' });
     const noSinksConfig = baseConfig();
     delete noSinksConfig.loki;
     delete noSinksConfig.nats;
@@ -244,6 +258,22 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
           { op: 'add', path: '/spec/egress/2/to/0/podSelector/matchLabels/app.kubernetes.io~1component', value: 'gateway' },
           { op: 'replace', path: '/spec/egress/2/ports', value: [{ port: 8080, protocol: 'TCP' }] },
           { op: 'add', path: '/spec/egress/-', value: { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'alertmanager' } } }], ports: [{ port: 9093, protocol: 'TCP' }] } },
+        ])],
+      }),
+      bundles: await writeKustomization(join(scratch, 'k-bundles'), {
+        resources: [join(manifestsDir, 'base')],
+        components: [join(manifestsDir, 'components/bundles')],
+      }),
+      // The component's config replaces the one of the kustomization it is in (after that one's own
+      // generator), so a config on top of it is merged one level up (as components/bundles says).
+      'bundles-narrow': await writeKustomization(join(scratch, 'k-bundles-narrow'), {
+        resources: [await writeKustomization(join(scratch, 'k-bundles-inner'), { resources: [join(manifestsDir, 'base')], components: [join(manifestsDir, 'components/bundles')] })],
+        files: { 'config.yaml': stringify(bundlesNarrowConfig) },
+        configMapGenerator: configMerge,
+        patches: [npPatch([
+          // ingress: 0 metrics, 1 bundles; egress: 0 DNS, 1 API server, 2 Loki, 3 NATS, 4 bundle metrics
+          { op: 'add', path: '/spec/ingress/1/from/0/namespaceSelector', value: AGENTS_NS },
+          { op: 'replace', path: '/spec/egress/4', value: { to: [{ namespaceSelector: SHOP_NS }], ports: NARROW_PORTS } },
         ])],
       }),
       'no-sinks': await writeKustomization(join(scratch, 'k-no-sinks'), {
@@ -311,6 +341,32 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     expect(cfg.loki.url).toBeUndefined();
     expect(cfg.nats.servers).toEqual([]);
     expect(await template()).not.toEqual(objs);
+  });
+
+  it('bundles.enabled: exactly base + manifests/components/bundles (config, port, Secret env, emptyDir, NetworkPolicy rules), with the same RBAC and no Secret rendered', async () => {
+    const objs = await template(BUNDLES);
+    expectSameObjects(objs, ref('bundles'), 'bundles');
+    const defaults = await template({ namespace: { create: true } });
+    expect(byKind(objs, 'ClusterRole')[0]!.rules, 'no RBAC verb added').toEqual(byKind(defaults, 'ClusterRole')[0]!.rules);
+    expect((byKind(objs, 'ClusterRole')[0]!.rules as Array<{ verbs: string[] }>).flatMap((r) => r.verbs).sort()).toEqual(['get', 'list', 'watch']);
+    expect(byKind(objs, 'Secret')).toHaveLength(0);
+    const b = renderedConfig(objs).components.find((c) => c.spec.key === 'bundles')?.options as { port: number; jwtSecretEnv: string; dir: string } | undefined;
+    expect(b, 'the bundles section is parsed by the detector').toMatchObject({ port: 8090, jwtSecretEnv: 'RSD_BUNDLES_JWT_SECRET', dir: '/var/cache/robot-sre-detector/bundles' });
+    expect(podTemplate(workload(objs)).spec.containers[0]!.env?.map((e) => e.name)).toContain(b!.jwtSecretEnv);
+    // Off by default: none of it.
+    expect(renderedConfig(defaults).components.find((c) => c.spec.key === 'bundles')).toBeUndefined();
+  });
+
+  it('bundles.config and networkPolicy.bundles (narrowed to the agents\' and the scraped namespaces): the same config and NetworkPolicy edits in kustomize', async () => {
+    const objs = await template(BUNDLES_NARROW);
+    expectSameObjects(objs, ref('bundles-narrow'), 'bundles narrowed');
+    const b = renderedConfig(objs).components.find((c) => c.spec.key === 'bundles')?.options as { maxConcurrentBuilds: number; maxDiskBytes: number } | undefined;
+    expect(b).toMatchObject({ maxConcurrentBuilds: 4, maxDiskBytes: 256 * 2 ** 20 });
+  });
+
+  it('refuses bundles outside mode deployment, and the bundles.config fields the chart sets', async () => {
+    for (const mode of ['sharded', 'node-local']) expect(await templateError({ mode, bundles: { enabled: true } })).toMatch(/bundles\.enabled needs mode deployment/);
+    for (const k of ['port', 'dir', 'jwtSecretEnv', 'enabled']) expect(await templateError({ bundles: { enabled: true, config: { [k]: k === 'port' ? 9000 : k === 'enabled' ? true : 'x' } } })).toMatch(/bundles\/config/);
   });
 
   it('serviceMonitor (every mode): selects exactly the /metrics Service, whose port http-metrics exists', async () => {
@@ -385,7 +441,7 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
   });
 
   it('helm lint and helm lint --strict pass with default and non-default values, and fail on bad values', async () => {
-    const sets: Values[] = [{}, { mode: 'sharded' }, { mode: 'node-local', podMonitor: { enabled: true } }, SINKS, NO_SINKS];
+    const sets: Values[] = [{}, { mode: 'sharded' }, { mode: 'node-local', podMonitor: { enabled: true } }, SINKS, NO_SINKS, BUNDLES, BUNDLES_NARROW];
     for (const values of sets) {
       const f = await valuesFile(values);
       for (const strict of [[], ['--strict']]) {
@@ -401,7 +457,7 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     const values = parseYaml(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Obj;
     const readme = readFileSync(join(chartDir, 'README.md'), 'utf8');
     // Documented as a whole: free-form maps (config, rules, pipelines, label/selector maps, K8s objects).
-    const whole = new Set(['config', 'rules', 'pipelines', 'namespace.labels', 'podSecurityContext', 'securityContext', 'probes', 'deployment.resources', 'sharded.resources', 'nodeLocal.resources', 'networkPolicy.loki.podLabels', 'networkPolicy.nats.podLabels', 'networkPolicy.alertmanager.podLabels', 'volumes']);
+    const whole = new Set(['config', 'bundles.config', 'rules', 'pipelines', 'namespace.labels', 'podSecurityContext', 'securityContext', 'probes', 'deployment.resources', 'sharded.resources', 'nodeLocal.resources', 'networkPolicy.loki.podLabels', 'networkPolicy.nats.podLabels', 'networkPolicy.alertmanager.podLabels', 'volumes']);
     const paths: string[] = [];
     const walk = (o: Obj, prefix: string): void => {
       for (const [k, v] of Object.entries(o)) {

@@ -47,6 +47,14 @@ app.kubernetes.io/component: detector
 {{- if and (eq .Values.mode "sharded") (lt (int .Values.sharded.replicas) 1) -}}
 {{- fail "sharded.replicas must be at least 1" -}}
 {{- end -}}
+{{- if and .Values.bundles.enabled (ne .Values.mode "deployment") -}}
+{{- fail "bundles.enabled needs mode deployment: bundles live in one process, and behind a Service of several replicas an agent's status or download could reach one that does not have its bundle" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the bundles emptyDir is mounted (config bundles.dir). */}}
+{{- define "rsd.bundlesDir" -}}
+/var/cache/robot-sre-detector/bundles
 {{- end -}}
 
 {{- define "rsd.serverPort" -}}
@@ -55,8 +63,9 @@ app.kubernetes.io/component: detector
 
 {{/*
 config.yaml: .Values.config with kubernetes.mode from `mode`, loki.url, nats.servers and
-alertmanager.urls from their values (their sections left out when the URL is empty), and state.store
-of the sharded mode.
+alertmanager.urls from their values (their sections left out when the URL is empty), state.store
+of the sharded mode, and the bundles section when bundles.enabled (bundles.config plus enabled,
+port, jwtSecretEnv and dir, which the pod template depends on).
 */}}
 {{- define "rsd.config" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) -}}
@@ -86,6 +95,14 @@ of the sharded mode.
 {{- $state := deepCopy (get $cfg "state" | default dict) -}}
 {{- $_ := set $state "store" .Values.sharded.stateStore -}}
 {{- $_ := set $cfg "state" $state -}}
+{{- end -}}
+{{- if .Values.bundles.enabled -}}
+{{- $b := deepCopy (.Values.bundles.config | default dict) -}}
+{{- $_ := set $b "enabled" true -}}
+{{- $_ := set $b "port" (int .Values.bundles.port) -}}
+{{- $_ := set $b "jwtSecretEnv" "RSD_BUNDLES_JWT_SECRET" -}}
+{{- $_ := set $b "dir" (include "rsd.bundlesDir" .) -}}
+{{- $_ := set $cfg "bundles" $b -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
