@@ -52,6 +52,8 @@ const rules: Rule[] = [
       // containerd's resolver and the distribution spec's error code.
       /failed to (?:authorize|fetch (?:anonymous|oauth) token)[^\n]{0,120}(?:\b40[13]\b|unauthori[sz]ed|forbidden)/i,
       /\bunauthorized: authentication required\b|\bUNAUTHORIZED: authentication required\b/i,
+      // a registry's bare answer to a manifest or blob request ("…/v2/<repo>/manifests/<tag>: denied")
+      /\/v2\/\S+\/(?:manifests|blobs)\/\S+: denied\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -93,6 +95,8 @@ const rules: Rule[] = [
       /InvalidImageName|couldn't parse image reference|invalid reference format/i,
       /(?:pull(?:ing)? image|resolve reference|failed to pull|ErrImagePull|image)[^\n]{0,300}(?:\bnot found\b|NotFound|name unknown|does not exist|no such image|unknown tag)/i,
       /repository[^\n]{0,80}(?:not found|does not exist)/i,
+      // the v1 registry's answer for a missing tag ("Tag 1.4 not found in repository …")
+      /\bTag \S+ not found\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -103,11 +107,11 @@ const rules: Rule[] = [
     match: [
       /CrashLoopBackOff/i, /back-?off restarting failed container/i, /restarting failed container/i,
       // The same loop outside Kubernetes: systemd's start limit, supervisord giving up, docker and Nomad restarts.
-      /start request repeated too|start-limit-hit|Scheduled restart job, restart counter is at (?:[2-9]|\d{2,})\b|holdoff time over, scheduling restart/i,
+      /start request repeated too|start-limit-hit|Scheduled restart job, restart counter is at (?:[2-9]|\d{2,})\b|hold-?off time over, scheduling restart/i,
       /entered FATAL state, too many start retries|\bExited too quickly\b/i,
       /\bRestarting \(\d+\) (?:\d+|an?|About an?) \w+ ago/,
       /\bTask restarting in \d|Exceeded allowed attempts|Total Restarts = (?:[2-9]|\d{2,})\b/i,
-      /too many unstable restarts|is restarting, wait until the container is running|\bcrash[- ]?loop(?:ing)?\b|\brestart loop\b/i,
+      /too many unstable restarts|is restarting, wait until the container is running|\ba restarting container\b|\bcrash[- ]?loop(?:ing)?\b|\brestart loop\b/i,
     ],
     // A state, not lines: open while the pod status says the container waits in CrashLoopBackOff
     // (each restart re-asserts it, at most ~5 min apart), ended by the status saying it stopped.
@@ -137,6 +141,10 @@ const rules: Rule[] = [
       // Allocation failures reported by runtimes (Go's runtime, Windows commit limit errno 1455) and systemd-oomd.
       /runtime: cannot map pages in arena|runtime: out of memory|VirtualAlloc of \d+ bytes failed|errno=1455\b|paging file is too small/i,
       /systemd-oomd[^\n]{0,80}(?:Considered \d+ cgroups for killing|Killed \S+ due to)|Considered \d+ cgroups for killing/i,
+      // Sections of the kernel's OOM report (cgroup v1/v2) and userspace OOM controllers (Talos).
+      /\bMemory cgroup stats for \/|\bTask in \/\S* killed as a result of limit of\b|\bOOMController\b/,
+      // The JVM's OutOfMemoryError messages and V8's OOM handler frames, when the class name is not on the line.
+      /\bJava heap space\b|\bGC overhead limit exceeded\b|Requested array size exceeds VM limit|unable to create (?:new )?native thread|\bOOMErrorHandler\b|ReportOOMFailure/,
     ],
     exclude: CONFIG_DUMP,
   }),
@@ -174,7 +182,7 @@ const rules: Rule[] = [
     id: 'dependency-health-failed', incident_type: 'dependency_health_failed', domain: 'runtime', severity: 'error',
     title: 'dependency health checks failing', group: G, priority: next(),
     match: [
-      /\bhealth[ -]?checks? (?:failed|failure|error(?:ed)?|timed out|is failing)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
+      /\bhealth[ -]?checks? (?:still )?(?:failed|failing|failure|error(?:ed)?|timed out|is failing)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
       /\bServer \S+ is DOWN\b|\bhas no server available\b|reason: Layer[4-7] (?:connection problem|timeout|wrong status|response error|invalid response)/,
       /\bis now critical\b|\bno live upstreams\b|upstream server temporarily disabled|failure to get a peer from the ring-balancer/i,
       /dependency failed to start|\bcontainer [^\n]{0,80} is unhealthy\b|\bis unhealthy\b|\(unhealthy\)|(?:has|with|\d+) unhealthy targets?\b/i,
@@ -268,6 +276,8 @@ const rules: Rule[] = [
       /doesn'?t match any of the subject alternative names|certificate is (?:valid|not valid) for|hostname mismatch|Hostname\/IP does not match certificate/i,
       /(?:invalid|bad|untrusted|revoked) (?:server |client |peer )?certificate/i,
     ],
+    // LDAP's own "server down" / "connect error" result codes name the cause (ldap_unreachable).
+    exclude: [/resultCode=(?:81|91)\b|result code (?:81|91)\b/i],
   }),
   signature({
     id: 'ldap-unreachable', incident_type: 'ldap_unreachable', domain: 'identity', severity: 'error',
@@ -277,6 +287,11 @@ const rules: Rule[] = [
       /(?:timed out|unreachable|refused|can'?t contact|cannot contact|unable to (?:connect|contact|reach)|failed to (?:connect|bind|contact)|CommunicationException|connection (?:error|failed|reset))[^\n]{0,200}ldap/i,
       // The directory's ports (389, 636, global catalog 3268/3269) and JNDI's exception for them.
       /:(?:389|636|3268|3269)\b[^\n]{0,120}(?:refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|unreachable|reset|closed)|(?:ECONNREFUSED|refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|ETIMEDOUT|EHOSTUNREACH|CommunicationException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
+      // Active Directory's "server is not operational" (0x8007203A), JNDI's ServiceUnavailableException
+      // for a directory, and clients saying they could not connect to it.
+      /\bThe server is not operational\b|\b0x8007203A\b|(?:ldap|active directory)[^\n]{0,120}ServiceUnavailableException|error (?:when |while )?connecting to (?:the )?(?:LDAP|Active Directory)\b/i,
+      // ldap3's socket-level exceptions (open, send, receive, session terminated, pool exhausted).
+      /\bLDAPSocket(?:Open|Send|Receive|Close)Error\b|\bLDAPSessionTerminatedByServerError\b|\bLDAPServerPoolExhaustedError\b/,
       /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|\bldaps?:\/\/\S+ closed\b/i,
     ],
   }),
@@ -285,12 +300,15 @@ const rules: Rule[] = [
     title: 'NATS unavailable', group: G, priority: next(),
     match: [
       /\bnats: (?:no servers|connection closed|timeout|no responders|stale connection|jetstream (?:not enabled|system temporarily unavailable)|disconnected|connection lost|error|authorization violation|maximum connections)/i,
-      /\bnats\b[^\n]{0,200}(?:no servers available|timed? ?out|timeout|connection (?:refused|closed|lost|reset|error|failed)|disconnected|unavailable|no responders|stale connection|(?:could not|couldn'?t|unable to|failed to|cannot) connect|error connecting|deadline exceeded|refused|not ready)/i,
+      /\bnats\b[^\n]{0,200}(?:no servers available|timed? ?out|timeout|connection (?:refused|closed|lost|reset|error|failed)|lost connection|disconnected|unavailable|no responders|stale connection|(?:could not|couldn'?t|unable to|failed to|cannot) connect|error connecting|deadline exceeded|refused|not ready)/i,
       /(?:no servers available|(?:could not|unable to|failed to|cannot) connect|connection refused|timed? ?out|disconnected)[^\n]{0,200}\bnats\b/i,
       /NatsError|NoServersError|\bnats\.(?:aio\.)?errors\.\w+|No Responders Available|\bstan: \w[^\n]{0,40}(?:timeout|failed|closed)|io\.nats\.client[^\n]{0,200}(?:Exception|timeout|refused)|CONNECTION_REFUSED[^\n]{0,80}4222/i,
       /:4222\b[^\n]{0,100}(?:refused|timed? ?out|timeout|unreachable|reset|exception)|(?:refused|timed? ?out|timeout|Connect call failed)[^\n]{0,100}[:'\", ]4222\b/i,
       // NATS Streaming clients and a JetStream cluster without its meta leader.
       /\bStan\w*(?:Timeout|Connect|Connection)\w*Exception|\bSTAN\.Client\.\w+Exception/i,
+      /Make sure a NATS (?:Streaming )?Server is running/i,
+      // The .NET client's exception classes and nats.go errors of a dead or closed connection.
+      /\bNATS(?:NoServers|Connection|ConnectionClosed|StaleConnection|Timeout|Reconnect)Exception\b|\bnats: (?:no heartbeat received|invalid connection)\b/,
       /JetStream [^\n]{0,80}(?:no metadata leader|meta leader|not current with the meta)|JetStream (?:not available|cluster not available|system temporarily unavailable)/i,
     ],
   }),
@@ -340,7 +358,7 @@ const rules: Rule[] = [
       /Is the server running (?:on host|locally) [^\n]{0,120}and accepting|\.s\.PGSQL\.\d+"?: ?(?:connect|No such file|failed)/i,
       /password authentication failed for user|role "[^"]+" does not exist|database "[^"]+" does not exist/i,
       /the database system is (?:starting up|shutting down|in recovery mode)|terminating connection due to administrator command|server closed the connection unexpectedly/i,
-      /Can'?t connect to (?:local )?MySQL server|Communications link failure|MySQL server has gone away|Lost connection to MySQL server|Access denied for user '[^']*'@/i,
+      /Can'?t connect to (?:local )?MySQL server|\bERROR 20(?:02|03|13) \(HY000\)|Communications link failure|MySQL server has gone away|Lost connection to MySQL server|Access denied for user '[^']*'@/i,
       /SQLSTATE\[(?:HY000|08\w{3})\]|SQLSTATE 08\w{3}|\bPSQLException\b|psycopg2?\.OperationalError|sqlalchemy\.exc\.(?:Operational|Interface)Error|Sequelize\w*Connection\w*Error|PrismaClientInitializationError|P1001/i,
       /MongoNetworkError|MongoServerSelectionError|MongoTimeoutError|MongoSocket\w*Exception|server selection timed? ?out|No suitable servers found/i,
       /HikariPool-\d+ - (?:Connection is not available|Exception during pool initialization)|Unable to acquire JDBC Connection|Could not (?:open|get) JDBC Connection|CannotGetJdbcConnectionException|JDBCConnectionException|Cannot create PoolableConnectionFactory|connection pool (?:exhausted|timeout)/i,
@@ -348,7 +366,7 @@ const rules: Rule[] = [
       /(?:failed|unable|could not|cannot|can'?t|error) (?:to )?(?:connect|connecting|establish (?:a )?connection) (?:to )?(?:the )?(?:database|db\b|postgres|postgresql|mysql|mariadb|mongo(?:db)?|redis|sql ?server|mssql|cassandra|oracle)/i,
       /(?:database|\bdb\b|postgres(?:ql)?|mysql|mariadb|mongo(?:db)?|redis|mssql|sql ?server|cassandra)[^\n]{0,120}(?:connection (?:refused|failed|error|reset|lost|closed|timed? ?out|timeout)|connect(?:ion)? (?:refused|timed? ?out)|ECONNREFUSED|ETIMEDOUT|i\/o timeout|dial tcp)/i,
       /:(?:5432|3306|27017|6379|1433|9042|1521)\b[^\n]{0,100}\b(?:refused|timed? ?out|timeout|reset|unreachable)\b|(?:refused|ECONNREFUSED|timed? ?out|timeout)[^\n]{0,100}:(?:5432|3306|27017|6379|1433|9042|1521)\b/i,
-      /\bpq: (?:password|SSL|the database|too many|sorry|could not|terminating)|\bdial tcp [^\n]{0,80}:5432/i,
+      /failed to connect to `[a-z]+=[^`]*`|\bpq: (?:password|SSL|the database|too many|sorry|could not|terminating)|\bdial tcp [^\n]{0,80}:5432/i,
       /ORA-\d{5}: TNS|ORA-(?:12541|12514|12170|03113|03114)\b/,
     ],
   }),
@@ -373,6 +391,9 @@ const rules: Rule[] = [
       /runtime error: (?:invalid memory address|index out of range|slice bounds out of range|integer divide by zero)/,
       /Fatal Python error/,
     ],
+    // "Exception in thread "main" java.net.ConnectException: Connection timed out" is a dependency
+    // failure: the refused/timeout rules below name it.
+    exclude: [/\bjava\.net\.(?:Connect|Socket|SocketTimeout|NoRouteToHost)Exception\b/],
   }),
   signature({
     id: 'dependency-refused', incident_type: 'dependency_refused', domain: 'runtime', severity: 'error',
