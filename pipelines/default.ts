@@ -513,23 +513,25 @@ const rules: Rule[] = [
   // A crash loop with one root cause: the last error-level template a container logged before each
   // of its last RESTARTS_SAME_CAUSE abnormal terminations (the Kubernetes source's pod status records,
   // "container X terminated: …") is the same. Lines carry the instance's containerId when the source
-  // knows it (live follow and the previous=true read after a restart, which may arrive after the
-  // status record); otherwise the lines since the previous termination are the instance's.
+  // knows it (live follow, and the previous=true read after a restart, which may arrive after the
+  // status record and then fills that instance in); otherwise the lines since the previous
+  // termination are the instance's. Two stages share the state so that each sees only its records:
+  // error-level log lines (already mined for new-error-pattern) and pod status records.
+  custom({
+    id: 'crash-loop-last-error', incident_type: 'crash_loop_last_error', domain: 'runtime', severity: 'warning', emit: false,
+    selector: { source: 'logs', level: ['error', 'fatal'] },
+    operator: (records$) => sameCause.lastErrors(records$),
+  }),
   custom({
     id: 'crash-loop-same-cause', incident_type: 'crash_loop_same_cause', domain: 'runtime', severity: 'critical',
     title: 'crash loop with the same root cause', scope: 'container', quietFor: '30m',
-    selector: { source: ['logs', 'status'], level: ['warn', 'error', 'fatal'] },
-    operator: (records$) => sameCauseRestarts(records$),
+    selector: { source: 'status' },
+    operator: (records$) => sameCause.terminations(records$),
   }),
 ];
 
 const RESTARTS_SAME_CAUSE = 3;
 const MAX_CONTAINERS = 20_000;
-
-interface Instance {
-  id: string;
-  template?: { id: string; text: string };
-}
 
 interface ContainerTrack {
   /** Last error-level template per instance key (containerId, or `seg<n>` without one). */
@@ -537,70 +539,89 @@ interface ContainerTrack {
   /** The current segment for lines without a containerId: bumped by each termination. */
   seg: number;
   /** The last terminated instances, oldest first. */
-  terminated: Instance[];
+  terminated: Array<{ id: string; template?: { id: string; text: string } }>;
   /** Templates already reported for this container. */
   reported: Set<string>;
 }
 
-const isTermination = (r: LogRecord) => r.kind === 'pod_status' && r.fields?.exit_code !== undefined && / terminated: /.test(r.line);
+const isTermination = (r: LogRecord) => r.fields?.exit_code !== undefined && / terminated: /.test(r.line);
 
-function sameCauseRestarts(records$: Observable<LogRecord>): Observable<CustomSignal> {
-  return new Observable<CustomSignal>((out) => {
-    const tracks = new Map<string, ContainerTrack>();
-    const trackOf = (r: LogRecord): ContainerTrack | null => {
-      const t = r.target;
-      if (!t.pod || !t.container) return null;
-      const key = `${t.namespace}/${t.pod}/${t.container}`;
-      let tr = tracks.get(key);
-      if (!tr) {
-        if (tracks.size >= MAX_CONTAINERS) tracks.delete(tracks.keys().next().value!);
-        tr = { lastError: new Map(), seg: 0, terminated: [], reported: new Set() };
-        tracks.set(key, tr);
-      }
-      return tr;
-    };
-    const check = (tr: ContainerTrack, r: LogRecord) => {
-      const last = tr.terminated.slice(-RESTARTS_SAME_CAUSE);
-      if (last.length < RESTARTS_SAME_CAUSE) return;
-      const first = last[0]!.template;
-      if (!first || !last.every((i) => i.template?.id === first.id) || tr.reported.has(first.id)) return;
-      tr.reported.add(first.id);
-      out.next({
-        record: r,
-        count: last.length,
-        summary: `${last.length} restarts in a row, each after the same last error: ${first.text}`,
-        details: { template: first.text, template_id: first.id, restarts: last.length },
-      });
-    };
-    return records$.subscribe({
-      next: (r) => {
-        const tr = trackOf(r);
-        if (!tr) return;
-        if (isTermination(r)) {
-          const cid = r.target.containerId;
-          const inst = cid && tr.lastError.has(cid) ? cid : `seg${tr.seg}`;
-          tr.terminated.push({ id: cid ?? inst, template: tr.lastError.get(inst) });
-          if (tr.terminated.length > RESTARTS_SAME_CAUSE) tr.terminated.shift();
-          tr.lastError.delete(inst);
-          tr.seg++;
-          check(tr, r);
-          return;
-        }
-        if (r.kind === 'pod_status' || (r.level !== 'error' && r.level !== 'fatal') || !r.template) return;
-        const inst = r.target.containerId ?? `seg${tr.seg}`;
-        tr.lastError.set(inst, r.template);
-        if (tr.lastError.size > 8) tr.lastError.delete(tr.lastError.keys().next().value!);
-        // A previous=true read that arrives after its termination record fills that instance in.
-        const late = r.target.containerId ? tr.terminated.find((i) => i.id === r.target.containerId) : undefined;
-        if (late) {
-          late.template = r.template;
-          check(tr, r);
-        }
-      },
-      error: (e: unknown) => out.error(e),
-      complete: () => out.complete(),
-    });
-  });
+/** State shared by the two crash-loop-same-cause stages (one per engine that loads the rule set). */
+function sameCauseTracker() {
+  const tracks = new Map<string, ContainerTrack>();
+  const trackOf = (r: LogRecord): ContainerTrack | null => {
+    const t = r.target;
+    if (!t.pod || !t.container) return null;
+    const key = `${t.namespace}/${t.pod}/${t.container}`;
+    let tr = tracks.get(key);
+    if (!tr) {
+      if (tracks.size >= MAX_CONTAINERS) tracks.delete(tracks.keys().next().value!);
+      tr = { lastError: new Map(), seg: 0, terminated: [], reported: new Set() };
+      tracks.set(key, tr);
+    }
+    return tr;
+  };
+  return {
+    /** Error-level lines: remember each instance's last template (no conditions of its own). */
+    lastErrors: (records$: Observable<LogRecord>): Observable<CustomSignal> =>
+      new Observable<CustomSignal>((out) =>
+        records$.subscribe({
+          next: (r) => {
+            if (!r.template || !r.target.container) return;
+            const tr = trackOf(r);
+            if (!tr) return;
+            const cid = r.target.containerId;
+            tr.lastError.set(cid ?? `seg${tr.seg}`, r.template);
+            if (tr.lastError.size > 8) tr.lastError.delete(tr.lastError.keys().next().value!);
+            // A previous=true read that arrives after its termination record fills that instance in.
+            if (cid) for (const i of tr.terminated) if (i.id === cid) i.template = r.template;
+          },
+          error: (e: unknown) => out.error(e),
+          complete: () => out.complete(),
+        }),
+      ),
+    /** Pod status records: each abnormal termination closes an instance; the same last error RESTARTS_SAME_CAUSE times signals. */
+    terminations: (records$: Observable<LogRecord>): Observable<CustomSignal> =>
+      new Observable<CustomSignal>((out) =>
+        records$.subscribe({
+          next: (r) => {
+            if (!isTermination(r)) return;
+            const tr = trackOf(r);
+            if (!tr) return;
+            const cid = r.target.containerId;
+            const inst = cid && tr.lastError.has(cid) ? cid : `seg${tr.seg}`;
+            tr.terminated.push({ id: cid ?? inst, template: tr.lastError.get(inst) });
+            if (tr.terminated.length > RESTARTS_SAME_CAUSE) tr.terminated.shift();
+            tr.lastError.delete(inst);
+            tr.seg++;
+            const last = tr.terminated;
+            const first = last[0]?.template;
+            if (last.length < RESTARTS_SAME_CAUSE || !first || tr.reported.has(first.id) || !last.every((i) => i.template?.id === first.id)) return;
+            tr.reported.add(first.id);
+            out.next({
+              record: r,
+              count: last.length,
+              summary: `${last.length} restarts in a row, each after the same last error: ${first.text}`,
+              details: { template: first.text, template_id: first.id, restarts: last.length },
+            });
+          },
+          error: (e: unknown) => out.error(e),
+          complete: () => out.complete(),
+        }),
+      ),
+  };
 }
+
+// One tracker per engine: the engine builds its detectors in rule order, so the last-error stage
+// creates the tracker and the termination stage built right after it takes the same one.
+let pairing: ReturnType<typeof sameCauseTracker> | null = null;
+const sameCause = {
+  lastErrors: (records$: Observable<LogRecord>) => (pairing = sameCauseTracker()).lastErrors(records$),
+  terminations: (records$: Observable<LogRecord>) => {
+    const t = pairing ?? sameCauseTracker();
+    pairing = null;
+    return t.terminations(records$);
+  },
+};
 
 export default ruleSet('default', rules);
