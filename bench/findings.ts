@@ -12,14 +12,13 @@
 import { Subject } from 'rxjs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { subscribeFindings } from '../src/consumer/index.ts';
-import { DetectionEngine } from '../src/detect/engine.ts';
 import { loadRules } from '../src/detect/rulesets.ts';
 import type { Finding } from '../src/model/finding.ts';
 import type { LogRecord } from '../src/model/log-record.ts';
 import { connectNats } from '../src/nats/connection.ts';
 import { encodeFinding } from '../src/nats/envelope.ts';
 import { applyLayout } from '../src/nats/streams.ts';
-import { findings$ } from '../src/pipeline.ts';
+import { findings$, detectionEngine } from '../src/pipeline.ts';
 import { JetStreamFindingSink } from '../src/sinks/jetstream.ts';
 import type { Source } from '../src/sources/types.ts';
 import { startNats } from '../test/env/nats.ts';
@@ -104,7 +103,7 @@ class PushSource implements Source {
 
 async function latencyRun(nc: NatsConnection, run: number): Promise<{ p50_ms: number; p99_ms: number; max_ms: number; received: number }> {
   const rules = await loadRules({ defaults: true });
-  const engine = new DetectionEngine({ rules });
+  const engine = detectionEngine({ rules });
   const source = new PushSource();
   const sink = new JetStreamFindingSink({ connection: nc });
   const injectedAt = new Map<string, number>();

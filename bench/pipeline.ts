@@ -11,9 +11,9 @@ import { DEFAULT_DATASETS, INCIDENTS, loghubLines } from './lib/corpus.ts';
 import { parseArgs } from 'node:util';
 import type { LogRecord } from '../src/model/log-record.ts';
 import { parseRecord } from '../src/parse/record.ts';
-import { DetectionEngine } from '../src/detect/engine.ts';
 import { loadRules } from '../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../src/detect/templates.ts';
+import { detectionEngine } from '../src/pipeline.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +69,7 @@ for (let i = 0; i < TOTAL; i += BATCH) {
 // The default pipeline.
 const rules = await loadRules({});
 const templates = await createTemplateAssigner();
-const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+const engine = detectionEngine({ rules, assignTemplate: templates.assign });
 let rssPeak = process.memoryUsage.rss();
 const batchMs: number[] = [];
 let findings = 0;

@@ -12,12 +12,12 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_DATASETS, INCIDENTS, loghubLines } from './lib/corpus.ts';
 import type { LogRecord, Target } from '../src/model/log-record.ts';
 import { parseRecord } from '../src/parse/record.ts';
-import { DetectionEngine } from '../src/detect/engine.ts';
 import { loadRules } from '../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../src/detect/templates.ts';
 import { createLogger } from '../src/logger.ts';
 import { startServer } from '../src/server.ts';
 import { TapHub } from '../src/tap.ts';
+import { detectionEngine } from '../src/pipeline.ts';
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' } } });
 const TOTAL = Number(values.lines);
@@ -30,7 +30,7 @@ type Mode = 'none' | 'reading' | 'stalled';
 
 async function round(mode: Mode): Promise<{ linesPerSec: number; tapMessages: number; stalledDroppedAfterRecords?: number }> {
   const templates = await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules: await loadRules({}), assignTemplate: templates.assign });
+  const engine = detectionEngine({ rules: await loadRules({}), assignTemplate: templates.assign });
   const hub = new TapHub(engine, createLogger('silent'), { maxRate: 10_000 });
   const server: Server = await startServer({ host: '127.0.0.1', port: 0, readiness: [], routes: { '/tap': (req, res) => hub.handle(req, res) } });
   const port = (server.address() as { port: number }).port;

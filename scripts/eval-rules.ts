@@ -28,11 +28,10 @@ import { parseArgs } from 'node:util';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { Finding } from '../src/model/finding.ts';
 import type { Rule } from '../src/detect/types.ts';
-import { DetectionEngine } from '../src/detect/engine.ts';
 import { loadRules } from '../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../src/detect/templates.ts';
 import { ReplaySource } from '../src/sources/replay.ts';
-import { findings$ } from '../src/pipeline.ts';
+import { findings$, detectionEngine } from '../src/pipeline.ts';
 
 export interface Sample {
   /** null for ordinary and near-miss lines. */
@@ -190,7 +189,7 @@ export async function evaluate(corpusDir: string, opts: EvalOptions = {}): Promi
 
   const rules = opts.rules ?? (await loadRules({}));
   const templates = await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+  const engine = detectionEngine({ rules, assignTemplate: templates.assign });
   const source = new ReplaySource({ files: ['-'], stdin: Readable.from([input]) });
   const found: Finding[] = await lastValueFrom(findings$({ sources: [source], engine }).pipe(toArray()));
   // Watermark-driven detectors (spike) report only once event time moves on.

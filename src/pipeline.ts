@@ -2,13 +2,27 @@ import { EMPTY, interval, map, merge, mergeMap, from, Observable, share, tap } f
 import type { Finding } from './model/finding.ts';
 import type { LogRecord } from './model/log-record.ts';
 import { parseRecord } from './parse/record.ts';
-import type { DetectionEngine } from './detect/engine.ts';
+import { DetectionEngine, type EngineOptions } from './detect/engine.ts';
+import { FindingsLifecycle, type LifecycleOptions, type LifecycleState } from './findings/lifecycle.ts';
 import type { Source } from './sources/types.ts';
 import type { LogSink } from './sinks/types.ts';
 
+/** The engine with the findings lifecycle: what every command, test and benchmark runs. */
+export type Detection = DetectionEngine<LifecycleState>;
+
+/**
+ * Composes detection with the findings lifecycle. They meet here, not inside the engine, so
+ * `detect/` (rules, detectors, the engine) does not depend on `findings/` (episodes, evidence,
+ * ids): the engine raises conditions, the lifecycle turns them into observed/recovered findings.
+ */
+export function detectionEngine(opts: Omit<EngineOptions, 'episodes'> & { lifecycle?: LifecycleOptions }): Detection {
+  const { lifecycle, ...engine } = opts;
+  return new DetectionEngine<LifecycleState>({ ...engine, episodes: new FindingsLifecycle(lifecycle) });
+}
+
 export interface PipelineOptions {
   sources: Source[];
-  engine: DetectionEngine;
+  engine: Detection;
   /** Loki (or none): every record is written here before detection sees it. */
   logSink?: LogSink;
   /** Live mode: a wall-clock tick advances the watermark of idle streams. */

@@ -11,7 +11,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from './config.ts';
-import type { DetectionEngine, RulesReplaced } from './detect/engine.ts';
+import type { RulesReplaced } from './detect/engine.ts';
+import type { Detection } from './pipeline.ts';
 import { loadRules } from './detect/rulesets.ts';
 import type { Logger } from './logger.ts';
 import { metrics } from './metrics.ts';
@@ -29,7 +30,7 @@ export interface ReloadResult {
 }
 
 export interface ReloaderOptions {
-  engine: DetectionEngine;
+  engine: Detection;
   /** The config in force; its `pipelines` section says where the rules are. */
   config: Config;
   /** Re-reads the config file (throws ConfigError on a bad file). */

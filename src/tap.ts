@@ -11,7 +11,7 @@
  * that stopped reading — is disconnected and counted, never waited for.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { DetectionEngine } from './detect/engine.ts';
+import type { Detection } from './pipeline.ts';
 import type { EngineTracer, MatchVerdict, SignalOutcome } from './detect/trace.ts';
 import type { Logger } from './logger.ts';
 import { metrics } from './metrics.ts';
@@ -163,13 +163,13 @@ class TapClient {
 }
 
 export class TapHub {
-  private readonly engine: DetectionEngine;
+  private readonly engine: Detection;
   private readonly log: Logger;
   private readonly opts: Required<TapOptions>;
   private readonly clients = new Set<TapClient>();
   private flusher: NodeJS.Timeout | undefined;
 
-  constructor(engine: DetectionEngine, log: Logger, opts: TapOptions = {}) {
+  constructor(engine: Detection, log: Logger, opts: TapOptions = {}) {
     this.engine = engine;
     this.log = log;
     this.opts = { maxClients: opts.maxClients ?? 4, maxRate: opts.maxRate ?? 200, maxBufferedBytes: opts.maxBufferedBytes ?? 256 * 1024, maxLineBytes: opts.maxLineBytes ?? 1024 };

@@ -12,10 +12,9 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { lastValueFrom, tap, count } from 'rxjs';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../../src/detect/templates.ts';
-import { findings$ } from '../../src/pipeline.ts';
+import { findings$, detectionEngine } from '../../src/pipeline.ts';
 import { LokiSink } from '../../src/sinks/loki/index.ts';
 import { ReplaySource } from '../../src/sources/replay.ts';
 import { registry } from '../../src/metrics.ts';
@@ -70,7 +69,7 @@ class PressureGate extends Transform {
 const input = createReadStream(values.file, { highWaterMark: 256 * 1024 }).pipe(new PressureGate());
 const rules = await loadRules({ defaults: true, pipelines: [], rules: [] });
 const templates = await createTemplateAssigner();
-const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+const engine = detectionEngine({ rules, assignTemplate: templates.assign });
 const source = new ReplaySource({ files: ['-'], stdin: input, cluster: values.cluster });
 
 const started = performance.now();

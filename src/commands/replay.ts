@@ -1,9 +1,8 @@
 import { parseCommand } from './args.ts';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import type { Finding } from '../model/finding.ts';
-import { DetectionEngine } from '../detect/engine.ts';
 import { loadRules } from '../detect/rulesets.ts';
-import { findings$ } from '../pipeline.ts';
+import { findings$, detectionEngine } from '../pipeline.ts';
 import { ReplaySource } from '../sources/replay.ts';
 import { StdoutFindingSink } from '../sinks/stdout.ts';
 import { createTemplateAssigner } from '../detect/templates.ts';
@@ -56,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   const files = positionals.length ? positionals : ['-'];
   const rules = await loadRules({ defaults: !values['no-default-rules'], pipelines: values.pipeline ?? [], rules: values.rules ?? [] });
   const templates = values['no-templates'] ? undefined : await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules, ...(templates ? { assignTemplate: templates.assign } : {}) });
+  const engine = detectionEngine({ rules, ...(templates ? { assignTemplate: templates.assign } : {}) });
   const source = new ReplaySource({
     files,
     ...(values.cluster ? { cluster: values.cluster } : {}),

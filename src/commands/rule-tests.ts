@@ -12,12 +12,12 @@ import type { EventInfo, Level, LogRecord, SourceKind, Target } from '../model/l
 import { formatEventLine } from '../model/event-line.ts';
 import { parseRecord } from '../parse/record.ts';
 import { parseDuration, parseRfc3339 } from '../parse/timestamp.ts';
-import { DetectionEngine } from './engine.ts';
-import { RuleLoadError } from './load.ts';
-import { loadRules } from './rulesets.ts';
-import { createTemplateAssigner } from './templates.ts';
-import type { EngineTracer, MatchVerdict, SignalOutcome } from './trace.ts';
-import type { Rule } from './types.ts';
+import { RuleLoadError } from '../detect/load.ts';
+import { loadRules } from '../detect/rulesets.ts';
+import { createTemplateAssigner } from '../detect/templates.ts';
+import type { EngineTracer, MatchVerdict, SignalOutcome } from '../detect/trace.ts';
+import type { Rule } from '../detect/types.ts';
+import { detectionEngine } from '../pipeline.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -278,7 +278,7 @@ const describeExpectation = (e: Partial<Expectation>) =>
 /** `onRecords` sees every batch the case feeds the engine (a test that also stores them, say). */
 export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test', onRecords?: (batch: readonly LogRecord[]) => void): Promise<CaseResult> {
   const templates = await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+  const engine = detectionEngine({ rules, assignTemplate: templates.assign });
   const trace: TraceLine[] = [];
   let current: TraceLine | undefined;
   const tracer: EngineTracer = {

@@ -1,9 +1,9 @@
 import { parseCommand } from './args.ts';
 import { loadPipelineFile } from '../detect/load.ts';
 import { loadOperatorRules } from '../detect/operator-rules.ts';
-import { DetectionEngine } from '../detect/engine.ts';
 import type { RuleSet } from '../detect/types.ts';
-import { formatFailure, loadRuleTests, runRuleTestFile } from '../detect/rule-tests.ts';
+import { formatFailure, loadRuleTests, runRuleTestFile } from './rule-tests.ts';
+import { detectionEngine } from '../pipeline.ts';
 
 export const help = `Usage: robot-sre-detector rules lint FILE...
        robot-sre-detector rules test [--verbose] FILE...
@@ -73,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     try {
       const set: RuleSet = /\.(ts|mts|js|mjs)$/.test(file) ? await loadPipelineFile(file) : await loadOperatorRules(file);
       // Compiling the rules into an engine catches what per-rule checks cannot (duplicate ids).
-      const engine = new DetectionEngine({ rules: set.rules });
+      const engine = detectionEngine({ rules: set.rules });
       engine.close();
       process.stdout.write(`ok   ${file}: ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'}\n`);
       for (const id of engine.unprefilteredRules()) {

@@ -4,10 +4,9 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, readConfig, readSecret, type Config } from '../config.ts';
 import type { Rule } from '../detect/types.ts';
 import { log } from '../logger.ts';
-import { DetectionEngine } from '../detect/engine.ts';
 import { loadRules } from '../detect/rulesets.ts';
 import { createTemplateAssigner, type TemplateAssigner } from '../detect/templates.ts';
-import { findings$ } from '../pipeline.ts';
+import { findings$, detectionEngine } from '../pipeline.ts';
 import { pipelineFilesOf, RuleReloader } from '../reload.ts';
 import { startServer, type HealthProbe, type Routes } from '../server.ts';
 import type { Source } from '../sources/types.ts';
@@ -78,7 +77,7 @@ async function check(file: string | undefined): Promise<number> {
   let rules: Rule[] = [];
   try {
     rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFilesOf(cfg), rules: cfg.pipelines.rules });
-    new DetectionEngine({ rules }).close();
+    detectionEngine({ rules }).close();
   } catch (err) {
     problems.push(`${name}: field pipelines: ${(err as Error).message}`);
   }
@@ -161,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
   if (cfg.detect.templates) {
     templates = await createTemplateAssigner({ store, scope: cfg.cluster, minerOptions: { maxClusters: cfg.detect.minerMaxClusters, extraMasks: cfg.detect.extraMasks } });
   }
-  const engine = new DetectionEngine({
+  const engine = detectionEngine({
     rules,
     allowedLatenessMs: cfg.detect.allowedLatenessMs,
     maxKeysPerRule: cfg.detect.maxKeysPerRule,

@@ -2,7 +2,6 @@ import type { LogRecord } from '../model/log-record.ts';
 import type { Finding } from '../model/finding.ts';
 import { metrics } from '../metrics.ts';
 import { MAX_PARSE_BYTES } from '../parse/record.ts';
-import { FindingsLifecycle, type LifecycleOptions, type LifecycleState } from '../findings/lifecycle.ts';
 import { compileRule, type CompiledRule } from './compile.ts';
 import { AbsentDetector } from './detectors/absent.ts';
 import { CorrelateDetector } from './detectors/correlate.ts';
@@ -11,7 +10,7 @@ import type { StateLimits } from './detectors/keyed-state.ts';
 import { CustomDetector } from './detectors/custom.ts';
 import { NewPatternDetector } from './detectors/new-pattern.ts';
 import { SpikeDetector } from './detectors/spike.ts';
-import type { Detector, Emit, Signal, TemplateOf } from './signal.ts';
+import type { Detector, Emit, EpisodeTracker, PatternDetector, RecordDetector, Signal, SignalDetector, TemplateOf } from './signal.ts';
 import type { Rule } from './types.ts';
 import { requiredLiterals } from './literals.ts';
 import { LiteralScanner } from './aho.ts';
@@ -30,7 +29,7 @@ export interface RulesReplaced {
   removed: string[];
 }
 
-export interface EngineOptions {
+export interface EngineOptions<S = unknown> {
   rules: Rule[];
   /** The watermark trails the newest event time by this much (default 10s). */
   allowedLatenessMs?: number;
@@ -45,13 +44,14 @@ export interface EngineOptions {
    * of custom stages. The rest of a stream is never mined.
    */
   assignTemplate?: (r: LogRecord) => void;
-  lifecycle?: LifecycleOptions;
+  /** Where conditions become episodes and findings (the findings lifecycle; see detectionEngine in src/pipeline.ts). */
+  episodes: EpisodeTracker<S>;
   /** The literal prefilter (default true). Off only to prove it changes nothing. */
   prefilter?: boolean;
 }
 
 interface PatternEntry {
-  d: Detector;
+  d: PatternDetector;
   rule: CompiledRule;
   /** True when all of the detector's patterns joined the combined prefilter. */
   prefiltered: boolean;
@@ -60,20 +60,20 @@ interface PatternEntry {
 }
 
 /**
- * The detection engine: event-time state for every rule, one watermark, and the findings
- * lifecycle. process() is synchronous and deterministic — the same records in the same order
- * give the same findings — which is what makes replay reproducible and tests free of sleeps.
+ * The detection engine: event-time state for every rule and one watermark; conditions go to the
+ * episode tracker it was given (the findings lifecycle). process() is synchronous and
+ * deterministic — the same records in the same order give the same findings — which is what makes
+ * replay reproducible and tests free of sleeps.
  */
-export class DetectionEngine {
+export class DetectionEngine<S = unknown> {
   rules: CompiledRule[] = [];
   private readonly lateness: number;
-  private recordDetectors: Detector[] = [];
+  private recordDetectors: RecordDetector[] = [];
   private patternDetectors: PatternEntry[] = [];
   private watermarkDetectors: Detector[] = [];
-  private correlators: Detector[] = [];
+  private correlators: SignalDetector[] = [];
   /** Rules whose episodes a record can end (clearedBy), each with its prefilter bit (0: always tested). */
   private clearing: Array<{ rule: CompiledRule; bit: number }> = [];
-  private customs: CustomDetector[] = [];
   private scanner: LiteralScanner | null = null;
   /** Every detector by rule id, with the fingerprint of the definition it was built from (for reloads). */
   private detectors = new Map<string, { d: Detector; fingerprint: string }>();
@@ -81,7 +81,7 @@ export class DetectionEngine {
   private readonly limits: StateLimits;
   private readonly clock: { now(): number };
   private readonly prefilter: boolean;
-  private readonly lifecycle: FindingsLifecycle;
+  private readonly lifecycle: EpisodeTracker<S>;
   private readonly assignTemplate: ((r: LogRecord) => void) | undefined;
   private readonly templateOf: TemplateOf;
   private maxTs = -Infinity;
@@ -91,7 +91,7 @@ export class DetectionEngine {
   private signalDepth = 0;
   readonly counters = { records: 0, late: 0, signals: 0 };
 
-  constructor(opts: EngineOptions) {
+  constructor(opts: EngineOptions<S>) {
     this.lateness = opts.allowedLatenessMs ?? 10_000;
     this.assignTemplate = opts.assignTemplate;
     const assign = opts.assignTemplate;
@@ -102,7 +102,7 @@ export class DetectionEngine {
           return r.template;
         }
       : (r) => r.template;
-    this.lifecycle = new FindingsLifecycle(opts.lifecycle);
+    this.lifecycle = opts.episodes;
     this.limits = { maxKeys: opts.maxKeysPerRule ?? 10_000, ttlMs: opts.stateTtlMs ?? 3_600_000 };
     // LRU TTLs run on event time (the newest timestamp seen), never on the wall clock.
     this.clock = { now: () => (this.maxTs > 0 ? this.maxTs : 1) };
@@ -142,13 +142,13 @@ export class DetectionEngine {
         (old ? result.changed : result.added).push(r.id);
       });
     } catch (err) {
-      for (const d of fresh) if (d instanceof CustomDetector) d.close();
+      for (const d of fresh) d.close?.();
       throw err;
     }
     for (const [id, old] of previous) {
       if (next.get(id) === old) continue;
       if (!next.has(id)) result.removed.push(id);
-      if (old.d instanceof CustomDetector) old.d.close();
+      old.d.close?.();
     }
     this.detectors = next;
     this.rules = ruleList.map((r) => next.get(r.id)!.d.rule);
@@ -156,7 +156,6 @@ export class DetectionEngine {
     this.patternDetectors = [];
     this.watermarkDetectors = [];
     this.correlators = [];
-    this.customs = [];
     const literalGroups: string[][] = [];
     // clearedBy patterns join the literal prefilter like match patterns: most lines skip them in the one scan.
     this.clearing = this.rules
@@ -173,18 +172,11 @@ export class DetectionEngine {
     for (const { rule } of ordered) {
       const d: Detector = next.get(rule.id)!.d;
       if (d.onWatermark) this.watermarkDetectors.push(d);
-      if (d.onSignal) {
-        this.correlators.push(d);
-        continue;
-      }
-      if (d instanceof CustomDetector) this.customs.push(d);
-      const matchesAll = (d as { matchesAll?: boolean }).matchesAll === true;
-      const pats = (d as Detector).patterns;
-      if (matchesAll) {
-        this.recordDetectors.push(d);
-      } else if (pats && pats.length) {
+      if (d.input === 'signals') this.correlators.push(d);
+      else if (d.input === 'records') this.recordDetectors.push(d);
+      else if (d.patterns.length > 0) {
         // A detector joins the prefilter when every pattern has required literals.
-        const lits = pats.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
+        const lits = d.patterns.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
         const prefiltered = this.prefilter && lits.every((l) => l !== null);
         let bit = 0;
         if (prefiltered) {
@@ -280,7 +272,7 @@ export class DetectionEngine {
     for (const d of this.recordDetectors) {
       if (!d.rule.selects(r)) continue;
       if (d.wantsTemplate === true) this.templateOf(r);
-      d.onRecord!(r, text, this.emitFn, this.wm);
+      d.onRecord(r, text, this.emitFn, this.wm);
     }
     if (this.patternDetectors.length === 0 && this.clearing.length === 0) return;
     // One pass finds which detectors' literals occur; the others cannot match this line.
@@ -296,12 +288,12 @@ export class DetectionEngine {
       if (prefiltered && (candidates & bit) === 0) continue;
       if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) {
         // Only a tracer wants to know that a claimed record would have matched here too.
-        if (tracer !== null && rule.selects(r) && d.patterns!.some((p) => p.test(text))) tracer.match?.(rule, r, 'grouped');
+        if (tracer !== null && rule.selects(r) && d.patterns.some((p) => p.test(text))) tracer.match?.(rule, r, 'grouped');
         continue;
       }
       if (!rule.selects(r)) continue;
       let m = false;
-      for (const p of d.patterns!) {
+      for (const p of d.patterns) {
         if (p.test(text)) {
           m = true;
           break;
@@ -323,11 +315,11 @@ export class DetectionEngine {
       }
       if (rule.group !== undefined && rule.emit) (claimed ??= []).push(rule.group);
       if (tracer === null) {
-        d.onRecord!(r, text, this.emitFn, this.wm);
+        d.onRecord(r, text, this.emitFn, this.wm);
         continue;
       }
       const before = this.counters.signals;
-      d.onRecord!(r, text, this.emitFn, this.wm);
+      d.onRecord(r, text, this.emitFn, this.wm);
       tracer.match?.(rule, r, this.counters.signals > before ? 'signalled' : 'below_threshold');
     }
   }
@@ -343,7 +335,7 @@ export class DetectionEngine {
     if (this.signalDepth > 3) return;
     this.signalDepth++;
     try {
-      for (const c of this.correlators) c.onSignal!(s, this.emitFn);
+      for (const c of this.correlators) c.onSignal(s, this.emitFn);
     } finally {
       this.signalDepth--;
     }
@@ -363,27 +355,32 @@ export class DetectionEngine {
 
   /** Errors of custom stages that stopped (reported on /readyz and in the log). */
   customErrors(): Array<{ rule: string; error: string }> {
-    return this.customs.filter((c) => c.error).map((c) => ({ rule: c.rule.id, error: c.error!.message }));
+    const out: Array<{ rule: string; error: string }> = [];
+    for (const { d } of this.detectors.values()) {
+      const err = d.failure?.();
+      if (err) out.push({ rule: d.rule.id, error: err.message });
+    }
+    return out;
   }
 
   /** Serializable state worth keeping across restarts (new-pattern memory). */
   snapshot(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const d of [...this.recordDetectors]) if (d.snapshot) out[d.rule.id] = d.snapshot();
+    for (const { d } of this.detectors.values()) if (d.snapshot) out[d.rule.id] = d.snapshot();
     return out;
   }
 
   restore(state: Record<string, unknown>): void {
-    for (const d of this.recordDetectors) if (d.restore && state[d.rule.id] !== undefined) d.restore(state[d.rule.id]);
+    for (const { d } of this.detectors.values()) if (d.restore && state[d.rule.id] !== undefined) d.restore(state[d.rule.id]);
   }
 
   /** Open episodes and their suppression state, for the state store (see FindingsLifecycle.snapshot). */
-  lifecycleSnapshot(): LifecycleState {
+  lifecycleSnapshot(): S {
     return this.lifecycle.snapshot((id) => this.detectors.get(id)?.fingerprint);
   }
 
   /** Re-opens saved episodes of rules installed with the same definition; call before the first record. */
-  restoreLifecycle(state: LifecycleState): number {
+  restoreLifecycle(state: S): number {
     return this.lifecycle.restore(state, (id, fingerprint) => {
       const installed = this.detectors.get(id);
       return installed && installed.fingerprint === fingerprint ? installed.d.rule : undefined;
@@ -396,7 +393,7 @@ export class DetectionEngine {
   }
 
   close(): void {
-    for (const c of this.customs) c.close();
+    for (const { d } of this.detectors.values()) d.close?.();
   }
 
   /** The definition fingerprint of every installed rule (for the reload hash gauge and logs). */

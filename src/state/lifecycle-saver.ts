@@ -4,14 +4,14 @@
  * Written when it changed, at most every `debounceMs`, and once more on shutdown; read once at start,
  * before the first record. The key carries the shard, so a shard's new owner takes over its episodes.
  */
-import type { DetectionEngine } from '../detect/engine.ts';
+import type { Detection } from '../pipeline.ts';
 import type { LifecycleState } from '../findings/lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { metrics } from '../metrics.ts';
 import type { StateStore } from './store.ts';
 
 export interface LifecycleSaverOptions {
-  engine: DetectionEngine;
+  engine: Detection;
   store: StateStore;
   key: string;
   log: Logger;

@@ -11,12 +11,11 @@ import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { parseRecord } from '../../src/parse/record.ts';
-import { findings$ } from '../../src/pipeline.ts';
+import { findings$, detectionEngine } from '../../src/pipeline.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
 import { createKubeFilesSources, type KubeFilesSources } from '../../src/sources/kube-files/index.ts';
 import { createKubeSources, type KubeSources } from '../../src/sources/kube/index.ts';
@@ -59,7 +58,7 @@ describe.skipIf(skip)('kubernetes files profile: the same pods read from disk an
   let rules: Awaited<ReturnType<typeof loadRules>>;
 
   function pipeline(sources: Source[], url: string): Pipeline {
-    const engine = new DetectionEngine({ rules });
+    const engine = detectionEngine({ rules });
     const sink = new LokiSink({ url, batchWaitMs: 50 });
     const got: LogRecord[] = [];
     for (const s of sources) s.records$.subscribe((b) => got.push(...b));
@@ -79,7 +78,7 @@ describe.skipIf(skip)('kubernetes files profile: the same pods read from disk an
 
   /** The records as a fresh engine would replay them: same order (event time, then ts, then line), parsed anew. */
   function replay(recs: LogRecord[]): Finding[] {
-    const engine = new DetectionEngine({ rules });
+    const engine = detectionEngine({ rules });
     const fresh = recs.map((r): LogRecord => ({ ts: r.ts, tsMs: r.tsMs, line: r.line, stream: r.stream, kind: r.kind, target: r.target, level: r.kind === 'pod' ? 'unknown' : r.level, ...(r.fields && r.kind !== 'pod' ? { fields: r.fields } : {}), ...(r.malformed ? { malformed: r.malformed } : {}) }));
     fresh.sort((a, b) => a.tsMs - b.tsMs || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0) || (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));
     for (const r of fresh) if (r.kind === 'pod') parseRecord(r);

@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRules } from '../../src/detect/rulesets.ts';
-import { loadRuleTests, runCase, type RuleTestFile } from '../../src/detect/rule-tests.ts';
+import { loadRuleTests, runCase, type RuleTestFile } from '../../src/commands/rule-tests.ts';
 import type { Rule } from '../../src/detect/types.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import type { Finding } from '../../src/model/finding.ts';

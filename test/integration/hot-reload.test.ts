@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { createLogger } from '../../src/logger.ts';
 import { RuleReloader } from '../../src/reload.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import { rec } from '../helpers/records.ts';
 import { freePort } from '../env/ports.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const M = 60_000;
 
@@ -64,7 +64,7 @@ describe('hot reload of operator rules', () => {
     const configFile = join(cfgDir, 'config.yaml');
     await writeFile(configFile, `pipelines: { defaults: false, rules: [${join(cm.dir, 'rules.yaml')}] }\nkubernetes: { enabled: false }\n`);
     const cfg = loadConfig(configFile);
-    const engine = new DetectionEngine({ rules: await loadRules({ defaults: false, rules: cfg.pipelines.rules }), allowedLatenessMs: 0 });
+    const engine = detectionEngine({ rules: await loadRules({ defaults: false, rules: cfg.pipelines.rules }), allowedLatenessMs: 0 });
     const reloader = new RuleReloader({ engine, config: cfg, readConfig: () => loadConfig(configFile), configFile, log: createLogger('silent'), debounceMs: 100 });
     const results: string[] = [];
     const orig = reloader.reload.bind(reloader);

@@ -6,13 +6,13 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { createLogger } from '../../src/logger.ts';
 import { registry } from '../../src/metrics.ts';
 import { startServer } from '../../src/server.ts';
 import { TapHub } from '../../src/tap.ts';
 import { rec } from '../helpers/records.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const api = { namespace: 'shop', app: 'api', workload: 'api', pod: 'api-1' };
 const web = { namespace: 'shop', app: 'web', workload: 'web', pod: 'web-1' };
@@ -27,7 +27,7 @@ async function until(f: () => boolean | Promise<boolean>, what: string, ms = 10_
 }
 
 async function setup(opts: ConstructorParameters<typeof TapHub>[2] = {}) {
-  const engine = new DetectionEngine({ rules: await loadRules({}) });
+  const engine = detectionEngine({ rules: await loadRules({}) });
   const hub = new TapHub(engine, createLogger('silent'), opts);
   const server: Server = await startServer({ host: '127.0.0.1', port: 0, readiness: [], routes: { '/tap': (req, res) => hub.handle(req, res) } });
   const port = (server.address() as { port: number }).port;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { rate, signature } from '../../src/detect/builders.ts';
 import { metrics } from '../../src/metrics.ts';
 import { rec } from '../helpers/records.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 async function counter(c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, string | number> }> }> }, labels: Record<string, string>): Promise<number> {
   const { values } = await c.get();
@@ -12,7 +12,7 @@ async function counter(c: { get(): Promise<{ values: Array<{ value: number; labe
 describe('bounded state: what happens when a bound is hit', () => {
   it('per-rule detector state is capped; the oldest scopes are evicted and counted', async () => {
     const r = rate({ id: 'bounded-rate', incident_type: 'dependency_timeout', domain: 'runtime', severity: 'warning', match: 'timed out', threshold: 3, window: '5m' });
-    const e = new DetectionEngine({ rules: [r], maxKeysPerRule: 10 });
+    const e = detectionEngine({ rules: [r], maxKeysPerRule: 10 });
     const before = await counter(metrics.detectorStateEvictions, { rule: 'bounded-rate' });
     e.process(Array.from({ length: 25 }, (_, i) => rec(i * 10, 'request timed out', { workload: `w${i}`, pod: `p${i}` })));
     expect((await counter(metrics.detectorStateEvictions, { rule: 'bounded-rate' })) - before).toBe(15);
@@ -22,7 +22,7 @@ describe('bounded state: what happens when a bound is hit', () => {
 
   it('active episodes are capped; an evicted episode is counted as dropped and never recovers', async () => {
     const s = signature({ id: 'bounded-sig', incident_type: 'panic_fatal', domain: 'application', severity: 'error', match: 'panic:' });
-    const e = new DetectionEngine({ rules: [s], lifecycle: { maxEpisodes: 5 } });
+    const e = detectionEngine({ rules: [s], lifecycle: { maxEpisodes: 5 } });
     const before = await counter(metrics.dropped, { component: 'lifecycle', reason: 'episode_evicted' });
     const observed = e.process(Array.from({ length: 8 }, (_, i) => rec(i * 10, 'panic: boom', { workload: `w${i}`, pod: `p${i}` })));
     expect(observed).toHaveLength(8);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { rate, signature } from '../../src/detect/builders.ts';
 import type { MatchVerdict, SignalOutcome } from '../../src/detect/trace.ts';
 import { rec } from '../helpers/records.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const M = 60_000;
 const ldap = rate({ id: 'ldap', incident_type: 'ldap_unreachable', domain: 'identity', severity: 'error', match: /ldap.*timeout/i, threshold: 3, window: '10m', quietFor: '5m' });
@@ -11,7 +11,7 @@ const tls = signature({ id: 'tls', incident_type: 'tls_cert_error', domain: 'sec
 
 describe('hot reload: replaceRules', () => {
   it('keeps windows and open episodes of unchanged rules, starts changed ones fresh, adds new ones', () => {
-    const e = new DetectionEngine({ rules: [ldap, oom], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [ldap, oom], allowedLatenessMs: 0 });
     expect(e.process([rec(0, 'ldap bind timeout'), rec(M, 'ldap bind timeout'), rec(2 * M, 'container OOMKilled')]).map((f) => f.incident_type)).toEqual(['oom_killed']);
     const changedOom = { ...oom, severity: 'critical' as const };
     const result = e.replaceRules([ldap, changedOom, tls]);
@@ -27,7 +27,7 @@ describe('hot reload: replaceRules', () => {
   });
 
   it('an open episode of an unchanged rule is not re-opened by a reload', () => {
-    const e = new DetectionEngine({ rules: [oom], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [oom], allowedLatenessMs: 0 });
     expect(e.process([rec(0, 'container OOMKilled')])).toHaveLength(1);
     e.replaceRules([oom, tls]);
     // Inside the suppression window: still the same episode, no second observed.
@@ -35,7 +35,7 @@ describe('hot reload: replaceRules', () => {
   });
 
   it('a rule set that does not compile changes nothing', () => {
-    const e = new DetectionEngine({ rules: [oom], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [oom], allowedLatenessMs: 0 });
     expect(() => e.replaceRules([tls, { ...tls }])).toThrow('duplicate rule id "tls"');
     expect(() => e.replaceRules([{ ...tls, match: { regex: '(' } }])).toThrow();
     expect(e.rules.map((r) => r.id)).toEqual(['oom']);
@@ -43,7 +43,7 @@ describe('hot reload: replaceRules', () => {
   });
 
   it('removed rules are reported and stop matching', () => {
-    const e = new DetectionEngine({ rules: [oom, tls] });
+    const e = detectionEngine({ rules: [oom, tls] });
     expect(e.replaceRules([oom]).removed).toEqual(['tls']);
     expect(e.process([rec(0, 'x509: bad')])).toEqual([]);
   });
@@ -56,7 +56,7 @@ describe('tracer', () => {
       signature({ id: 'second', incident_type: 'b', domain: 'runtime', severity: 'error', match: 'connection', group: 'g', priority: 2 }),
       ldap,
     ];
-    const e = new DetectionEngine({ rules: grouped });
+    const e = detectionEngine({ rules: grouped });
     const seen: string[] = [];
     const verdicts: Array<[string, MatchVerdict]> = [];
     const outcomes: Array<[string, SignalOutcome]> = [];

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { map, filter, type Observable } from 'rxjs';
-import { DetectionEngine } from '../../src/detect/engine.ts';
+import { type DetectionEngine } from '../../src/detect/engine.ts';
 import { absent, correlate, custom, newPattern, rate, signature, spike } from '../../src/detect/builders.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import type { Finding } from '../../src/model/finding.ts';
 import { event, expectValid, rec } from '../helpers/records.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const S = 1000;
 const M = 60 * S;
@@ -17,18 +18,18 @@ const ldap = rate({ id: 'ldap', incident_type: 'ldap_unreachable', domain: 'iden
 
 describe('signature and rate rules on event time', () => {
   it('fires a signature on the first match and counts the rest into the episode', () => {
-    const e = new DetectionEngine({ rules: [signature({ id: 'oom', incident_type: 'oom_killed', domain: 'runtime', severity: 'error', match: 'OOMKilled' })] });
+    const e = detectionEngine({ rules: [signature({ id: 'oom', incident_type: 'oom_killed', domain: 'runtime', severity: 'error', match: 'OOMKilled' })] });
     const out = run(e, [rec(0, 'all good'), rec(S, 'container OOMKilled'), rec(2 * S, 'container OOMKilled')]);
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ incident_type: 'oom_killed', status: 'observed', count: 1, resource_scope: { cluster: 'c1', namespace: 'ns', pod: 'app-1', container: 'app' } });
   });
 
   it('rate: needs N within the window; spread-out matches never fire', () => {
-    const e = new DetectionEngine({ rules: [ldap] });
+    const e = detectionEngine({ rules: [ldap] });
     // 5 matches, each 3 minutes apart: never 5 within 10 minutes.
     const spread = [0, 3, 6, 9, 12, 15].map((m) => rec(m * M, 'ldap bind timeout'));
     expect(run(e, spread)).toEqual([]);
-    const e2 = new DetectionEngine({ rules: [ldap] });
+    const e2 = detectionEngine({ rules: [ldap] });
     const burst = [0, 1, 2, 3, 4].map((m) => rec(m * M, 'ldap bind timeout'));
     const out = run(e2, burst);
     expect(out).toHaveLength(1);
@@ -37,13 +38,13 @@ describe('signature and rate rules on event time', () => {
   });
 
   it('out-of-order records within the window still count', () => {
-    const e = new DetectionEngine({ rules: [ldap] });
+    const e = detectionEngine({ rules: [ldap] });
     const recs = [4, 1, 3, 0, 2].map((m) => rec(m * M, 'ldap bind timeout'));
     expect(run(e, recs)).toHaveLength(1);
   });
 
   it('recovers once quiet for the quiet period, by watermark, not wall clock', () => {
-    const e = new DetectionEngine({ rules: [ldap], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [ldap], allowedLatenessMs: 0 });
     run(e, [0, 1, 2, 3, 4].map((m) => rec(m * M, 'ldap bind timeout')));
     // 4m59s after the last match: still active.
     expect(run(e, [rec(4 * M + 5 * M - S, 'unrelated')])).toEqual([]);
@@ -57,7 +58,7 @@ describe('signature and rate rules on event time', () => {
     const r = signature({ id: 'to', incident_type: 'dependency_timeout', domain: 'runtime', severity: 'warning', match: 'timed out', suppressFor: '30m', escalate: [{ count: 10, severity: 'critical' }], threshold: 1 });
     // Escalation counts the window; with threshold 1 there is no window, so use a rate rule.
     const rr = rate({ ...r, id: 'to-rate', threshold: 2, window: '10m' } as never);
-    const e = new DetectionEngine({ rules: [rr] });
+    const e = detectionEngine({ rules: [rr] });
     const first = run(e, [rec(0, 'timed out'), rec(S, 'timed out')]);
     expect(first.map((f) => f.severity)).toEqual(['warning']);
     const more = run(e, Array.from({ length: 7 }, (_, i) => rec(2 * S + i * S, 'timed out')));
@@ -70,7 +71,7 @@ describe('signature and rate rules on event time', () => {
 
   it('re-emits an still-active episode after the suppression window', () => {
     const r = signature({ id: 's', incident_type: 'panic_fatal', domain: 'application', severity: 'error', match: 'panic:', suppressFor: '10m', quietFor: '5m' });
-    const e = new DetectionEngine({ rules: [r] });
+    const e = detectionEngine({ rules: [r] });
     const recs = Array.from({ length: 12 }, (_, i) => rec(i * 2 * M, 'panic: boom'));
     const out = run(e, recs);
     expect(out.filter((f) => f.status === 'observed').length).toBe(3); // t=0, 10m, 20m
@@ -89,12 +90,12 @@ describe('spike', () => {
   }
 
   it('stays quiet during warm-up even on a big jump', () => {
-    const e = new DetectionEngine({ rules: [sp] });
+    const e = detectionEngine({ rules: [sp] });
     expect(run(e, [...minute(0, 1), ...minute(1, 200)])).toEqual([]);
   });
 
   it('fires on a jump well above the learned baseline, not on 1 → 3', () => {
-    const e = new DetectionEngine({ rules: [sp] });
+    const e = detectionEngine({ rules: [sp] });
     const base: LogRecord[] = [];
     for (let m = 0; m < 20; m++) base.push(...minute(m, 1));
     expect(run(e, base)).toEqual([]);
@@ -108,7 +109,7 @@ describe('spike', () => {
   it('keeps the baseline of a scope that keeps logging past the state TTL (the TTL is an idle timeout)', () => {
     // State TTL 1 h (the spike rule keeps state at least 60 buckets = 1 h). A workload logging every
     // minute for 3 h must not drop back into warm-up (5 buckets) every hour: the spike at 3 h 02 fires.
-    const e = new DetectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
+    const e = detectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
     const base: LogRecord[] = [];
     for (let m = 0; m < 182; m++) base.push(...minute(m, 1));
     expect(run(e, base)).toEqual([]);
@@ -116,7 +117,7 @@ describe('spike', () => {
   });
 
   it('forgets a scope that stayed idle for longer than the TTL', () => {
-    const e = new DetectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
+    const e = detectionEngine({ rules: [sp], stateTtlMs: 3_600_000 });
     const base: LogRecord[] = [];
     for (let m = 0; m < 20; m++) base.push(...minute(m, 1));
     run(e, base);
@@ -128,7 +129,7 @@ describe('spike', () => {
   });
 
   it('adapts to slow drift instead of firing', () => {
-    const e = new DetectionEngine({ rules: [sp] });
+    const e = detectionEngine({ rules: [sp] });
     const recs: LogRecord[] = [];
     for (let m = 0; m < 120; m++) recs.push(...minute(m, 10 + Math.floor(m / 4)));
     expect(run(e, recs)).toEqual([]);
@@ -139,7 +140,7 @@ describe('absent', () => {
   const ab = absent({ id: 'quiet', incident_type: 'log_stream_silent', domain: 'runtime', severity: 'warning', for: '5m', minPriorCount: 3, quietFor: '1m' });
 
   it('fires when a stream that was logging goes silent, driven by the live tick', () => {
-    const e = new DetectionEngine({ rules: [ab], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [ab], allowedLatenessMs: 0 });
     run(e, [0, 1, 2, 3].map((s) => rec(s * S, 'tick')));
     expect(expectValid(e.tick(Date.parse('2026-01-01T00:04:00Z')))).toEqual([]);
     const out = expectValid(e.tick(Date.parse('2026-01-01T00:06:00Z')));
@@ -151,7 +152,7 @@ describe('absent', () => {
   });
 
   it('never fires for a stream that only said a line or two', () => {
-    const e = new DetectionEngine({ rules: [ab], allowedLatenessMs: 0 });
+    const e = detectionEngine({ rules: [ab], allowedLatenessMs: 0 });
     run(e, [rec(0, 'once')]);
     expect(e.tick(Date.parse('2026-01-01T01:00:00Z'))).toEqual([]);
   });
@@ -166,7 +167,7 @@ describe('correlate', () => {
   ];
 
   it('fires when all conditions co-occur on the same node within the window', () => {
-    const e = new DetectionEngine({ rules });
+    const e = detectionEngine({ rules });
     const out = run(e, [
       event(0, 'NodeHasDiskPressure', 'Node n1 status is now: NodeHasDiskPressure', { kind: 'Node', name: 'n1', node: 'n1', namespace: 'default' }),
       event(M, 'BackOff', 'Back-off pulling image "x"', { node: 'n1' }),
@@ -181,7 +182,7 @@ describe('correlate', () => {
   });
 
   it('does not fire across different nodes or outside the window', () => {
-    const e = new DetectionEngine({ rules });
+    const e = detectionEngine({ rules });
     const out = run(e, [
       event(0, 'NodeHasDiskPressure', 'NodeHasDiskPressure', { kind: 'Node', name: 'n1', node: 'n1', namespace: 'default' }),
       event(M, 'BackOff', 'Back-off pulling image "x"', { node: 'n2' }),
@@ -201,7 +202,7 @@ describe('custom and new_pattern', () => {
           map((record) => ({ record, summary: `checkout took ${record.fields?.duration_ms} ms` })),
         ),
     });
-    const e = new DetectionEngine({ rules: [rule] });
+    const e = detectionEngine({ rules: [rule] });
     const out = run(e, [rec(0, '{"msg":"checkout","duration_ms":50}'), rec(S, '{"msg":"checkout","duration_ms":4000}')]);
     expect(out).toHaveLength(1);
     expect(out[0]!.summary).toBe('checkout took 4000 ms');
@@ -210,7 +211,7 @@ describe('custom and new_pattern', () => {
   it('a custom stage that throws stops alone and is reported, the pipeline goes on', () => {
     const bad = custom({ id: 'bad', incident_type: 'bad', domain: 'application', severity: 'info', operator: (r$) => r$.pipe(map(() => { throw new Error('boom'); })) });
     const good = signature({ id: 'p', incident_type: 'panic_fatal', domain: 'application', severity: 'error', match: 'panic:' });
-    const e = new DetectionEngine({ rules: [bad, good] });
+    const e = detectionEngine({ rules: [bad, good] });
     const out = run(e, [rec(0, 'x'), rec(S, 'panic: y')]);
     expect(out.map((f) => f.incident_type)).toEqual(['panic_fatal']);
     expect(e.customErrors()).toEqual([{ rule: 'bad', error: 'boom' }]);
@@ -224,13 +225,13 @@ describe('custom and new_pattern', () => {
       if (!ids.has(text)) ids.set(text, `t${n++}`);
       r.template = { id: ids.get(text)!, text };
     };
-    const e = new DetectionEngine({ rules: [newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '10m' })], assignTemplate });
+    const e = detectionEngine({ rules: [newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '10m' })], assignTemplate });
     expect(run(e, [rec(0, 'ERROR old failure 1'), rec(M, 'INFO fine')])).toEqual([]);
     const out = run(e, [rec(11 * M, 'ERROR old failure 2'), rec(12 * M, 'ERROR brand new failure 7'), rec(13 * M, 'ERROR brand new failure 8'), rec(14 * M, 'INFO other thing 3')]);
     expect(out).toHaveLength(1);
     expect(out[0]!.evidence.templates[0]!.template).toBe('ERROR brand new failure <*>');
     // Snapshot → a fresh engine does not re-fire after a restart.
-    const e2 = new DetectionEngine({ rules: [newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '10m' })], assignTemplate });
+    const e2 = detectionEngine({ rules: [newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '10m' })], assignTemplate });
     e2.restore(JSON.parse(JSON.stringify(e.snapshot())) as Record<string, unknown>);
     expect(run(e2, [rec(20 * M, 'ERROR brand new failure 9')])).toEqual([]);
   });
@@ -246,7 +247,7 @@ describe('custom and new_pattern', () => {
       newPattern({ id: 'new', incident_type: 'new_error_pattern', domain: 'application', severity: 'warning', warmup: '1m' }),
       signature({ id: 'backup', incident_type: 'backup_done', domain: 'application', severity: 'info', match: 'backup completed' }),
     ];
-    const e = new DetectionEngine({ rules, assignTemplate });
+    const e = detectionEngine({ rules, assignTemplate });
     const out = run(e, [rec(0, 'INFO served 12 requests'), rec(S, 'INFO backup completed in 31s'), rec(2 * M, 'ERROR disk 3 failed'), rec(3 * M, 'INFO served 13 requests')]);
     expect(mined).toEqual(['INFO backup completed in 31s', 'ERROR disk 3 failed']);
     // The info-level finding still names its template.
@@ -257,7 +258,7 @@ describe('custom and new_pattern', () => {
     const seen: Array<string | undefined> = [];
     const tap = custom({ id: 'tap', incident_type: 'tap', domain: 'application', severity: 'info', operator: (r$: Observable<LogRecord>) => r$.pipe(filter((r): r is never => (seen.push(r.template?.text), false))) });
     mined.length = 0;
-    run(new DetectionEngine({ rules: [tap], assignTemplate }), [rec(0, 'INFO served 14 requests')]);
+    run(detectionEngine({ rules: [tap], assignTemplate }), [rec(0, 'INFO served 14 requests')]);
     expect(seen).toEqual(['INFO served <*> requests']);
   });
 
@@ -267,20 +268,20 @@ describe('groups and determinism', () => {
       signature({ id: 'probe', incident_type: 'probe_failed', domain: 'runtime', severity: 'warning', match: /probe failed/i, group: 'g', priority: 1 }),
       signature({ id: 'refused', incident_type: 'dependency_refused', domain: 'runtime', severity: 'error', match: /connection refused/i, group: 'g', priority: 2 }),
     ];
-    const e = new DetectionEngine({ rules });
+    const e = detectionEngine({ rules });
     const out = run(e, [rec(0, 'Liveness probe failed: dial tcp 10.0.0.1:8080: connect: connection refused'), rec(S, 'dial tcp: connection refused', { pod: 'b', workload: 'b' })]);
     expect(out.map((f) => f.incident_type).sort()).toEqual(['dependency_refused', 'probe_failed']);
   });
 
   it('the same input gives identical findings every run', () => {
     const input = () => [...[0, 1, 2, 3, 4, 5].map((m) => rec(m * M, `ldap bind timeout ${m}`)), rec(30 * M, 'later')];
-    const a = new DetectionEngine({ rules: [ldap] }).process(input());
-    const b = new DetectionEngine({ rules: [ldap] }).process(input());
+    const a = detectionEngine({ rules: [ldap] }).process(input());
+    const b = detectionEngine({ rules: [ldap] }).process(input());
     expect(a.length).toBe(2);
     expect(b).toEqual(a);
   });
 
   it('rejects duplicate rule ids', () => {
-    expect(() => new DetectionEngine({ rules: [ldap, ldap] })).toThrow(/duplicate rule id "ldap"/);
+    expect(() => detectionEngine({ rules: [ldap, ldap] })).toThrow(/duplicate rule id "ldap"/);
   });
 });

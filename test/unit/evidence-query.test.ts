@@ -15,9 +15,8 @@ import {
 } from '../../src/findings/evidence.ts';
 import { redact, redactionSpans, REDACTED } from '../../src/parse/redact.ts';
 import { LabelBuilder } from '../../src/sinks/loki/labels.ts';
-import { loadRuleTests, type RuleTestCase } from '../../src/detect/rule-tests.ts';
+import { loadRuleTests, type RuleTestCase } from '../../src/commands/rule-tests.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { compileRule, type CompiledRule } from '../../src/detect/compile.ts';
 import { createTemplateAssigner } from '../../src/detect/templates.ts';
 import { parseRecord } from '../../src/parse/record.ts';
@@ -26,6 +25,7 @@ import type { LogRecord, Target } from '../../src/model/log-record.ts';
 import type { ResourceScope } from '../../src/model/finding.ts';
 import type { Pattern, Rule } from '../../src/detect/types.ts';
 import defaultRules from '../../pipelines/default.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 // ── parsing a query back ─────────────────────────────────────────────────────────────────
 
@@ -134,7 +134,7 @@ const LABEL_KEYS = ['namespace', 'pod', 'container', 'node', 'workload', 'app', 
 
 async function episodesOf(c: RuleTestCase, rules: Rule[]): Promise<Episode[]> {
   const templates = await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules, assignTemplate: templates.assign });
+  const engine = detectionEngine({ rules, assignTemplate: templates.assign });
   const episodes = new Map<string, Episode>();
   engine.setTracer({
     signal: (s) => {

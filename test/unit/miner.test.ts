@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadLoghubSystem, scoreSystem, groupingAccuracy, parseCsv } from '../../src/detect/miner/evaluate.ts';
 import { TemplateMiner } from '../../src/detect/miner/miner.ts';
 import { loadMiner, minerKey, saveMiner } from '../../src/detect/miner/persist.ts';
-import { ExtraMasks, coarseOf, lastSignatureH2, signature, signatureHash, signatureHashFromTokens, tokenize, tokensOfLastSignature } from '../../src/detect/miner/tokenize.ts';
+import { ExtraMasks, LineScanner, coarseOf, signature, signatureHashFromTokens, tokenize } from '../../src/detect/miner/tokenize.ts';
 import { metrics } from '../../src/metrics.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 
@@ -320,10 +320,10 @@ describe('generalizing over value-dependent token counts (no per-system settings
     ];
     for (const l of lines) {
       const sig = signature(l, LIMITS);
-      const viaSig = tokensOfLastSignature();
-      expect(signature(l.replace(/\d/g, '7'), LIMITS)).toBe(sig);
-      expect(tokensOfLastSignature()).toEqual(viaSig);
-      expect(tokenize(l, LIMITS)).toEqual(viaSig);
+      const tokens = tokenize(l, LIMITS);
+      const other = l.replace(/\d/g, '7');
+      expect(signature(other, LIMITS)).toBe(sig);
+      expect(tokenize(other, LIMITS)).toEqual(tokens);
     }
   });
 });
@@ -435,9 +435,10 @@ describe('signature hash (the hot path)', () => {
     for (const masks of [undefined, new ExtraMasks([{ pattern: '^[a-f0-9]{8,}$', name: 'hex' }])]) {
       bySig.clear();
       byHash.clear();
+      const scanner = new LineScanner(LIMITS, masks);
       for (const line of lines) {
-        const h1 = signatureHash(line, LIMITS, masks);
-        const h2 = lastSignatureH2();
+        const h1 = scanner.hash(line);
+        const h2 = scanner.h2;
         expect([h1, h2], line).toEqual(signatureHashFromTokens(line, LIMITS, masks));
         const sig = signature(line, LIMITS, masks);
         const hk = `${h1}/${h2}`;

@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DATASETS, INCIDENTS, loghubLines } from '../../bench/lib/corpus.ts';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { createTemplateAssigner } from '../../src/detect/templates.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { parseRecord } from '../../src/parse/record.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const dir = process.env.RSD_LOGHUB_DIR ?? DEFAULT_DATASETS;
 
 /** The default pipeline over real logs from 200 pods, one hour of event time; `mineAll` mines every record first. */
 async function findings(pool: readonly string[], total: number, mineAll: boolean): Promise<{ out: string[]; mined: number }> {
   const templates = await createTemplateAssigner();
-  const engine = new DetectionEngine({ rules: await loadRules({}), assignTemplate: templates.assign });
+  const engine = detectionEngine({ rules: await loadRules({}), assignTemplate: templates.assign });
   const targets = Array.from({ length: 200 }, (_, i) => ({ cluster: 'c', namespace: `ns-${i % 10}`, workload: `app-${i % 40}`, pod: `app-${i % 40}-${i}`, container: 'main', node: `node-${i % 2}` }));
   const t0 = Date.parse('2026-11-01T00:00:00Z');
   const out: string[] = [];

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseOperatorRules, loadOperatorRules } from '../../src/detect/operator-rules.ts';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { main } from '../../src/cli.ts';
 import { expectValid, rec, event } from '../helpers/records.ts';
 import type { Target } from '../../src/model/log-record.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const parse = (yaml: string) => parseOperatorRules(yaml, 'rules.yaml');
 
@@ -33,7 +33,7 @@ describe('operator rules (data only)', () => {
   it('loads the example file and detects with it', async () => {
     const set = await loadOperatorRules('examples/operator-rules.yaml');
     expect(set.rules.map((r) => r.id)).toEqual(['payments-ldap-timeouts', 'payments-ldap-timeouts-correlated', 'quota-exceeded-events', 'ldap-timeout-spike']);
-    const e = new DetectionEngine({ rules: set.rules });
+    const e = detectionEngine({ rules: set.rules });
     const out = expectValid(e.process([
       ...[0, 1, 2, 3, 4].map((i) => rec(i * 1000, 'ldap search timed out', { namespace: 'payments' })),
       event(9000, 'FailedCreate', 'pods "x" is forbidden: exceeded quota: compute'),
@@ -59,7 +59,7 @@ describe('operator rules (data only)', () => {
 
   it('matches catastrophic-backtracking patterns in linear time (RE2)', () => {
     const set = parse('rules: [{ name: evil, match: { regex: ["(a+)+$"] }, severity: error, incident_type: evil }]');
-    const e = new DetectionEngine({ rules: set.rules });
+    const e = detectionEngine({ rules: set.rules });
     // With a backtracking engine this line takes longer than the age of the universe.
     const hostile = `${'a'.repeat(50_000)}!`;
     expect(e.process([rec(0, hostile)])).toEqual([]);
@@ -142,7 +142,7 @@ describe('operator rules in the design shape (string match, threshold and select
         window: '10m',
       },
     ]);
-    const e = new DetectionEngine({ rules });
+    const e = detectionEngine({ rules });
     expect(e.unprefilteredRules()).toEqual([]);
   });
 
@@ -150,7 +150,7 @@ describe('operator rules in the design shape (string match, threshold and select
     ['verbatim', SEED_VERBATIM],
     ['selector mapping', SEED_MAPPING],
   ])('the design example (%s): 5 matching lines in 10m of image-factory/backend are one finding', (_form, yaml) => {
-    const e = new DetectionEngine({ rules: parse(yaml).rules });
+    const e = detectionEngine({ rules: parse(yaml).rules });
     const out = expectValid(e.process(lines(5, 2 * MIN)));
     expect(out).toHaveLength(1);
     const f = out[0]!;
@@ -174,7 +174,7 @@ describe('operator rules in the design shape (string match, threshold and select
     ['no component label', lines(5, MIN, { ...BACKEND, component: undefined })],
     ['other LDAP errors', Array.from({ length: 6 }, (_, i) => rec(i * MIN, 'LDAP Result Code 49 "Invalid Credentials"', BACKEND))],
   ])('the design example: no finding for %s', (_what, records) => {
-    const e = new DetectionEngine({ rules: parse(SEED_VERBATIM).rules });
+    const e = detectionEngine({ rules: parse(SEED_VERBATIM).rules });
     expect(e.process(records)).toEqual([]);
   });
 
@@ -193,7 +193,7 @@ describe('operator rules in the design shape (string match, threshold and select
 
   it('string match is case-insensitive, like match.contains; exclude takes the same form', () => {
     const { rules } = parse('rules: [{ name: a, match: "Connection Reset OR broken pipe", exclude: "healthz OR readyz", severity: error, incident_type: t }]');
-    const e = new DetectionEngine({ rules });
+    const e = detectionEngine({ rules });
     const out = e.process([rec(0, 'GET /healthz: connection reset by peer'), rec(1000, 'write: BROKEN PIPE'), rec(2000, 'read: connection reset by peer')]);
     expect(out.map((f) => f.evidence.lines[0]!.line)).toEqual(['write: BROKEN PIPE']);
   });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DetectionEngine } from '../../src/detect/engine.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { requiredLiterals } from '../../src/detect/literals.ts';
 import { compilePattern, re2SharesJsSyntax } from '../../src/detect/pattern.ts';
@@ -9,6 +8,7 @@ import { signature } from '../../src/detect/builders.ts';
 import { LiteralScanner } from '../../src/detect/aho.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { rec } from '../helpers/records.ts';
+import { detectionEngine } from '../../src/pipeline.ts';
 
 const DATASETS = resolve(import.meta.dirname, '../../../shared/datasets/loghub-2k');
 
@@ -114,8 +114,8 @@ describe('required-literal prefilter', () => {
     const rules = await loadRules({});
     const lines = corpus();
     const records = (): LogRecord[] => lines.map((l, i) => rec(i * 50, l, { pod: `p${i % 40}`, workload: `w${i % 40}` }));
-    const a = new DetectionEngine({ rules }).process(records());
-    const b = new DetectionEngine({ rules, prefilter: false }).process(records());
+    const a = detectionEngine({ rules }).process(records());
+    const b = detectionEngine({ rules, prefilter: false }).process(records());
     expect(a.length).toBeGreaterThan(10);
     expect(a).toEqual(b);
   });
@@ -131,8 +131,8 @@ describe('required-literal prefilter', () => {
     const rules = patterns.map((regex, i) => signature({ id: `re2-${i}`, incident_type: `re2_${i}`, domain: 'application', severity: 'warning', match: { regex } }));
     const lines = ['Exception in thread "main" java.lang.OutOfMemoryError: Java heap space', 'FATAL ERROR: JavaScript heap out of memory', 'pods "x" is forbidden: QUOTA   Exceeded', 'disk full on /data', 'threw java.lang.Error at boot', 'IOException: timeout', 'xmissing key', 'ordinary line', 'java.lang.Errors are fine'];
     const records = (): LogRecord[] => lines.map((l, i) => rec(i * 1000, l, { pod: `p${i}`, workload: `w${i}` }));
-    const a = new DetectionEngine({ rules }).process(records());
-    const b = new DetectionEngine({ rules, prefilter: false }).process(records());
+    const a = detectionEngine({ rules }).process(records());
+    const b = detectionEngine({ rules, prefilter: false }).process(records());
     expect(new Set(a.map((f) => f.incident_type)).size).toBe(patterns.length);
     expect(a).toEqual(b);
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatFailure, loadRuleTests, runCase, runRuleTestFile } from '../../src/detect/rule-tests.ts';
+import { formatFailure, loadRuleTests, runCase, runRuleTestFile } from '../../src/commands/rule-tests.ts';
 import { loadDefaultPipeline } from '../../src/detect/load.ts';
 
 const DEFAULT_TESTS = new URL('../../pipelines/default.test.yaml', import.meta.url).pathname;

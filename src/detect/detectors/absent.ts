@@ -4,7 +4,7 @@ import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { resourceScope } from '../scope.ts';
-import type { Detector, Emit } from '../signal.ts';
+import type { Emit } from '../signal.ts';
 import type { AbsentRule } from '../types.ts';
 import { RecordKeyedState, type Evictable, type StateLimits } from './keyed-state.ts';
 
@@ -20,7 +20,9 @@ interface Stream extends Evictable {
  * streams — and re-signalled on each check while silent, so the episode stays active until
  * the stream speaks again and then recovers after the quiet period.
  */
-export class AbsentDetector implements Detector {
+export class AbsentDetector {
+  /** With a match it counts matching lines (prefiltered); without one, every record of the stream. */
+  readonly input: 'patterns' | 'records';
   readonly patterns;
   private readonly forMs: number;
   private readonly minPrior: number;
@@ -34,15 +36,12 @@ export class AbsentDetector implements Detector {
     this.rule = rule;
     const spec = rule.spec as AbsentRule;
     this.patterns = compileAny(spec.match);
+    this.input = this.patterns.length > 0 ? 'patterns' : 'records';
     this.forMs = parseDuration(spec.for);
     this.minPrior = spec.minPriorCount ?? 10;
     this.checkEveryMs = Math.min(30_000, Math.max(1000, this.forMs / 4));
     // TTL well beyond `for`: a stream gone for much longer (e.g. a deleted pod) is forgotten.
     this.streams = new RecordKeyedState<Stream>(rule, clock, limits.maxKeys, Math.max(limits.ttlMs, this.forMs * 6));
-  }
-
-  get matchesAll(): boolean {
-    return this.patterns.length === 0;
   }
 
   onRecord(r: LogRecord): void {

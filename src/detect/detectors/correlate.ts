@@ -4,7 +4,7 @@ import { parseDuration } from '../../parse/timestamp.ts';
 import { BucketCounter } from '../bucket-counter.ts';
 import type { CompiledRule } from '../compile.ts';
 import { compilePattern, type CompiledPattern } from '../pattern.ts';
-import type { Detector, Emit, Signal } from '../signal.ts';
+import type { Emit, Signal, SignalDetector } from '../signal.ts';
 import type { CorrelateRule } from '../types.ts';
 import { keyedState, type StateLimits } from './keyed-state.ts';
 
@@ -27,7 +27,8 @@ interface Group {
  * cluster (dependency → dependents, e.g. NATS pods not ready + NATS clients failing).
  * Consumes signals, not findings, so lifecycle suppression never hides an input.
  */
-export class CorrelateDetector implements Detector {
+export class CorrelateDetector implements SignalDetector {
+  readonly input = 'signals';
   private readonly conditions: Condition[];
   private readonly windowMs: number;
   private readonly groups: LRUCache<string, Group>;

@@ -6,7 +6,7 @@ import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { scopeKey } from '../scope.ts';
 import { keyedState, recordSignal, type StateLimits } from './keyed-state.ts';
-import type { Detector, Emit } from '../signal.ts';
+import type { Emit, PatternDetector } from '../signal.ts';
 import type { RateRule, SignatureRule } from '../types.ts';
 
 
@@ -14,7 +14,8 @@ import type { RateRule, SignatureRule } from '../types.ts';
  * signature and rate: count matching records per scope in an event-time window and signal
  * every match while the count is at or above the threshold. Threshold 1 needs no window state.
  */
-export class CountDetector implements Detector {
+export class CountDetector implements PatternDetector {
+  readonly input = 'patterns';
   readonly patterns;
   readonly excludes;
   private readonly threshold: number;

@@ -3,7 +3,7 @@ import type { LogRecord } from '../../model/log-record.ts';
 import type { CompiledRule } from '../compile.ts';
 import { severityFor } from '../compile.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
-import type { Detector, Emit, Signal } from '../signal.ts';
+import type { Emit, RecordDetector, Signal } from '../signal.ts';
 import type { CustomRule } from '../types.ts';
 
 /**
@@ -11,11 +11,11 @@ import type { CustomRule } from '../types.ts';
  * returns conditions. The engine drains what it emitted after each record, so synchronous
  * operators stay in event-time order; asynchronous ones are picked up at the next batch or tick.
  */
-export class CustomDetector implements Detector {
-  readonly matchesAll = true;
+export class CustomDetector implements RecordDetector {
+  readonly input = 'records';
   /** Operators may read record.template: the engine mines every record a custom stage sees. */
   readonly wantsTemplate = true;
-  private readonly input = new Subject<LogRecord>();
+  private readonly records = new Subject<LogRecord>();
   private readonly pending: Signal[] = [];
   private readonly sub: Subscription;
   private failed: Error | null = null;
@@ -25,7 +25,7 @@ export class CustomDetector implements Detector {
   constructor(rule: CompiledRule) {
     this.rule = rule;
     const spec = rule.spec as CustomRule;
-    this.sub = spec.operator(this.input.asObservable()).subscribe({
+    this.sub = spec.operator(this.records.asObservable()).subscribe({
       next: (c) => {
         const key = scopeKey(rule.scope, c.record);
         const count = c.count ?? 1;
@@ -50,13 +50,13 @@ export class CustomDetector implements Detector {
     });
   }
 
-  get error(): Error | null {
+  failure(): Error | null {
     return this.failed;
   }
 
   onRecord(r: LogRecord, _text: string, emit: Emit): void {
     if (this.failed) return;
-    this.input.next(r);
+    this.records.next(r);
     this.drain(emit);
   }
 
@@ -69,7 +69,7 @@ export class CustomDetector implements Detector {
   }
 
   close(): void {
-    this.input.complete();
+    this.records.complete();
     this.sub.unsubscribe();
   }
 }

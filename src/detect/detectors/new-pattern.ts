@@ -4,7 +4,7 @@ import { isProblemLine } from '../../parse/level.ts';
 import { parseDuration } from '../../parse/timestamp.ts';
 import type { CompiledRule } from '../compile.ts';
 import { resourceScope, scopeKey } from '../scope.ts';
-import type { Detector, Emit, TemplateOf } from '../signal.ts';
+import type { Emit, RecordDetector, TemplateOf } from '../signal.ts';
 import type { NewPatternRule } from '../types.ts';
 import { RecordKeyedState, type Evictable, type StateLimits } from './keyed-state.ts';
 
@@ -23,7 +23,8 @@ export interface NewPatternSnapshot {
  * workload has been observed for the warm-up period (so a fresh start does not flag every
  * template). The per-workload memory is snapshotted so a restart does not re-fire.
  */
-export class NewPatternDetector implements Detector {
+export class NewPatternDetector implements RecordDetector {
+  readonly input = 'records';
   private readonly warmupMs: number;
   private readonly perScope: number;
   private readonly scopes: RecordKeyedState<ScopeTemplates>;
@@ -42,7 +43,6 @@ export class NewPatternDetector implements Detector {
     this.scopes = new RecordKeyedState<ScopeTemplates>(rule, clock, Math.min(limits.maxKeys, 2000), Math.max(limits.ttlMs, 24 * 3_600_000));
   }
 
-  readonly matchesAll = true;
 
   private scopeFor(key: string, ts: number): ScopeTemplates {
     let s = this.scopes.map.get(key);

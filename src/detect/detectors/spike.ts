@@ -5,7 +5,7 @@ import { severityFor, type CompiledRule } from '../compile.ts';
 import { compileAny } from '../pattern.ts';
 import { scopeKey } from '../scope.ts';
 import { RecordKeyedState, recordSignal, type Evictable } from './keyed-state.ts';
-import type { Detector, Emit, TemplateOf } from '../signal.ts';
+import type { Emit, RecordDetector, TemplateOf } from '../signal.ts';
 import type { SpikeRule } from '../types.ts';
 import type { StateLimits } from './keyed-state.ts';
 
@@ -49,7 +49,8 @@ function closeBuckets(s: Series, upTo: number, alpha: number, cap: (mean: number
  * to its own spikes (a bucket's contribution to the baseline is capped), quiet during warm-up,
  * and requires a minimum count so 1 → 3 is never a spike.
  */
-export class SpikeDetector implements Detector {
+export class SpikeDetector implements RecordDetector {
+  readonly input = 'records';
   private readonly countPatterns;
   private readonly bucketMs: number;
   private readonly minCount: number;
@@ -86,8 +87,6 @@ export class SpikeDetector implements Detector {
 
   private readonly cap = (mean: number, sd: number) => mean + 3 * sd + this.minCount;
 
-  /** Spike rules see every selected record (for the warm-up and empty buckets) and count the matching ones. */
-  readonly matchesAll = true;
 
   private counts(r: LogRecord, text: string): boolean {
     if (this.levels && !this.levels.has(r.level)) return false;

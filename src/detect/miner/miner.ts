@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { metrics } from '../../metrics.ts';
 import { templateHash } from './hash.ts';
 import { decodeState, encodeState } from './snapshot.ts';
-import { ExtraMasks, KIND, WILDCARD, coarseOf, lastSignatureH2, signatureHash, tokenize, type ExtraMask } from './tokenize.ts';
+import { ExtraMasks, KIND, LineScanner, WILDCARD, coarseOf, type ExtraMask } from './tokenize.ts';
 
 /**
  * Online log-template miner. One pass, a cluster id for every message.
@@ -142,6 +142,7 @@ export class TemplateMiner {
   private readonly minConstantShare: number;
   private readonly limits: { maxChars: number; maxTokens: number };
   private readonly extra: ExtraMasks;
+  private readonly scanner: LineScanner;
   private readonly buckets = new Map<number, Bucket>();
   private readonly live = new Map<string, Cluster>();
   private readonly signatures: SignatureCache;
@@ -159,6 +160,7 @@ export class TemplateMiner {
       maxTokens: Math.max(4, opts.maxTokens ?? DEFAULTS.maxTokens),
     };
     this.extra = new ExtraMasks(opts.extraMasks ?? []);
+    this.scanner = new LineScanner(this.limits, this.extra);
     this.signatures = new SignatureCache(Math.max(16, opts.maxSignatures ?? this.maxClusters * 4));
     this.aliases = new LRUCache<string, string>({ max: this.maxClusters * 2 });
   }
@@ -184,8 +186,8 @@ export class TemplateMiner {
     this.lines++;
     this.lastNew = false;
     this.lastChanged = false;
-    const h1 = signatureHash(content, this.limits, this.extra);
-    const h2 = lastSignatureH2();
+    const h1 = this.scanner.hash(content);
+    const h2 = this.scanner.h2;
     const cached = this.cached(h1, h2);
     if (cached) {
       cached.count++;
@@ -210,8 +212,8 @@ export class TemplateMiner {
   }
 
   match(content: string): MinerMatch | null {
-    const h1 = signatureHash(content, this.limits, this.extra);
-    const h2 = lastSignatureH2();
+    const h1 = this.scanner.hash(content);
+    const h2 = this.scanner.h2;
     const c = this.cached(h1, h2) ?? this.find(this.messageOf(content, h1, h2));
     return c ? { clusterId: c.id, template: c.template, isNew: false, changed: false } : null;
   }
@@ -278,7 +280,7 @@ export class TemplateMiner {
 
   /** Full tokens of a message (the signature-cache miss path: a second, complete scan). */
   private messageOf(content: string, h1: number, h2: number): Message {
-    const t = tokenize(content, this.limits, this.extra);
+    const t = this.scanner.tokenize(content);
     if (t.truncated && t.kinds[t.kinds.length - 1] !== KIND.variable) {
       t.fine.push(WILDCARD);
       t.kinds.push(KIND.variable);

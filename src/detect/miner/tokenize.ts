@@ -16,7 +16,7 @@ import { RE2JS } from 're2js';
  *   - timestamps spread over tokens (`Fri Jun 17 07:07:00 2005`) and units after a number
  *     (`5.2 KB`), which fold into one variable token;
  *   - consecutive variable tokens fold into one, and so do lists of variables, optional quantity
- *     groups and the variable tail of a quoted span (see `tokensOfLastSignature`), so the token
+ *     groups and the variable tail of a quoted span (see `foldScanned`), so the token
  *     count of an event does not depend on its values.
  * Words stay: whether a word position is a variable is decided by the miner from evidence.
  * Long lines cost bounded time: only the first `maxChars` characters and `maxTokens` tokens count.
@@ -124,7 +124,9 @@ const DATE_WORDS = new Set(
 );
 const BOOLEANS = new Set(['true', 'false', 'TRUE', 'FALSE', 'True', 'False']);
 
-// Scratch output of `scan`, reused by every call (the miner is synchronous): valid until the next scan.
+// Scratch output of `scan`: reused inside one synchronous call (no allocation on the hot path) and
+// read only by the call that ran the scan. No exported function reads what an earlier call left; a
+// result that outlives the call (the second hash lane) is kept on the caller's LineScanner.
 const TOK: string[] = [];
 const KINDS: number[] = [];
 let scanned = 0;
@@ -299,20 +301,35 @@ export function signature(content: string, limits: TokenizerLimits, extra?: Extr
 }
 
 /**
- * The signature as a 62-bit hash, without building it: returns the first lane (30 bits, a small
- * integer, so a Map lookup does not allocate) and leaves the second in `lastSignatureH2()`. Equal
- * signatures give equal hashes; different ones collide with probability ~2^-62 per pair.
- * Tokens are not kept: call `signature()` (or `tokenize`) for them.
+ * A miner's tokenizer: its limits and masks, and the second hash lane of its last `hash()`.
+ * One per miner, so two miners never read each other's results.
  */
-export function signatureHash(content: string, limits: TokenizerLimits, extra?: ExtraMasks): number {
-  scan(content, limits, extra, true);
-  if (scanTruncated) mixToken(5, S1, S2);
-  lineH2 = fmix(lineH2 ^ scanned);
-  return fmix(lineH1 ^ scanned) & 0x3fffffff;
-}
+export class LineScanner {
+  /** Second 32-bit lane of the last `hash()`: with the returned first lane, the 62-bit key. */
+  h2 = 0;
+  readonly limits: TokenizerLimits;
+  readonly extra: ExtraMasks | undefined;
+  constructor(limits: TokenizerLimits, extra?: ExtraMasks) {
+    this.limits = limits;
+    this.extra = extra;
+  }
 
-export function lastSignatureH2(): number {
-  return lineH2;
+  /**
+   * The signature as a 62-bit hash, without building it: returns the first lane (30 bits, a small
+   * integer, so a Map lookup does not allocate) and keeps the second in `h2`. Equal signatures give
+   * equal hashes; different ones collide with probability ~2^-62 per pair. Tokens are not kept: call
+   * `tokenize` for them.
+   */
+  hash(content: string): number {
+    scan(content, this.limits, this.extra, true);
+    if (scanTruncated) mixToken(5, S1, S2);
+    this.h2 = fmix(lineH2 ^ scanned);
+    return fmix(lineH1 ^ scanned) & 0x3fffffff;
+  }
+
+  tokenize(content: string): Tokenized {
+    return tokenize(content, this.limits, this.extra);
+  }
 }
 
 /**
@@ -332,7 +349,7 @@ export function signatureHashFromTokens(content: string, limits: TokenizerLimits
 }
 
 /**
- * Tokens of the message last passed to `signature` (the miss path): folds applied.
+ * Tokens of the message `scan` just read (the miss path): folds applied.
  *
  * Folding is a pure function of the scanned (fine token, kind) sequence, i.e. of the signature, so
  * the hot path (hash of the unfolded sequence) never runs it. The folds make messages of one event
@@ -350,7 +367,7 @@ export function signatureHashFromTokens(content: string, limits: TokenizerLimits
  *     (`"GET <*>"`); the words before it stay, and a span of words only is left as it is;
  *   - timestamps spread over tokens fold into one variable (`foldDates`).
  */
-export function tokensOfLastSignature(): Tokenized {
+function foldScanned(): Tokenized {
   const out: Tokenized = { fine: [], kinds: [], truncated: scanTruncated };
   for (let j = 0; j < scanned; j++) {
     const tok = TOK[j]!;
@@ -561,7 +578,7 @@ const GROUP_PUNCT = '.:,;-+/%#*~';
 
 export function tokenize(content: string, limits: TokenizerLimits, extra?: ExtraMasks): Tokenized {
   scan(content, limits, extra, false);
-  return tokensOfLastSignature();
+  return foldScanned();
 }
 
 /**
