@@ -24,9 +24,9 @@ const CORPUS = resolve(import.meta.dirname, '../fixtures/incident-corpus');
 const FLOOR = {
   broker_unavailable: 0.9,
   crash_loop: 0.9,
-  db_connection_error: 0.84, // measured 11/13
+  db_connection_error: 0.9,
   db_role_capacity_error: 0.9,
-  dependency_health_failed: 0.8, // measured 13/16
+  dependency_health_failed: 0.81, // measured 18/22 (second freeze)
   dependency_refused: 0.9,
   dependency_timeout: 0.9,
   disk_pressure: 0.9,
@@ -34,15 +34,15 @@ const FLOOR = {
   image_pull_rate_limited: 0.9,
   image_pull_unauthorized: 0.9,
   kernel_crash: 0.9,
-  ldap_unreachable: 0.9,
-  nats_unavailable: 0.9,
-  oom_killed: 0.84, // measured 16/19
+  ldap_unreachable: 0.86, // measured 19/22 (second freeze)
+  nats_unavailable: 0.89, // measured 25/28 (second freeze)
+  oom_killed: 0.86, // measured 19/22 (second freeze)
   panic_fatal: 0.9,
   probe_failed: 0.9,
   release_reconcile_failed: 0.89, // measured 17/19
   scheduling_failed: 0.9,
   tls_cert_error: 0.9,
-  volume_mount_failed: 0.89, // measured 25/28
+  volume_mount_failed: 0.89, // measured 26/29 (second freeze)
 } as const;
 const TYPES = Object.keys(FLOOR) as Array<keyof typeof FLOOR>;
 

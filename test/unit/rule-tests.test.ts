@@ -22,7 +22,10 @@ describe('rules test: the default rule set', async () => {
   });
 
   it('covers every default rule with a case in which that rule really signalled', async () => {
-    const ids = (await loadDefaultPipeline()).rules.map((r) => r.id);
+    // A stage that only keeps state for another rule (crash-loop-last-error feeds crash-loop-same-cause)
+    // never signals by design: the rule it feeds must be covered instead.
+    const STATE_ONLY: Record<string, string> = { 'crash-loop-last-error': 'crash-loop-same-cause' };
+    const ids = (await loadDefaultPipeline()).rules.map((r) => STATE_ONLY[r.id] ?? r.id);
     const missing: string[] = [];
     for (const id of ids) {
       const cases = file.cases.filter((c) => c.covers.includes(id));
