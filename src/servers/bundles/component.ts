@@ -75,9 +75,23 @@ function kubeSettingsOf(v: unknown): KubeSettings {
   };
 }
 
-function kubeSettings(o: object, ctx: BuildContext): KubeSettings {
-  const fromCtx = ctx.optionsOf('kubernetes');
+function kubeSettings(o: object, optionsOf: BuildContext['optionsOf']): KubeSettings {
+  const fromCtx = optionsOf('kubernetes');
   return fromCtx && typeof fromCtx === 'object' ? kubeSettingsOf(fromCtx) : (seenKube.get(o) ?? {});
+}
+
+/** The API connection of Kubernetes mode: the bundles fields, else the kubernetes: section's (else the loader's search). */
+export function bundleConnection(o: { kubeconfig?: string | undefined; context?: string | undefined }, optionsOf: BuildContext['optionsOf']): { kubeconfig?: string; context?: string } {
+  const kube = kubeSettings(o, optionsOf);
+  const kubeconfig = o.kubeconfig ?? kube.kubeconfig;
+  const context = o.context ?? kube.context;
+  return { ...(kubeconfig ? { kubeconfig } : {}), ...(context ? { context } : {}) };
+}
+
+/** The mode a bundles section resolves to, with the services it would serve. */
+export function bundleMode(o: { mode: 'auto' | 'kubernetes' | 'standalone' }, optionsOf: BuildContext['optionsOf']): ResolvedMode {
+  const services = optionsOf('services') as ServicesOptions | undefined;
+  return resolveMode(o.mode, !!services && services.list.length > 0, kubeSettings(o, optionsOf).enabled);
 }
 
 export type ResolvedMode = 'kubernetes' | 'standalone';
@@ -109,9 +123,8 @@ export const bundlesComponent = defineComponent({
     if (!secret) throw new ConfigError(ctx.file, 'bundles.jwtSecretEnv', `environment variable ${o.jwtSecretEnv} is not set (the bundle server needs its JWT secret)`);
     const { MIN_SECRET_CHARS, Authenticator } = await import('./auth.ts');
     if (secret.length < MIN_SECRET_CHARS) throw new ConfigError(ctx.file, 'bundles.jwtSecretEnv', `the secret in ${o.jwtSecretEnv} is shorter than ${MIN_SECRET_CHARS} characters`);
-    const kube = kubeSettings(o, ctx);
     const services = ctx.optionsOf('services') as ServicesOptions | undefined;
-    const mode = resolveMode(o.mode, !!services && services.list.length > 0, kube.enabled);
+    const mode = bundleMode(o, ctx.optionsOf);
     if (mode === 'standalone' && !services?.list.length) throw new ConfigError(ctx.file, 'bundles.mode', 'standalone needs a services: section that lists services');
     const standalone: StandaloneConfig | undefined =
       mode === 'standalone'
@@ -125,8 +138,7 @@ export const bundlesComponent = defineComponent({
     if (ctx.checkOnly) return {};
     const [{ KubeApi }, { ApiKubeReader }, { BundleStore }, { BundleServer }] = await Promise.all([import('../../sources/kube/api.ts'), import('./kube.ts'), import('./store.ts'), import('./server.ts')]);
     // The bundles fields override the kubernetes: section's; one Deployment configures the API once.
-    const kubeconfig = o.kubeconfig ?? kube.kubeconfig;
-    const context = o.context ?? kube.context;
+    const { kubeconfig, context } = bundleConnection(o, ctx.optionsOf);
     const api = mode === 'kubernetes' ? new KubeApi({ ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}), ...(context ? { context } : {}) }) : undefined;
     const server = new BundleServer({
       host: o.host,

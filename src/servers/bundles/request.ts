@@ -79,27 +79,8 @@ export function parseBundleRequest(body: unknown, limits: ServerLimits): BundleP
   const root = obj(body, '', ['timeWindow', 'target', 'include', 'limits']);
   if (!isObj(body)) fail('(body)', 'must be a JSON object');
 
-  const tw = obj(root.timeWindow, 'timeWindow', ['sinceSeconds', 'start', 'end']);
-  let timeWindow: TimeWindow;
-  const hasAbs = tw.start !== undefined || tw.end !== undefined;
-  if (tw.sinceSeconds !== undefined && hasAbs) fail('timeWindow', 'use either sinceSeconds or start/end, not both');
-  if (hasAbs) {
-    if (typeof tw.start !== 'string' || typeof tw.end !== 'string') fail('timeWindow', 'start and end are both required (UTC, ISO 8601 with Z)');
-    const start = tw.start as string;
-    const end = tw.end as string;
-    if (!ISO_Z.test(start)) fail('timeWindow.start', 'must be UTC ISO 8601 ending in Z');
-    if (!ISO_Z.test(end)) fail('timeWindow.end', 'must be UTC ISO 8601 ending in Z');
-    const startMs = Date.parse(start);
-    const endMs = Date.parse(end);
-    if (!Number.isFinite(startMs)) fail('timeWindow.start', 'not a date');
-    if (!Number.isFinite(endMs)) fail('timeWindow.end', 'not a date');
-    if (endMs <= startMs) fail('timeWindow.end', 'must be after start');
-    if (endMs - startMs > limits.maxSinceSeconds * 1000) fail('timeWindow', `spans more than ${limits.maxSinceSeconds} s`);
-    if (startMs > Date.now() + 60_000) fail('timeWindow.start', 'is in the future');
-    timeWindow = { kind: 'absolute', start, end, startMs, endMs };
-  } else {
-    timeWindow = { kind: 'relative', sinceSeconds: int(tw.sinceSeconds, 'timeWindow.sinceSeconds', DEFAULTS.sinceSeconds, 1, limits.maxSinceSeconds) };
-  }
+  // Kubernetes bundles always have a window: none given (or an empty one) is the default relative one.
+  const timeWindow = timeWindowOf(root.timeWindow, limits, DEFAULT_WINDOW) ?? DEFAULT_WINDOW;
 
   const lim = obj(root.limits, 'limits', ['maxPods', 'maxTotalLogLines', 'metricsTimeoutMs']);
   const reqLimits = {
@@ -221,13 +202,19 @@ function patterns(v: unknown, field: string): string[] {
   return v as string[];
 }
 
-function timeWindowOf(v: unknown, limits: ServerLimits): TimeWindow | null {
+const DEFAULT_WINDOW: TimeWindow = { kind: 'relative', sinceSeconds: DEFAULTS.sinceSeconds };
+
+/** `timeWindow` of either mode: null when absent; `whenEmpty` for `{}` (else 400). */
+function timeWindowOf(v: unknown, limits: ServerLimits, whenEmpty?: TimeWindow): TimeWindow | null {
   if (v === undefined) return null;
   const tw = obj(v, 'timeWindow', ['sinceSeconds', 'start', 'end']);
   const hasAbs = tw.start !== undefined || tw.end !== undefined;
   if (tw.sinceSeconds !== undefined && hasAbs) fail('timeWindow', 'use either sinceSeconds or start/end, not both');
   if (!hasAbs) {
-    if (tw.sinceSeconds === undefined) fail('timeWindow', 'give sinceSeconds or start and end (or leave timeWindow out)');
+    if (tw.sinceSeconds === undefined) {
+      if (whenEmpty) return whenEmpty;
+      fail('timeWindow', 'give sinceSeconds or start and end (or leave timeWindow out)');
+    }
     return { kind: 'relative', sinceSeconds: int(tw.sinceSeconds, 'timeWindow.sinceSeconds', DEFAULTS.sinceSeconds, 1, limits.maxSinceSeconds) };
   }
   if (typeof tw.start !== 'string' || typeof tw.end !== 'string') fail('timeWindow', 'start and end are both required (UTC, ISO 8601 with Z)');
