@@ -17,7 +17,7 @@ import { loadRules } from '../detect/rulesets.ts';
 import { createTemplateAssigner } from '../detect/templates.ts';
 import type { EngineTracer, MatchVerdict, SignalOutcome } from '../detect/trace.ts';
 import type { Rule } from '../detect/types.ts';
-import { detectionEngine } from '../pipeline.ts';
+import { detectionEngine, type Detection } from '../pipeline.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -274,6 +274,47 @@ function matches(f: Finding, e: Pick<Expectation, 'type' | 'status' | 'rule'> & 
 const describeExpectation = (e: Partial<Expectation>) =>
   [e.type, e.status, e.severity, e.rule && `rule=${e.rule}`, e.count !== undefined && `count=${e.count}`, e.scope && `scope=${JSON.stringify(e.scope)}`, e.summary && `summary~"${e.summary}"`].filter(Boolean).join(' ');
 
+/**
+ * Plays a case's input in event time: records get the case's labels (one Target object per label
+ * set, as sources share them), `advance` steps move the clock. The caller processes each batch and
+ * ticks the engine; the engine's lifetime is the caller's.
+ */
+export function feedCase(c: RuleTestCase, engine: Detection, o: { cluster?: string; onBatch: (batch: LogRecord[]) => void; onAdvance: (nowMs: number) => void }): void {
+  const cluster = o.cluster ?? 'test';
+  const targets = new Map<string, Target>();
+  const targetOf = (labels: Labels): Target => {
+    const merged: Labels = { ...c.labels, ...labels };
+    const key = JSON.stringify(merged);
+    let t = targets.get(key);
+    if (!t) {
+      t = { cluster, namespace: merged.namespace ?? 'default' };
+      for (const k of LABEL_KEYS) if (k !== 'namespace' && merged[k] !== undefined) t[k] = merged[k];
+      targets.set(key, t);
+    }
+    return t;
+  };
+  let now = c.start;
+  for (const step of c.input) {
+    if (step.kind === 'advance') {
+      now += step.ms;
+      o.onAdvance(now);
+      continue;
+    }
+    if (step.atMs !== undefined) now = step.atMs;
+    for (let i = 0; i < step.repeat; i++) {
+      const batch: LogRecord[] = [];
+      for (const proto of step.records) {
+        const { labels, ...rest } = proto;
+        const rec: LogRecord = { ...rest, ts: new Date(now).toISOString(), tsMs: now, target: targetOf(labels) };
+        if (rest.fields) rec.fields = { ...rest.fields };
+        batch.push(parseRecord(rec));
+      }
+      o.onBatch(batch);
+      now += step.everyMs;
+    }
+  }
+}
+
 /** Runs one case against `rules` in a fresh engine; deterministic (event time only). */
 /** `onRecords` sees every batch the case feeds the engine (a test that also stores them, say). */
 export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test', onRecords?: (batch: readonly LogRecord[]) => void): Promise<CaseResult> {
@@ -292,41 +333,18 @@ export async function runCase(c: RuleTestCase, rules: Rule[], cluster = 'test', 
   };
   engine.setTracer(tracer);
   const findings: Finding[] = [];
-  const targets = new Map<string, Target>();
-  const targetOf = (labels: Labels): Target => {
-    const merged: Labels = { ...c.labels, ...labels };
-    const key = JSON.stringify(merged);
-    let t = targets.get(key);
-    if (!t) {
-      t = { cluster, namespace: merged.namespace ?? 'default' };
-      for (const k of LABEL_KEYS) if (k !== 'namespace' && merged[k] !== undefined) t[k] = merged[k];
-      targets.set(key, t);
-    }
-    return t;
-  };
-  let now = c.start;
   try {
-    for (const step of c.input) {
-      if (step.kind === 'advance') {
-        now += step.ms;
-        current = undefined;
-        findings.push(...engine.tick(now));
-        continue;
-      }
-      if (step.atMs !== undefined) now = step.atMs;
-      for (let i = 0; i < step.repeat; i++) {
-        const batch: LogRecord[] = [];
-        for (const proto of step.records) {
-          const { labels, ...rest } = proto;
-          const rec: LogRecord = { ...rest, ts: new Date(now).toISOString(), tsMs: now, target: targetOf(labels) };
-          if (rest.fields) rec.fields = { ...rest.fields };
-          batch.push(parseRecord(rec));
-        }
+    feedCase(c, engine, {
+      cluster,
+      onBatch: (batch) => {
         onRecords?.(batch);
         findings.push(...engine.process(batch));
-        now += step.everyMs;
-      }
-    }
+      },
+      onAdvance: (now) => {
+        current = undefined;
+        findings.push(...engine.tick(now));
+      },
+    });
   } finally {
     engine.close();
   }

@@ -15,11 +15,10 @@ import {
 } from '../../src/findings/evidence.ts';
 import { redact, redactionSpans, REDACTED } from '../../src/parse/redact.ts';
 import { LabelBuilder } from '../../src/sinks/loki/labels.ts';
-import { loadRuleTests, type RuleTestCase } from '../../src/commands/rule-tests.ts';
+import { feedCase, loadRuleTests, type RuleTestCase } from '../../src/commands/rule-tests.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
 import { compileRule, type CompiledRule } from '../../src/detect/compile.ts';
 import { createTemplateAssigner } from '../../src/detect/templates.ts';
-import { parseRecord } from '../../src/parse/record.ts';
 import type { Signal } from '../../src/detect/signal.ts';
 import type { LogRecord, Target } from '../../src/model/log-record.ts';
 import type { ResourceScope } from '../../src/model/finding.ts';
@@ -130,7 +129,6 @@ function addSamples(e: Episode, s: Signal): void {
   }
 }
 
-const LABEL_KEYS = ['namespace', 'pod', 'container', 'node', 'workload', 'app', 'component', 'service'] as const;
 
 async function episodesOf(c: RuleTestCase, rules: Rule[]): Promise<Episode[]> {
   const templates = await createTemplateAssigner();
@@ -143,36 +141,8 @@ async function episodesOf(c: RuleTestCase, rules: Rule[]): Promise<Episode[]> {
       addSamples(e, s);
     },
   });
-  const targets = new Map<string, Target>();
-  const targetOf = (labels: Record<string, string>): Target => {
-    const merged: Record<string, string> = { ...c.labels, ...labels };
-    const key = JSON.stringify(merged);
-    let t = targets.get(key);
-    if (!t) {
-      t = { cluster: 'test', namespace: merged.namespace ?? 'default' };
-      for (const k of LABEL_KEYS) if (k !== 'namespace' && merged[k] !== undefined) t[k] = merged[k];
-      targets.set(key, t);
-    }
-    return t;
-  };
-  let now = c.start;
   try {
-    for (const step of c.input) {
-      if (step.kind === 'advance') {
-        now += step.ms;
-        engine.tick(now);
-        continue;
-      }
-      if (step.atMs !== undefined) now = step.atMs;
-      for (let i = 0; i < step.repeat; i++) {
-        const batch = step.records.map((proto) => {
-          const { labels, ...rest } = proto;
-          return parseRecord({ ...rest, ts: new Date(now).toISOString(), tsMs: now, target: targetOf(labels as Record<string, string>) } as LogRecord);
-        });
-        engine.process(batch);
-        now += step.everyMs;
-      }
-    }
+    feedCase(c, engine, { onBatch: (batch) => engine.process(batch), onAdvance: (now) => engine.tick(now) });
   } finally {
     engine.close();
   }
