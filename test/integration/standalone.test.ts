@@ -2,13 +2,18 @@
  * A host without Kubernetes, as users run it: `run` with a `services:` section (no kubernetes key),
  * a real log file and a real journal (made by systemd-journal-remote, read through journalctl),
  * the Loki sink into VictoriaLogs and findings on a real nats-server. Findings are scoped to
- * host/service; their LogQL selects the host and service labels; every line is stored once.
+ * host/service; their LogQL selects the host and service labels; every line is stored once. The
+ * same process serves evidence bundles in standalone mode: Robot SRE's SDK fetches each finding's
+ * bundle (the file's last lines, the journal unit's window through the real journalctl) and finds the
+ * evidence in it; a token scoped to one service gets 403 for the other.
  */
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tailFindings, type Finding, type Tail } from '../../src/consumer/index.ts';
+import { BundleFetchError, fetchBundle, tailFindings, type BundleLogRecord, type BundleRecord, type Finding, type Tail } from '../../src/consumer/index.ts';
 import { connectNats } from '../../src/nats/connection.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { shouldSkip } from '../env/binaries.ts';
@@ -22,6 +27,10 @@ const repo = new URL('../..', import.meta.url).pathname;
 const skip = shouldSkip('standalone (real VictoriaLogs, NATS)', ['victoria-logs', 'nats-server']);
 const { journalctl: JOURNALCTL } = skip ? { journalctl: '' } : requireTools('standalone', 'journalRemote', 'journalctl');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SECRET_ENV = 'RSD_STANDALONE_BUNDLES_SECRET';
+const SECRET = `standalone-${randomUUID()}-${randomUUID()}`;
+const token = (claims: Record<string, unknown>): Promise<string> =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('robot-sre').setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -50,6 +59,7 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
   let tail: Tail;
   let detector: ManagedProcess;
   const findings: Finding[] = [];
+  let bundleUrl = '';
   const appLines = Array.from({ length: 3 }, (_, i) => `ERROR payment call failed: dial tcp 10.0.0.5:5432: connect: connection refused (attempt ${i})`);
   const pgLines = ['PANIC:  could not write to file "pg_wal/xlogtemp.1234": No space left on device', 'LOG:  database system is shut down'];
 
@@ -61,6 +71,8 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
     await writeFile(join(dir, 'app', 'shop.log'), '');
     await appendJournal(join(dir, 'journal'), entries('postgresql.service', ['LOG:  database system is ready to accept connections']));
     const port = await freePort();
+    const bundlePort = await freePort();
+    bundleUrl = `http://127.0.0.1:${bundlePort}`;
     const config = join(dir, 'config.yaml');
     await writeFile(config, [
       'cluster: standalone-it',
@@ -75,6 +87,7 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
       '  list:',
       `    - { name: shop, files: ["${join(dir, 'app')}/*.log"], readFrom: start }`,
       '    - { name: postgres, units: [postgresql.service], readFrom: start }',
+      `bundles: { enabled: true, host: 127.0.0.1, port: ${bundlePort}, jwtSecretEnv: ${SECRET_ENV}, dir: "${join(dir, 'bundles')}" }`,
       '',
     ].join('\n'));
     nc = await connectNats({ servers: nats.url });
@@ -84,6 +97,7 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
       args: [join(repo, 'src/cli.ts'), 'run', '-c', config],
       logFile: join(dir, 'detector.log'),
       cwd: repo,
+      env: { ...process.env, [SECRET_ENV]: SECRET },
       ready: { url: `http://127.0.0.1:${port}/readyz` },
       readyTimeoutMs: 60_000,
     });
@@ -122,4 +136,37 @@ describe.skipIf(skip)('standalone host: services with files and journald, no Kub
     expect(await byService('shop')).toEqual(appLines);
     expect(await byService('postgres')).toEqual(['LOG:  database system is ready to accept connections', ...pgLines]);
   }, 60_000);
+
+  it('each finding’s bundle request, fetched with the SDK, holds its evidence (file tail, journal window); a token for one service gets 403 for the other', async () => {
+    await until('a finding of each service', () => ['shop', 'postgres'].every((w) => findings.some((f) => f.resource_scope.workload === w && f.status === 'observed')), 45_000);
+    const all = await token({ allowedServices: ['shop', 'postgres'], capabilities: ['logs', 'metrics'] });
+    for (const workload of ['shop', 'postgres']) {
+      const f = findings.find((x) => x.resource_scope.workload === workload && x.status === 'observed')!;
+      const req = f.evidence.bundle!;
+      expect(req.target).toEqual({ kind: 'services', services: [workload] });
+      // The window is sent only with a journal among the sources (files are read by their last lines).
+      if (workload === 'postgres') expect(req.timeWindow).toEqual({ start: expect.stringMatching(/Z$/), end: expect.stringMatching(/Z$/) });
+      else expect(req.timeWindow).toBeUndefined();
+      const records: BundleRecord[] = [];
+      const bundle = await fetchBundle(f, all, { url: bundleUrl, pollIntervalMs: 200, timeoutMs: 30_000 });
+      for await (const r of bundle.records) records.push(r);
+      expect(records[0]).toMatchObject({ type: 'meta', mode: 'standalone', host: 'db-1', services: [workload] });
+      const logs = records.filter((r): r is BundleLogRecord => r.type === 'log' && !r.skipped);
+      expect(logs.length).toBeGreaterThan(0);
+      expect(logs.every((l) => l.service === workload)).toBe(true);
+      if (workload === 'postgres') expect(logs.every((l) => l.journal === 'postgresql.service')).toBe(true);
+      const lines = new Set(logs.map((l) => l.line));
+      for (const ev of f.evidence.lines) expect(lines.has(ev.line), `${workload}: evidence line "${ev.line}" in the bundle; got ${[...lines].join(' | ')}`).toBe(true);
+      expect(records.some((r) => r.type === 'log_summary')).toBe(true);
+    }
+    // Scope: a token for shop only is refused the postgres finding's bundle, and sees only shop in discovery.
+    const shopOnly = await token({ allowedServices: ['shop'], capabilities: ['logs'] });
+    const pg = findings.find((x) => x.resource_scope.workload === 'postgres')!;
+    const refused = await fetchBundle(pg, shopOnly, { url: bundleUrl, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BundleFetchError);
+    expect((refused as BundleFetchError).status).toBe(403);
+    const services = await fetch(`${bundleUrl}/v1/services`, { headers: { authorization: `Bearer ${shopOnly}` } });
+    expect(services.status).toBe(200);
+    expect(JSON.stringify(await services.json())).not.toContain('postgres');
+  }, 90_000);
 });
