@@ -87,17 +87,7 @@ describe.skipIf(skip)('bundle server against a real kube-apiserver + kwok', () =
     await env.createNode('node-a');
     await env.createNamespace(NS);
     await env.createNamespace(OTHER);
-    await env.createNamespace('rsd');
-    await env.kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'rsd-bundles' }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list'] }] },
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'rsd-bundles' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rsd-bundles' }, subjects: [{ kind: 'ServiceAccount', name: 'bundles', namespace: 'rsd' }] },
-      ],
-    }));
-    const saToken = await env.serviceAccountToken('rsd', 'bundles');
-    await until('RBAC effective', async () => (await env.request('GET', `/api/v1/namespaces/${NS}/pods`, { token: saToken })).status === 200);
+    const saToken = await env.grantClusterRole({ role: 'rsd-bundles', namespace: 'rsd', serviceAccount: 'bundles', probe: `/api/v1/namespaces/${NS}/pods`, rules: [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list'] }] });
     const kubeconfig = await env.writeKubeconfig(saToken, 'bundles');
     kubeconfigPath = kubeconfig;
 

@@ -151,17 +151,7 @@ describe.skipIf(skip)('findings lifecycle across restarts and a rollout (real ap
     [kube, store, nats] = await Promise.all([startKube(), startVictoriaLogs(), startNats()]);
     await kube.createNode('node-a');
     await kube.createNamespace(NS);
-    await kube.createNamespace('rsd');
-    await kube.kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'rsd-lc' }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch'] }] },
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'rsd-lc' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rsd-lc' }, subjects: [{ kind: 'ServiceAccount', name: 'detector', namespace: 'rsd' }] },
-      ],
-    }));
-    const token = await kube.serviceAccountToken('rsd', 'detector');
-    await until('RBAC effective', async () => (await kube.request('GET', `/api/v1/namespaces/${NS}/pods`, { token })).status === 200);
+    const token = await kube.grantClusterRole({ role: 'rsd-lc', namespace: 'rsd', serviceAccount: 'detector', probe: `/api/v1/namespaces/${NS}/pods` });
     kubeconfig = await kube.writeKubeconfig(token, 'detector');
     nc = await connect({ servers: nats.url });
     await applyLayout(nc);

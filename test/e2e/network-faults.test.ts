@@ -82,17 +82,7 @@ describe.skipIf(skip)('network faults on the Kubernetes path (Toxiproxy)', () =>
     [env, store, toxi] = await Promise.all([startKube(), startVictoriaLogs(), startToxiproxy()]);
     await env.createNode('node-a');
     await env.createNamespace(NS);
-    await env.createNamespace('rsd');
-    await env.kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'rsd-faults' }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch'] }] },
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'rsd-faults' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rsd-faults' }, subjects: [{ kind: 'ServiceAccount', name: 'detector', namespace: 'rsd' }] },
-      ],
-    }));
-    const token = await env.serviceAccountToken('rsd', 'detector');
-    await until('RBAC effective', async () => (await env.request('GET', `/api/v1/namespaces/${NS}/pods`, { token })).status === 200);
+    const token = await env.grantClusterRole({ role: 'rsd-faults', namespace: 'rsd', serviceAccount: 'detector', probe: `/api/v1/namespaces/${NS}/pods` });
     // The detector reaches the API server only through the proxy (the server's certificate is for 127.0.0.1).
     apiProxy = await toxi.createProxy('apiserver', new URL(env.server).host);
     storeProxy = await toxi.createProxy('store', `127.0.0.1:${store.port}`);

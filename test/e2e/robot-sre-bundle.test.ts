@@ -51,18 +51,8 @@ describe.skipIf(skip)('Robot SRE: a finding from JetStream, then its evidence bu
     [kube, store, nats] = await Promise.all([startKube(), startVictoriaLogs(), startNats()]);
     await kube.createNode('node-a');
     await kube.createNamespace(NS);
-    await kube.createNamespace('rsd');
-    await kube.kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        // The RBAC the manifests ship: nothing beyond get/list/watch on pods, pods/log and events.
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'rsd-robot' }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch'] }] },
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'rsd-robot' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rsd-robot' }, subjects: [{ kind: 'ServiceAccount', name: 'detector', namespace: 'rsd' }] },
-      ],
-    }));
-    const saToken = await kube.serviceAccountToken('rsd', 'detector');
-    await until('RBAC effective', async () => (await kube.request('GET', `/api/v1/namespaces/${NS}/pods`, { token: saToken })).status === 200);
+    // The RBAC the manifests ship: nothing beyond get/list/watch on pods, pods/log and events.
+    const saToken = await kube.grantClusterRole({ role: 'rsd-robot', namespace: 'rsd', serviceAccount: 'detector', probe: `/api/v1/namespaces/${NS}/pods` });
     const kubeconfig = await kube.writeKubeconfig(saToken, 'detector');
     nc = await connect({ servers: nats.url });
     await applyLayout(nc);

@@ -92,7 +92,22 @@ export interface KubeEnv {
   serviceAccountToken(namespace: string, sa: string, expirationSeconds?: number): Promise<string>;
   /** Writes a kubeconfig for `token` (e.g. a ServiceAccount token) and returns its path. */
   writeKubeconfig(token: string, name?: string): Promise<string>;
+  /**
+   * A ClusterRole (default: what the manifests ship, get/list/watch on pods, pods/log and events)
+   * bound to ServiceAccount `namespace/name`; waits until a GET of `probe` with its token is allowed,
+   * and returns the token.
+   */
+  grantClusterRole(o: { role: string; namespace: string; serviceAccount: string; probe: string; rules?: readonly RbacRule[] }): Promise<string>;
 }
+
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** The detector's RBAC as `manifests/base/rbac.yaml` ships it. */
+export const DETECTOR_RULES: readonly RbacRule[] = [{ apiGroups: [''], resources: ['pods', 'pods/log', 'events'], verbs: ['get', 'list', 'watch'] }];
 
 export interface KubeOptions {
   /** Extra kube-apiserver flags (e.g. --event-ttl=5m). */
@@ -443,6 +458,20 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeEnv> {
           spec: { expirationSeconds },
         });
         return tr.status.token;
+      },
+      async grantClusterRole(o) {
+        await createNamespace(o.namespace);
+        await this.kubectl(['apply', '-f', '-'], JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: [
+            { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: o.role }, rules: o.rules ?? DETECTOR_RULES },
+            { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: o.role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: o.role }, subjects: [{ kind: 'ServiceAccount', name: o.serviceAccount, namespace: o.namespace }] },
+          ],
+        }));
+        const token = await this.serviceAccountToken(o.namespace, o.serviceAccount);
+        await waitFor(`RBAC of ${o.role} effective`, () => request('GET', o.probe, { token }), (r) => r.status === 200, 30_000);
+        return token;
       },
       async writeKubeconfig(token: string, name = `user-${randomBytes(4).toString('hex')}`) {
         const file = join(dir, `${name}.kubeconfig`);

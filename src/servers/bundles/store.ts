@@ -70,6 +70,9 @@ export function redactRecord(v: unknown): unknown {
 export const newBundleId = (): string => `b_${randomBytes(18).toString('base64url')}`;
 export const BUNDLE_ID = /^b_[A-Za-z0-9_-]{24}$/;
 
+/** Characters of serialized records gathered before one write to gzip. */
+const WRITE_CHUNK_CHARS = 64 * 1024;
+
 export class BundleStore {
   private readonly opts: StoreOptions;
   private readonly entries = new Map<string, BundleEntry>();
@@ -154,12 +157,20 @@ export class BundleStore {
     gzip.on('data', (c: Buffer) => {
       e.bytes += c.length;
     });
+    // Records are gathered into chunks of ~64 KiB before they reach zlib: one gzip.write per
+    // record costs a thread-pool round trip each (40,000 of them for a 20-pod bundle).
+    let chunk = '';
+    const push = async (): Promise<void> => {
+      const c = chunk;
+      chunk = '';
+      if (c && !gzip.write(c)) await Promise.race([once(gzip, 'drain'), once(out, 'error').then(([err]) => Promise.reject(err as Error))]);
+    };
     const write = async (r: BundleRecord): Promise<void> => {
       e.abort.signal.throwIfAborted();
       if (e.bytes > this.opts.maxBundleBytes) throw new BundleTooLarge(`bundle exceeds ${this.opts.maxBundleBytes} bytes compressed; ask for fewer pods, lines or a shorter window`);
-      const line = `${JSON.stringify(redactRecord(r))}\n`;
+      chunk += `${JSON.stringify(redactRecord(r))}\n`;
       e.records++;
-      if (!gzip.write(line)) await Promise.race([once(gzip, 'drain'), once(out, 'error').then(([err]) => Promise.reject(err as Error))]);
+      if (chunk.length >= WRITE_CHUNK_CHARS) await push();
     };
     let timedOut = false;
     const deadline = this.opts.buildTimeoutMs
@@ -170,6 +181,7 @@ export class BundleStore {
       : undefined;
     try {
       await produce(write);
+      await push();
       gzip.end();
       await finished(out);
       await rename(part, this.fileOf(e.id));
