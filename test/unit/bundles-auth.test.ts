@@ -4,6 +4,8 @@
  * validation (400/413/415), the bundle lifecycle, and ~1,000 random or mutated bodies that must only
  * ever get 4xx (or 202) while the server stays up. Every refusal is checked not to carry pod data.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,13 @@ import { Authenticator } from '../../src/servers/bundles/auth.ts';
 import type { BundlePod, KubeReader, LogQuery } from '../../src/servers/bundles/kube.ts';
 import { BundleServer, ROUTES } from '../../src/servers/bundles/server.ts';
 import { BundleStore } from '../../src/servers/bundles/store.ts';
+
+/** Heap in use after a full collection (gc exposed at run time, as --expose-gc would). */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
+}
 
 const SECRET = 'test-secret-that-is-long-enough-0123456789';
 const MARK = 'PODDATA';
@@ -384,7 +393,10 @@ describe('bundle server HTTP surface', () => {
       return pick(values);
     };
     const counts: Record<string, number> = {};
+    let heap0 = 0;
     for (let i = 0; i < 1000; i++) {
+      // The first 200 warm the code paths up (compiled code lives on the heap too).
+      if (i === 200) heap0 = heapAfterGc();
       let raw: string;
       const r = rnd();
       if (r < 0.1) raw = Array.from({ length: Math.floor(rnd() * 200) }, () => String.fromCharCode(Math.floor(rnd() * 128))).join('');
@@ -396,6 +408,10 @@ describe('bundle server HTTP surface', () => {
       noLeak(res.text);
     }
     expect(counts['400']).toBeGreaterThan(300);
+    // Memory flat: what 800 more refused or accepted requests leave behind is the store's small index.
+    const grownMiB = (heapAfterGc() - heap0) / 2 ** 20;
+    process.stderr.write(`[fuzz heap] ${grownMiB.toFixed(2)} MiB over the last 800 requests\n`);
+    expect(grownMiB, `heap grew ${grownMiB.toFixed(1)} MiB over 800 requests`).toBeLessThan(4);
     // Random query strings and path segments on the GET routes, out-of-scope namespaces included.
     const chars = 'abc*%/?&=.-_~ 0 9Zé\u0000+';
     const junk = () => Array.from({ length: Math.floor(rnd() * 24) }, () => chars[Math.floor(rnd() * chars.length)]).join('');
