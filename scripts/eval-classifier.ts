@@ -15,16 +15,30 @@
  * its class is an incident type, its posterior is ≥ --min-posterior and it beats `ordinary` by
  * --min-margin (log-odds).
  *
- * Thresholds are chosen on dev alone, by 5-fold cross-validation grouped by source thread (a thread
- * never trains and scores the same fold): the loosest pair that keeps dev's false positives (rules ∪
- * classifier) ≤ 1 %, a margin under the 2 % goal. Then test is scored once. Only summary figures are
+ * Thresholds are chosen without test, by 5-fold cross-validation on dev grouped by source thread (a
+ * thread never trains and scores the same fold): the loosest pair that keeps dev's false positives
+ * (rules ∪ classifier) ≤ 1 % and types ≤ 0.1 % of the real-traffic lines below. Then test is scored once. Only summary figures are
  * printed (no test line): per-type recall with rules alone and with rules ∪ classifier, false
- * positives both ways, and what the classifier got wrong (wrong type) as a count. Final line: JSON.
+ * positives both ways, and what the classifier got wrong (wrong type) as a count.
+ *
+ * Real traffic: the corpus's ordinary lines are near misses of the incident families, not what a
+ * cluster logs. So the same thresholds are also applied to the distinct warning-or-worse lines of
+ * the ten Loghub systems in ../shared/datasets/loghub-2k (logs of systems no rule or model saw,
+ * mostly routine errors, none labelled as one of the 21 types): the share the classifier would type
+ * is the false-positive rate to expect on traffic nobody tuned for. Final line: JSON.
+ *
+ * Measured 2026-12-03 (second freeze). Chosen on dev alone (FP ≤ 1 %), posterior ≥ 0.5 and margin ≥ 0:
+ * test macro recall 0.944 → 0.957, FP 1 → 2 of 199, but 1,359 of the 5,054 distinct Loghub problem
+ * lines typed (27 %, 997 as broker_unavailable): the corpus's ordinary lines hide what real traffic
+ * does to it. With the real-traffic bound in the selection the gain shrinks to a few samples at no
+ * false positive: posterior ≥ 0.95, margin ≥ 14 gave 0.944 → 0.951 (+4 of 504), FP 1 of 199 unchanged,
+ * 0 Loghub lines typed. Kept by the issue's rule; building it into the engine is the next step.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { detectLevel, isProblemLine } from '../src/parse/level.ts';
+import { DEFAULT_DATASETS, loghubLines } from '../bench/lib/corpus.ts';
 import { evaluate, loadCorpus, wilson, type Sample, type SampleResult } from './eval-rules.ts';
 
 const { values } = parseArgs({
@@ -171,18 +185,34 @@ const K = 5;
 const models = Array.from({ length: K }, (_, k) => train(devSamples.filter((s) => foldOf(s, K) !== k)));
 const devPredictions = devEval.results.map((r) => predict(models[foldOf(r.sample, K)]!, textOf(r.sample)));
 
+// Real traffic: the distinct Loghub problem lines (all shown to it: an upper bound, rules claim few),
+// predicted by the model trained on all of dev; which types it would give them.
+const model = train(devSamples);
+const loghub = [...new Set(loghubLines(DEFAULT_DATASETS))].filter((l) => isProblemLine(detectLevel(l), l));
+const loghubPredictions = loghub.map((l) => predict(model, l));
+function loghubTypes(t: Thresholds): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of loghubPredictions) if (p.posterior >= t.minPosterior && p.margin >= t.minMargin) m.set(p.label, (m.get(p.label) ?? 0) + 1);
+  return m;
+}
+const loghubRate = (t: Thresholds) => [...loghubTypes(t).values()].reduce((a, b) => a + b, 0) / Math.max(1, loghub.length);
+
 const grid: Thresholds[] = [];
-for (const minPosterior of [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]) for (const minMargin of [0, 2, 4, 6, 8, 10]) grid.push({ minPosterior, minMargin });
+for (const minPosterior of [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]) for (const minMargin of [0, 2, 4, 6, 8, 10, 12, 14, 16]) grid.push({ minPosterior, minMargin });
 const given = values['min-posterior'] !== undefined || values['min-margin'] !== undefined;
 let chosen: Thresholds = { minPosterior: Number(values['min-posterior'] ?? 0.9), minMargin: Number(values['min-margin'] ?? 4) };
 let devChosen = combine(devEval.results, (_s, i) => devPredictions[i]!, chosen);
 if (!given) {
-  // The loosest setting (most dev recall) whose dev false positives stay ≤ 1 %.
+  // The loosest setting (most dev recall, then fewest Loghub lines typed) whose dev false positives
+  // stay ≤ 1 % and which types ≤ 0.1 % of the Loghub problem lines. Test is never looked at here.
   let best: ReturnType<typeof combine> | null = null;
+  let bestRate = Infinity;
   for (const t of grid) {
     const c = combine(devEval.results, (_s, i) => devPredictions[i]!, t);
-    if (c.fpBoth / c.ordinary > 0.01) continue;
-    if (!best || c.macroBoth > best.macroBoth) {
+    const rate = loghubRate(t);
+    if (c.fpBoth / c.ordinary > 0.01 || rate > 0.001) continue;
+    if (!best || c.macroBoth > best.macroBoth || (c.macroBoth === best.macroBoth && rate < bestRate)) {
+      bestRate = rate;
       best = c;
       chosen = t;
     }
@@ -191,15 +221,18 @@ if (!given) {
 }
 
 // Test, once: the model trained on all of dev.
-const model = train(devSamples);
 const testEval = await evaluate(dir, { split: 'test' });
 const test = combine(testEval.results, (s) => predict(model, textOf(s)), chosen);
 
+const typedOnLoghub = loghubTypes(chosen);
+const loghubTyped = [...typedOnLoghub.values()].reduce((a, b) => a + b, 0);
+
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const lines: string[] = [];
-lines.push(`thresholds (chosen on dev, 5-fold by thread, dev FP ≤ 1 %): posterior ≥ ${chosen.minPosterior}, margin over ordinary ≥ ${chosen.minMargin}`);
+lines.push(`thresholds (chosen on dev, 5-fold by thread, dev FP ≤ 1 %, Loghub typed ≤ 0.1 %): posterior ≥ ${chosen.minPosterior}, margin over ordinary ≥ ${chosen.minMargin}`);
 lines.push(`dev (cross-validated): macro recall ${r3(devChosen.macroRules)} → ${r3(devChosen.macroBoth)}; FP ${devChosen.fpRules}/${devChosen.ordinary} → ${devChosen.fpBoth}/${devChosen.ordinary}; wrong type ${devChosen.wrongType}`);
 lines.push(`test: macro recall ${r3(test.macroRules)} → ${r3(test.macroBoth)}; FP ${test.fpRules}/${test.ordinary} → ${test.fpBoth}/${test.ordinary}; wrong type ${test.wrongType}`);
+lines.push(`real traffic: typed ${loghubTyped} of ${loghub.length} distinct Loghub warning-or-worse lines (${r3((100 * loghubTyped) / Math.max(1, loghub.length))} %): ${JSON.stringify(Object.fromEntries([...typedOnLoghub].sort((a, b) => b[1] - a[1])))}`);
 lines.push('| incident type | n | rules | rules ∪ classifier | 95 % interval |');
 lines.push('|---|---:|---:|---:|---|');
 for (const [t, e] of [...test.perType].sort(([a], [b]) => a.localeCompare(b))) {
@@ -207,12 +240,14 @@ for (const [t, e] of [...test.perType].sort(([a], [b]) => a.localeCompare(b))) {
   lines.push(`| ${t} | ${e.n} | ${r3(e.rules / e.n)} | ${r3(e.both / e.n)} | ${lo}–${hi} |`);
 }
 process.stderr.write(`${lines.join('\n')}\n`);
-const keep = test.macroBoth > test.macroRules && test.fpBoth / test.ordinary <= 0.02;
+// The issue's rule (test recall rises, FP ≤ 2 %), with FP measured on real traffic too.
+const keep = test.macroBoth > test.macroRules && test.fpBoth / test.ordinary <= 0.02 && loghubTyped / Math.max(1, loghub.length) <= 0.02;
 process.stdout.write(
   `${JSON.stringify({
     thresholds: chosen,
     dev: { macro_rules: r3(devChosen.macroRules), macro_both: r3(devChosen.macroBoth), fp_rules: devChosen.fpRules, fp_both: devChosen.fpBoth, ordinary: devChosen.ordinary, wrong_type: devChosen.wrongType },
     test: { macro_rules: r3(test.macroRules), macro_both: r3(test.macroBoth), hits_rules: test.hitsRules, hits_both: test.hitsBoth, incidents: test.incidents, fp_rules: test.fpRules, fp_both: test.fpBoth, ordinary: test.ordinary, wrong_type: test.wrongType },
+    loghub: { problem_lines: loghub.length, typed: loghubTyped },
     keep,
   })}\n`,
 );
