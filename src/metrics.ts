@@ -50,6 +50,7 @@ export const metrics = {
   alertmanagerAlerts: mk.gauge('alertmanager_alerts', 'Episodes the Alertmanager sink keeps re-posting, by state (firing, resolved within retention)', ['state']),
   stateSaves: mk.counter('state_saves_total', 'Writes of detector state to the state store, by what and outcome (saved, failed, restore_failed)', ['what', 'outcome']),
   lifecycleStateBytes: mk.gauge('lifecycle_state_bytes', 'Size of the last saved findings lifecycle (open episodes)'),
+  secondStageEvictions: mk.counter('second_stage_evicted_templates_total', 'Template verdicts of the second-stage classifier evicted by its bound (recomputed when the template returns)'),
   configHash: mk.gauge('config_hash', 'SHA-256 of the rule sources in force (label), value 1', ['sha256']),
   filesOpen: mk.gauge('files_open', 'Files the file source holds open (bounded by files.maxOpenFiles)'),
   filesQueued: mk.gauge('files_queued', 'Files waiting for an open-file slot (files.maxOpenFiles reached)'),

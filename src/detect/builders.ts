@@ -10,6 +10,7 @@
  */
 import type {
   AbsentRule,
+  ClassifyRule,
   CorrelateRule,
   CustomRule,
   NewPatternRule,
@@ -31,6 +32,8 @@ export const newPattern = (spec: Spec<NewPatternRule>): NewPatternRule => ({ kin
 /** Template-mining based rule (alias of newPattern: a never-seen error template per workload). */
 export const patterns = newPattern;
 export const custom = (spec: Spec<CustomRule>): CustomRule => ({ kind: 'custom', ...spec });
+/** A second-stage rule: signals when its classifier types an unclaimed problem line as its incident_type. */
+export const classify = (spec: Spec<ClassifyRule>): ClassifyRule => ({ kind: 'classify', ...spec });
 
 export function ruleSet(name: string, rules: Rule[]): RuleSet {
   return { name, rules };

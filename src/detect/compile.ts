@@ -39,6 +39,8 @@ const DEFAULT_CONFIDENCE: Record<Rule['kind'], number> = {
   correlate: 0.85,
   new_pattern: 0.5,
   custom: 0.7,
+  // Below every other kind's: a statistical guess about a line no rule understood.
+  classify: 0.4,
 };
 
 export function compileRule(rule: Rule): CompiledRule {

@@ -7,10 +7,12 @@ import { AbsentDetector } from './detectors/absent.ts';
 import { CorrelateDetector } from './detectors/correlate.ts';
 import { CountDetector } from './detectors/count.ts';
 import type { StateLimits } from './detectors/keyed-state.ts';
+import { ClassifyDetector } from './detectors/classify.ts';
 import { CustomDetector } from './detectors/custom.ts';
 import { NewPatternDetector } from './detectors/new-pattern.ts';
 import { SpikeDetector } from './detectors/spike.ts';
-import type { Detector, Emit, EpisodeTracker, PatternDetector, RecordDetector, Signal, SignalDetector, TemplateOf } from './signal.ts';
+import type { Detector, Emit, EpisodeTracker, PatternDetector, RecordDetector, Signal, SignalDetector, TemplateOf, UnclaimedDetector } from './signal.ts';
+import { isProblemLine } from '../parse/level.ts';
 import type { Rule } from './types.ts';
 import { requiredLiterals } from './literals.ts';
 import { LiteralScanner } from './aho.ts';
@@ -72,6 +74,8 @@ export class DetectionEngine<S = unknown> {
   private patternDetectors: PatternEntry[] = [];
   private watermarkDetectors: Detector[] = [];
   private correlators: SignalDetector[] = [];
+  /** The second stage: problem lines no emitting pattern rule matched. */
+  private unclaimedDetectors: UnclaimedDetector[] = [];
   /** Rules whose episodes a record can end (clearedBy), each with its prefilter bit (0: always tested). */
   private clearing: Array<{ rule: CompiledRule; bit: number }> = [];
   private scanner: LiteralScanner | null = null;
@@ -156,6 +160,7 @@ export class DetectionEngine<S = unknown> {
     this.patternDetectors = [];
     this.watermarkDetectors = [];
     this.correlators = [];
+    this.unclaimedDetectors = [];
     const literalGroups: string[][] = [];
     // clearedBy patterns join the literal prefilter like match patterns: most lines skip them in the one scan.
     this.clearing = this.rules
@@ -174,6 +179,7 @@ export class DetectionEngine<S = unknown> {
       if (d.onWatermark) this.watermarkDetectors.push(d);
       if (d.input === 'signals') this.correlators.push(d);
       else if (d.input === 'records') this.recordDetectors.push(d);
+      else if (d.input === 'unclaimed') this.unclaimedDetectors.push(d);
       else if (d.patterns.length > 0) {
         // A detector joins the prefilter when every pattern has required literals.
         const lits = d.patterns.map((p) => (p.prefilter !== undefined ? requiredLiterals(p.prefilter) : null));
@@ -222,6 +228,8 @@ export class DetectionEngine<S = unknown> {
         return new NewPatternDetector(rule, clock, limits, this.assignTemplate ? this.templateOf : null);
       case 'custom':
         return new CustomDetector(rule);
+      case 'classify':
+        return new ClassifyDetector(rule);
     }
   }
 
@@ -274,7 +282,10 @@ export class DetectionEngine<S = unknown> {
       if (d.wantsTemplate === true) this.templateOf(r);
       d.onRecord(r, text, this.emitFn, this.wm);
     }
-    if (this.patternDetectors.length === 0 && this.clearing.length === 0) return;
+    if (this.patternDetectors.length === 0 && this.clearing.length === 0) {
+      if (this.unclaimedDetectors.length !== 0) this.secondStage(r, text);
+      return;
+    }
     // One pass finds which detectors' literals occur; the others cannot match this line.
     const candidates = this.scanner === null ? 0 : this.scanner.scan(text);
     for (const { rule, bit } of this.clearing) {
@@ -284,6 +295,8 @@ export class DetectionEngine<S = unknown> {
       if (f) this.out.push(f);
     }
     let claimed: string[] | null = null;
+    // Whether an emitting pattern rule took this record (if none did, the second stage may type it).
+    let matched = false;
     for (const { d, rule, prefiltered, bit } of this.patternDetectors) {
       if (prefiltered && (candidates & bit) === 0) continue;
       if (rule.group !== undefined && claimed !== null && claimed.includes(rule.group)) {
@@ -314,6 +327,7 @@ export class DetectionEngine<S = unknown> {
         }
       }
       if (rule.group !== undefined && rule.emit) (claimed ??= []).push(rule.group);
+      if (rule.emit) matched = true;
       if (tracer === null) {
         d.onRecord(r, text, this.emitFn, this.wm);
         continue;
@@ -322,6 +336,14 @@ export class DetectionEngine<S = unknown> {
       d.onRecord(r, text, this.emitFn, this.wm);
       tracer.match?.(rule, r, this.counters.signals > before ? 'signalled' : 'below_threshold');
     }
+    if (!matched && this.unclaimedDetectors.length !== 0) this.secondStage(r, text);
+  }
+
+  /** A problem line no emitting pattern rule matched: the classify rules type it (from its template). */
+  private secondStage(r: LogRecord, text: string): void {
+    if (!isProblemLine(r.level, text)) return;
+    this.templateOf(r);
+    for (const d of this.unclaimedDetectors) if (d.rule.selects(r)) d.onRecord(r, text, this.emitFn, this.wm);
   }
 
   private onSignal(s: Signal): void {

@@ -84,3 +84,8 @@ export async function loadPipelineDir(dir: string): Promise<RuleSet[]> {
 export async function loadDefaultPipeline(): Promise<RuleSet> {
   return loadPipelineFile(new URL(`../../pipelines/default${OWN_EXT}`, import.meta.url).pathname);
 }
+
+/** The second stage (pipelines/second-stage.ts): types problem lines the default rules left unclaimed. */
+export async function loadSecondStagePipeline(): Promise<RuleSet> {
+  return loadPipelineFile(new URL(`../../pipelines/second-stage${OWN_EXT}`, import.meta.url).pathname);
+}

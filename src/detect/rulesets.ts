@@ -1,10 +1,12 @@
 import type { Rule } from './types.ts';
-import { loadDefaultPipeline, loadPipelineFile } from './load.ts';
+import { loadDefaultPipeline, loadPipelineFile, loadSecondStagePipeline } from './load.ts';
 import { loadOperatorRules } from './operator-rules.ts';
 
 export interface RuleSources {
   /** Include pipelines/default.ts (default true). */
   defaults?: boolean;
+  /** Include the second stage, pipelines/second-stage.ts (default: as `defaults`; it types what they leave unclaimed). */
+  secondStage?: boolean;
   pipelines?: string[];
   rules?: string[];
 }
@@ -13,6 +15,7 @@ export interface RuleSources {
 export async function loadRules(src: RuleSources): Promise<Rule[]> {
   const sets = [];
   if (src.defaults !== false) sets.push(await loadDefaultPipeline());
+  if (src.secondStage ?? src.defaults !== false) sets.push(await loadSecondStagePipeline());
   for (const p of src.pipelines ?? []) sets.push(await loadPipelineFile(p));
   for (const r of src.rules ?? []) sets.push(await loadOperatorRules(r));
   const seen = new Map<string, string>();

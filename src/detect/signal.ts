@@ -40,8 +40,10 @@ export type TemplateOf = (r: LogRecord) => LogRecord['template'];
  * - `records`: every record its selector passes. Spikes, new patterns, absences of a whole
  *   stream, custom stages.
  * - `signals`: the conditions other rules raised. Correlations.
+ * - `unclaimed`: warning-or-worse records that no emitting pattern rule matched, with their template
+ *   mined. The second stage (`classify`).
  */
-export type DetectorInput = 'patterns' | 'records' | 'signals';
+export type DetectorInput = 'patterns' | 'records' | 'signals' | 'unclaimed';
 
 interface DetectorBase {
   readonly rule: CompiledRule;
@@ -77,7 +79,12 @@ export interface SignalDetector extends DetectorBase {
   onSignal(s: Signal, emit: Emit): void;
 }
 
-export type Detector = PatternDetector | RecordDetector | SignalDetector;
+export interface UnclaimedDetector extends DetectorBase {
+  readonly input: 'unclaimed';
+  onRecord(r: LogRecord, text: string, emit: Emit, watermark: number): void;
+}
+
+export type Detector = PatternDetector | RecordDetector | SignalDetector | UnclaimedDetector;
 
 /**
  * What the engine hands its conditions to, and asks about episodes: the findings lifecycle

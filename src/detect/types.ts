@@ -167,7 +167,18 @@ export interface CustomRule extends RuleCommon {
   operator: (records$: Observable<LogRecord>) => Observable<CustomSignal>;
 }
 
-export type Rule = SignatureRule | RateRule | SpikeRule | AbsentRule | CorrelateRule | NewPatternRule | CustomRule;
+/**
+ * The second stage: a warning-or-worse line that no emitting pattern rule matched is typed by a
+ * classifier shared by a set of these rules, one per incident type it can name (see
+ * `src/detect/second-stage.ts` and `pipelines/second-stage.ts`); the rule of the named type signals.
+ */
+export interface ClassifyRule extends RuleCommon {
+  kind: 'classify';
+  /** The shared classifier (its thresholds and model identity are part of the rule's definition). */
+  classifier: { readonly trainedOn: string; readonly minPosterior: number; readonly minMargin: number; readonly size: number; labelOf(r: LogRecord, text: string): string | null };
+}
+
+export type Rule = SignatureRule | RateRule | SpikeRule | AbsentRule | CorrelateRule | NewPatternRule | CustomRule | ClassifyRule;
 
 export interface RuleSet {
   name: string;

@@ -2,7 +2,7 @@ import { parseDuration } from '../parse/timestamp.ts';
 import { compilePattern } from './pattern.ts';
 import type { Pattern, Rule } from './types.ts';
 
-const KINDS = new Set(['signature', 'rate', 'spike', 'absent', 'correlate', 'new_pattern', 'custom']);
+const KINDS = new Set(['signature', 'rate', 'spike', 'absent', 'correlate', 'new_pattern', 'custom', 'classify']);
 const DOMAINS = new Set(['release', 'infrastructure', 'runtime', 'security', 'identity', 'application']);
 const SEVERITIES = new Set(['info', 'warning', 'error', 'critical']);
 const SCOPES = new Set(['cluster', 'namespace', 'workload', 'pod', 'container', 'node']);
@@ -68,6 +68,11 @@ export function validateRule(r: unknown): RuleProblem | null {
     case 'custom':
       if (typeof rule.operator !== 'function') return { field: 'operator', reason: 'must be a function (records$) => Observable<CustomSignal>' };
       break;
+    case 'classify': {
+      const c = rule.classifier as { labelOf?: unknown } | undefined;
+      if (!c || typeof c.labelOf !== 'function') return { field: 'classifier', reason: 'must be a SecondStage (src/detect/second-stage.ts)' };
+      break;
+    }
   }
   return null;
 }

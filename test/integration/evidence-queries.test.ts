@@ -109,12 +109,13 @@ describe.skipIf(skip)('every default rule’s evidence.loki.query returns its ev
         // Only lines of this case that a rule matched (a correlation's are its inputs'); volume rules
         // (spike, new pattern) count lines by level and template, not by pattern: theirs are the lines
         // of the evidence's template. A custom stage picks its evidence in its own code (no pattern
-        // verdict reaches the trace): its query must return only lines with an evidence line's text.
+        // verdict reaches the trace), as does the second stage (`classify`): its query must return only
+        // lines with an evidence line's text.
         const kind = rules.find((r) => r.id === f.rule.id)?.kind;
         const matchedLines = new Set(result.trace.filter((t) => t.verdicts.length > 0).map((t) => t.line));
         const evidenceTemplates = new Set(f.evidence.lines.map((l) => l.line));
         for (const e of stored) {
-          const ok = kind === 'custom' ? evidenceTemplates.has(e.line) : kind === 'spike' || kind === 'new_pattern' ? evidenceTemplates.has(e.line) || matchedLines.has(e.line) : matchedLines.has(e.line);
+          const ok = kind === 'custom' || kind === 'classify' ? evidenceTemplates.has(e.line) : kind === 'spike' || kind === 'new_pattern' ? evidenceTemplates.has(e.line) || matchedLines.has(e.line) : matchedLines.has(e.line);
           expect(ok, `${where}: returned a line that is not evidence: ${e.line.slice(0, 120)}`).toBe(true);
         }
         coveredRules.add(f.rule.id);
@@ -122,7 +123,7 @@ describe.skipIf(skip)('every default rule’s evidence.loki.query returns its ev
       }
     }
     // Every emitting default rule with evidence had its query checked.
-    const emitting = rules.filter((r) => (r as { emit?: boolean }).emit !== false && r.kind !== 'correlate' && r.kind !== 'absent').map((r) => r.id);
+    const emitting = rules.filter((r) => (r as { emit?: boolean }).emit !== false && r.kind !== 'correlate' && r.kind !== 'absent' && r.kind !== 'classify').map((r) => r.id);
     expect(emitting.filter((id) => !coveredRules.has(id))).toEqual([]);
   }, 300_000);
 });
