@@ -225,7 +225,7 @@ export class DetectionEngine<S = unknown> {
       case 'correlate':
         return new CorrelateDetector(rule, clock, limits);
       case 'new_pattern':
-        return new NewPatternDetector(rule, clock, limits, this.assignTemplate ? this.templateOf : null);
+        return new NewPatternDetector(rule, clock, limits, this.assignTemplate ? this.templateOf : null, this.problemOf);
       case 'custom':
         return new CustomDetector(rule);
       case 'classify':
@@ -339,9 +339,21 @@ export class DetectionEngine<S = unknown> {
     if (!matched && this.unclaimedDetectors.length !== 0) this.secondStage(r, text);
   }
 
+  // Whether a record is warning-or-worse, asked by new-pattern and the second stage of the same
+  // record: answered once per record (the level words regex is the costly part on unknown levels).
+  private problemRecord: LogRecord | null = null;
+  private problemAnswer = false;
+  private readonly problemOf = (r: LogRecord, text: string): boolean => {
+    if (r !== this.problemRecord) {
+      this.problemRecord = r;
+      this.problemAnswer = isProblemLine(r.level, text);
+    }
+    return this.problemAnswer;
+  };
+
   /** A problem line no emitting pattern rule matched: the classify rules type it (from its template). */
   private secondStage(r: LogRecord, text: string): void {
-    if (!isProblemLine(r.level, text)) return;
+    if (!this.problemOf(r, text)) return;
     this.templateOf(r);
     for (const d of this.unclaimedDetectors) if (d.rule.selects(r)) d.onRecord(r, text, this.emitFn, this.wm);
   }

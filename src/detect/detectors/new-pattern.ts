@@ -32,11 +32,13 @@ export class NewPatternDetector implements RecordDetector {
   readonly rule: CompiledRule;
 
   private readonly templateOf: TemplateOf | null;
+  private readonly problemOf: (r: LogRecord, text: string) => boolean;
 
-  /** templateOf null: template mining is off, and so is this rule. */
-  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits, templateOf: TemplateOf | null) {
+  /** templateOf null: template mining is off, and so is this rule. problemOf: the engine's per-record answer of isProblemLine. */
+  constructor(rule: CompiledRule, clock: { now(): number }, limits: StateLimits, templateOf: TemplateOf | null, problemOf: (r: LogRecord, text: string) => boolean = (r, text) => isProblemLine(r.level, text)) {
     this.rule = rule;
     this.templateOf = templateOf;
+    this.problemOf = problemOf;
     const spec = rule.spec as NewPatternRule;
     this.warmupMs = parseDuration(spec.warmup ?? '10m');
     this.perScope = spec.maxTemplatesPerScope ?? 1000;
@@ -63,7 +65,7 @@ export class NewPatternDetector implements RecordDetector {
     if (this.templateOf === null || r.kind === 'event' || r.kind === 'pod_status') return;
     const s = this.scopes.getOrCreate(r, this.newScopeOf);
     if (r.tsMs < s.firstTs) s.firstTs = r.tsMs;
-    if (!isProblemLine(r.level, text)) return;
+    if (!this.problemOf(r, text)) return;
     // Mined here, for warning-or-worse lines only.
     const template = this.templateOf(r);
     if (template === undefined) return;
