@@ -1,8 +1,15 @@
 /**
- * Exponential backoff with full jitter (delay drawn uniformly in [0, min(max, base·2^n)]), so many streams
- * failing together — an API server restart — do not come back in lockstep. A floor keeps even an unlucky
- * draw from turning into a hot reconnect loop.
+ * The one backoff of the project: exponential with full jitter, a delay drawn uniformly in
+ * [floor, min(max, base·2^attempt)], so many streams failing together (an API server restart, a Loki
+ * outage) do not come back in lockstep, and the floor keeps an unlucky draw from becoming a hot loop.
+ * `jitteredDelay` is the stateless form (a Loki chunk carries its own attempt count); `Backoff` counts
+ * the attempts of one retry loop.
  */
+export function jitteredDelay(attempt: number, o: { baseMs: number; maxMs: number; floorMs: number; random?: () => number }): number {
+  const cap = Math.max(o.floorMs, Math.min(o.maxMs, o.baseMs * 2 ** Math.min(attempt, 30)));
+  return Math.round(o.floorMs + (o.random ?? Math.random)() * (cap - o.floorMs));
+}
+
 export class Backoff {
   private attempt = 0;
   private readonly baseMs: number;
@@ -18,9 +25,7 @@ export class Backoff {
   }
 
   next(): number {
-    const cap = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.attempt, 30));
-    this.attempt++;
-    return Math.max(this.floorMs, Math.round(this.random() * cap));
+    return jitteredDelay(this.attempt++, { baseMs: this.baseMs, maxMs: this.maxMs, floorMs: this.floorMs, random: this.random });
   }
 
   reset(): void {

@@ -8,6 +8,7 @@
  */
 import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { Backoff } from '../delivery/backoff.ts';
 import { Histogram } from '../prometheus.ts';
 import { log as defaultLog, type Logger } from '../logger.ts';
 import { metrics, registry } from '../metrics.ts';
@@ -77,6 +78,8 @@ export class JetStreamFindingSink implements FindingSink {
   private dropsSinceLog = 0;
   private lastDropLog = 0;
   private failureStreak = 0;
+  /** Between failed publish rounds: from retryBase to 2× it, doubling to retryMax (src/delivery/backoff.ts). */
+  private readonly retry: Backoff;
 
   constructor(o: JetStreamSinkOptions) {
     this.opts = {
@@ -91,6 +94,7 @@ export class JetStreamFindingSink implements FindingSink {
       ...(o.source ? { source: o.source } : {}),
     };
     this.log = this.opts.logger.child({ component: 'jetstream-sink' });
+    this.retry = new Backoff({ baseMs: this.opts.retryBaseMs * 2, maxMs: this.opts.retryMaxMs, floorMs: this.opts.retryBaseMs });
     this.spool = o.spoolDir
       ? new FindingSpool(o.spoolDir, {
           maxBytes: this.opts.spoolMaxBytes,
@@ -262,10 +266,10 @@ export class JetStreamFindingSink implements FindingSink {
       const ok = await this.publishBatch();
       if (ok) {
         this.failureStreak = 0;
+        this.retry.reset();
       } else {
         this.failureStreak++;
-        const ceiling = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(this.failureStreak, 10));
-        await this.idle(ceiling / 2 + Math.random() * (ceiling / 2));
+        await this.idle(this.retry.next());
       }
     }
   }

@@ -2,6 +2,7 @@
  * What to do with a push response. Fragments come from Loki v3 validate.go / distributor.go
  * (tech brief §1.4); matching is by substring because Loki groups several errors in one body.
  */
+import { jitteredDelay } from '../../delivery/backoff.ts';
 export type Outcome =
   | { kind: 'delivered' }
   /**
@@ -83,8 +84,7 @@ export function classify(status: number, body: string, retryAfter: string | unde
   return { kind: 'failed', reason: `http_${status}` };
 }
 
-/** Exponential backoff with full jitter in [min, cap]: attempt 0 → ~min, doubling to maxMs. */
+/** A chunk's retry delay (src/delivery/backoff.ts) in [min, cap]: attempt 0 → min, the cap doubling to maxMs. */
 export function backoffMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(minMs + random() * (cap - minMs));
+  return jitteredDelay(attempt, { baseMs: minMs, maxMs, floorMs: minMs, random });
 }
