@@ -68,3 +68,66 @@ export function vlagentArgs(o: { file: string; storeUrl: string; dir: string; ht
     '-loggerLevel=WARN',
   ];
 }
+
+/**
+ * The files variant (bench/files.ts): the kubelet's pod log files (`<root>/<ns>_<pod>_<uid>/<container>/0.log`,
+ * CRI lines), read from their start. The filelog receiver's `container` operator parses the CRI prefix
+ * (`format: containerd`: timestamp, stream, `P`/`F` tag, fragments joined) and takes namespace, pod, uid and container from
+ * the path into resource attributes (one stream per container in the store, as robot-sre-detector's
+ * kubernetesFiles source gives); then the same per-rule regex stages as the single-file variant.
+ */
+export function otelcolFilesConfig(o: { root: string; storeUrl: string; dir: string; rules: readonly PeerRule[] }): string {
+  const ruleOperators = o.rules.map((r) => ({
+    type: 'add',
+    id: `rule_${r.id}`,
+    field: `attributes.rule_${r.id}`,
+    value: 'matched',
+    if: `body matches ${JSON.stringify(r.re2)}`,
+  }));
+  return stringify(
+    {
+      receivers: {
+        filelog: {
+          include: [`${o.root}/*/*/*.log`],
+          start_at: 'beginning',
+          include_file_name: false,
+          // The container operator reads namespace, pod, uid and container from `log.file.path`.
+          include_file_path: true,
+          max_concurrent_files: 1024,
+          resource: { cluster: BENCH_LABELS.cluster, source: 'files' },
+          // Its formats are docker, crio and containerd (the CRI layout with a `Z` timestamp, as these files).
+          operators: [{ type: 'container', format: 'containerd', add_metadata_from_filepath: true }, ...ruleOperators],
+        },
+      },
+      processors: { batch: { send_batch_size: 8192, timeout: '1s' } },
+      exporters: { otlphttp: { logs_endpoint: `${o.storeUrl}/insert/opentelemetry/v1/logs`, compression: 'gzip' } },
+      service: {
+        telemetry: { logs: { level: 'warn' }, metrics: { level: 'none' } },
+        pipelines: { logs: { receivers: ['filelog'], processors: ['batch'], exporters: ['otlphttp'] } },
+      },
+    },
+    { lineWidth: 0 },
+  );
+}
+
+/**
+ * vlagent on the same pod log files with its file collector: each line is shipped as it is (the CRI
+ * prefix stays in the message: the file collector has no CRI parser), one stream per file. vlagent's
+ * `-kubernetesCollector` parses CRI but finds files through pod container IDs under
+ * /var/log/containers and needs the nodes and namespaces API, which the bench's fake API server does
+ * not serve; the file collector is the pure-shipper baseline here as in the single-file variant.
+ */
+export function vlagentFilesArgs(o: { root: string; storeUrl: string; dir: string; httpPort: number }): string[] {
+  return [
+    `-httpListenAddr=127.0.0.1:${o.httpPort}`,
+    `-tmpDataPath=${o.dir}/vlagent-data`,
+    `-fileCollector.glob=${o.root}/*/*/*.log`,
+    `-fileCollector.checkpointsPath=${o.dir}/checkpoints.json`,
+    `-fileCollector.extraFields=${JSON.stringify({ cluster: BENCH_LABELS.cluster, source: 'files' })}`,
+    '-fileCollector.streamFields=cluster,source,file',
+    '-fileCollector.fileField=file',
+    '-fileCollector.hostnameField=',
+    `-remoteWrite.url=${o.storeUrl}/insert/native`,
+    '-loggerLevel=WARN',
+  ];
+}

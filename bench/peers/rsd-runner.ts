@@ -4,8 +4,12 @@
  * line pushed to Loki by the production LokiSink. There is no `replay --loki` flag, so this composes
  * the same parts `run` and `replay` use.
  *   node bench/peers/rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--memory-queue-mib N] [--stay]
+ *   node bench/peers/rsd-runner.ts --loki URL --pods-root DIR --kubeconfig FILE [--memory-queue-mib N]
  * Prints one JSON line (lines, findings, templates, sink drops) once the sink is closed; with --stay it
  * then idles until SIGTERM, so the harness can read its CPU and peak RSS from /proc like a peer's.
+ * With --pods-root it is the DaemonSet's Kubernetes files profile instead (`kubernetesFiles:`): the
+ * kubelet's pod log files under DIR (CRI), labelled from a node-scoped pods informer on the API of
+ * FILE, followed until SIGTERM (nothing to print: the harness counts the store).
  */
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -26,10 +30,12 @@ const { values } = parseArgs({
     cluster: { type: 'string', default: 'bench' },
     stay: { type: 'boolean', default: false },
     'memory-queue-mib': { type: 'string' },
+    'pods-root': { type: 'string' },
+    kubeconfig: { type: 'string' },
   },
 });
-if (!values.loki || !values.file) {
-  process.stderr.write('usage: rsd-runner.ts --loki URL --file FILE [--cluster NAME] [--stay]\n');
+if (!values.loki || (!values.file && !(values['pods-root'] && values.kubeconfig))) {
+  process.stderr.write('usage: rsd-runner.ts --loki URL (--file FILE | --pods-root DIR --kubeconfig FILE) [--cluster NAME] [--stay]\n');
   process.exit(2);
 }
 
@@ -66,50 +72,69 @@ class PressureGate extends Transform {
   }
 }
 
-const input = createReadStream(values.file, { highWaterMark: 256 * 1024 }).pipe(new PressureGate());
 const rules = await loadRules({ defaults: true, pipelines: [], rules: [] });
 const templates = await createTemplateAssigner();
 const engine = detectionEngine({ rules, assignTemplate: templates.assign });
-const source = new ReplaySource({ files: ['-'], stdin: input, cluster: values.cluster });
 
-const started = performance.now();
-let observed = 0;
-const findings = await lastValueFrom(
-  findings$({ sources: [source], engine, logSink: sink }).pipe(
-    tap((f) => {
-      if (f.status === 'observed') observed++;
-    }),
-    count(),
-  ),
-);
-const processedSeconds = (performance.now() - started) / 1000;
-await sink.close(600_000);
-engine.close();
-const sentSeconds = (performance.now() - started) / 1000;
-
-const metric = async (name: string): Promise<number> => {
-  const m = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-  return m.reduce((n, v) => n + v.value, 0);
-};
-process.stdout.write(
-  `${JSON.stringify({
-    tool: 'robot-sre-detector',
-    lines: source.stats.lines,
-    findings,
-    findings_observed: observed,
-    templates: templates.clusters(),
-    rules: rules.length,
-    processed_seconds: +processedSeconds.toFixed(3),
-    sent_seconds: +sentSeconds.toFixed(3),
-    sink_dropped: await metric('rsd_dropped_total'),
-  })}\n`,
-);
-
-if (values.stay) {
-  // Idle until the harness has read /proc and sends SIGTERM.
+if (values['pods-root']) {
+  // The files profile as `run` builds it for `kubernetesFiles:` (node-local, pods informer, positions),
+  // live: findings$ never completes; SIGTERM from the harness ends the process.
+  const { createKubeFilesSources } = await import('../../src/sources/kube-files/index.ts');
+  const { MemoryStore } = await import('../../src/state/memory-store.ts');
+  const kube = createKubeFilesSources({
+    kube: { kubeconfigPath: values.kubeconfig!, cluster: values.cluster, nodeName: 'node-a', stateStore: new MemoryStore(), lookbackSeconds: 3300, maxResumeAgeSeconds: 3300, podStatus: false, pressure: () => sink.pressure() },
+    files: { root: values['pods-root'] },
+  });
+  findings$({ sources: [kube.pods], engine, logSink: sink, live: true }).subscribe();
+  await kube.pods.start();
   const keep = setInterval(() => undefined, 60_000);
   process.once('SIGTERM', () => {
     clearInterval(keep);
     process.exit(0);
   });
+} else {
+  const input = createReadStream(values.file!, { highWaterMark: 256 * 1024 }).pipe(new PressureGate());
+  const source = new ReplaySource({ files: ['-'], stdin: input, cluster: values.cluster });
+
+  const started = performance.now();
+  let observed = 0;
+  const findings = await lastValueFrom(
+    findings$({ sources: [source], engine, logSink: sink }).pipe(
+      tap((f) => {
+        if (f.status === 'observed') observed++;
+      }),
+      count(),
+    ),
+  );
+  const processedSeconds = (performance.now() - started) / 1000;
+  await sink.close(600_000);
+  engine.close();
+  const sentSeconds = (performance.now() - started) / 1000;
+
+  const metric = async (name: string): Promise<number> => {
+    const m = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+    return m.reduce((n, v) => n + v.value, 0);
+  };
+  process.stdout.write(
+    `${JSON.stringify({
+      tool: 'robot-sre-detector',
+      lines: source.stats.lines,
+      findings,
+      findings_observed: observed,
+      templates: templates.clusters(),
+      rules: rules.length,
+      processed_seconds: +processedSeconds.toFixed(3),
+      sent_seconds: +sentSeconds.toFixed(3),
+      sink_dropped: await metric('rsd_dropped_total'),
+    })}\n`,
+  );
+
+  if (values.stay) {
+    // Idle until the harness has read /proc and sends SIGTERM.
+    const keep = setInterval(() => undefined, 60_000);
+    process.once('SIGTERM', () => {
+      clearInterval(keep);
+      process.exit(0);
+    });
+  }
 }

@@ -3,7 +3,7 @@
  * Loki-protocol store (VictoriaLogs, fresh per run), the same five stream labels; each tool runs alone.
  * (Grafana Alloy and Promtail were the peers until 2026-12; they can no longer be built here: see
  * bench/peers/versions.env and docs/benchmarks.md.)
- *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,otelcol,vlagent]
+ *   npx node bench/peers/run.ts [--lines 1000000] [--rounds 3] [--tools rsd,otelcol,vlagent] [--input file|files] [--files 500]
  *                               [--peer-regex gap|literal|none|plain] [--rsd-queue-mib 16]
  *                               [--rsd-node-flags '<the base Deployment's NODE_OPTIONS>'] [--timeout 900] [--keep]
  * Peers come from bench/peers/build.sh (cached as $CACHE/bin/<name>-<version>); a missing one is
@@ -13,17 +13,29 @@
  * shows medians and the ratios robot-sre-detector / peer. Final line: one JSON object.
  * robot-sre-detector runs as the container image does: the JavaScript build (scripts/build.ts, made
  * here), the base Deployment's NODE_OPTIONS and the base config's Loki memory queue (16 MiB).
+ *
+ * `--input files [--files 500]`: the same lines as CRI records (`<ts> stdout F <line>`) in the
+ * kubelet's layout, `<root>/bench_<pod>_<uid>/app/0.log`, one pod per file, lines dealt round-robin,
+ * written afresh (recent timestamps) before every run. Each tool reads them from the start:
+ * robot-sre-detector as the DaemonSet's files profile (`kubernetesFiles:`: CRI parsed, labels from a
+ * node-scoped pods informer; the informer's API is test/unit/kube-fake-apiserver.ts in this process,
+ * serving the 500 pods, so the API server's CPU is in no tool's figure), the OpenTelemetry Collector's
+ * filelog receiver with its `container` operator (CRI parsed, namespace/pod/uid/container from the
+ * path, the same per-rule regexes), vlagent's file collector (lines shipped as they are, CRI prefix
+ * included: it has no CRI parser outside its -kubernetesCollector, which needs the nodes API).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { forceFlush, startVictoriaLogs, type VictoriaLogsHandle } from '../../test/env/victorialogs.ts';
 import { freePort } from '../../test/env/ports.ts';
-import { otelcolConfig, vlagentArgs } from './configs.ts';
+import { FakeKube, podObject } from '../../test/unit/kube-fake-apiserver.ts';
+import { otelcolConfig, otelcolFilesConfig, vlagentArgs, vlagentFilesArgs } from './configs.ts';
 import { writeInput, type InputStats } from './input.ts';
 import { peerRules, toJsRegExp, type PeerRegexVariant } from './rules.ts';
 import { buildDist, deploymentNodeFlags } from '../lib/image.ts';
@@ -38,6 +50,8 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '900' },
     keep: { type: 'boolean', default: false },
     'peer-regex': { type: 'string', default: 'gap' },
+    input: { type: 'string', default: 'file' },
+    files: { type: 'string', default: '500' },
     // loki.memoryQueue of manifests/base/config/config.yaml.
     'rsd-queue-mib': { type: 'string', default: '16' },
     // NODE_OPTIONS of manifests/base/deployment.yaml.
@@ -51,6 +65,9 @@ const LINES = Number(values.lines);
 const ROUNDS = Number(values.rounds);
 const TIMEOUT_MS = Number(values.timeout) * 1000;
 const CLK_TCK = 100; // getconf CLK_TCK on Linux x86_64/arm64
+const MODE = values.input as 'file' | 'files';
+if (MODE !== 'file' && MODE !== 'files') throw new Error('--input must be file or files');
+const FILES = Number(values.files);
 
 type ToolName = 'rsd' | 'otelcol' | 'vlagent';
 interface Tool {
@@ -59,7 +76,8 @@ interface Tool {
   version: string;
   /** Why it cannot run (binary missing), or null. */
   missing: string | null;
-  start(ctx: { file: string; loki: VictoriaLogsHandle; dir: string; log: string }): Promise<{ proc: ChildProcess; metricsUrl?: string; summary?: Promise<Record<string, unknown>> }>;
+  /** `root`: the pod log directory in --input files mode (then `file` is the source of its lines only). */
+  start(ctx: { file: string; root?: string; loki: VictoriaLogsHandle; dir: string; log: string }): Promise<{ proc: ChildProcess; metricsUrl?: string; summary?: Promise<Record<string, unknown>> }>;
 }
 
 function readEnv(file: string): Record<string, string> {
@@ -95,12 +113,13 @@ const TOOLS: Record<ToolName, Tool> = {
     label: 'robot-sre-detector',
     version: pkgVersion,
     missing: null,
-    async start({ file, loki, log }) {
+    async start({ file, root, loki, log }) {
       const out = logTo(log);
       await waitOpen(out);
       const nodeFlags = values['rsd-node-flags'].split(/\s+/).filter(Boolean);
       const runner = join(ROOT, 'dist/bench/peers/rsd-runner.js');
-      const proc = spawn(process.execPath, [...nodeFlags, runner, '--loki', loki.lokiUrl, '--file', file, '--stay', '--memory-queue-mib', values['rsd-queue-mib']], {
+      const what = root ? ['--pods-root', root, '--kubeconfig', fakeKubeconfig!] : ['--file', file, '--stay'];
+      const proc = spawn(process.execPath, [...nodeFlags, runner, '--loki', loki.lokiUrl, ...what, '--memory-queue-mib', values['rsd-queue-mib']], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', out],
         env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -120,7 +139,8 @@ const TOOLS: Record<ToolName, Tool> = {
         });
         proc.once('exit', () => res({}));
       });
-      return { proc, summary };
+      // The files profile follows until SIGTERM and prints no summary.
+      return root ? { proc } : { proc, summary };
     },
   },
   otelcol: {
@@ -128,9 +148,9 @@ const TOOLS: Record<ToolName, Tool> = {
     label: 'OpenTelemetry Collector',
     version: peerVersions.OTELCOL_VERSION ?? '?',
     missing: otelcol.missing,
-    async start({ file, loki, dir, log }) {
+    async start({ file, root, loki, dir, log }) {
       const cfg = join(dir, 'otelcol.yaml');
-      await writeFile(cfg, otelcolConfig({ file, storeUrl: loki.url, dir, metricsPort: await freePort(), rules: RULES }));
+      await writeFile(cfg, root ? otelcolFilesConfig({ root, storeUrl: loki.url, dir, rules: RULES }) : otelcolConfig({ file, storeUrl: loki.url, dir, metricsPort: await freePort(), rules: RULES }));
       const out = logTo(log);
       await waitOpen(out);
       const proc = spawn(otelcol.path, ['--config', cfg], { cwd: dir, stdio: ['ignore', out, out] });
@@ -142,10 +162,12 @@ const TOOLS: Record<ToolName, Tool> = {
     label: 'vlagent (no rules)',
     version: peerVersions.VLAGENT_VERSION ?? '?',
     missing: vlagent.missing,
-    async start({ file, loki, dir, log }) {
+    async start({ file, root, loki, dir, log }) {
       const out = logTo(log);
       await waitOpen(out);
-      const proc = spawn(vlagent.path, vlagentArgs({ file, storeUrl: loki.url, dir, httpPort: await freePort() }), { cwd: dir, stdio: ['ignore', out, out] });
+      const port = await freePort();
+      const args = root ? vlagentFilesArgs({ root, storeUrl: loki.url, dir, httpPort: port }) : vlagentArgs({ file, storeUrl: loki.url, dir, httpPort: port });
+      const proc = spawn(vlagent.path, args, { cwd: dir, stdio: ['ignore', out, out] });
       return { proc };
     },
   },
@@ -217,8 +239,10 @@ async function runOnce(tool: Tool, round: number, input: string, workDir: string
   const res: RunResult = { tool: tool.name, round, ok: false, cpu_s: NaN, cpu_s_per_mline: NaN, peak_rss_mb: NaN, wall_s: NaN, lines_in_loki: 0, extra: {} };
   let proc: ChildProcess | undefined;
   try {
+    // Files mode: the pod log files are written afresh for every run (recent timestamps, no positions).
+    const root = MODE === 'files' ? await writePodFiles(input, join(dir, 'pods')) : undefined;
     const t0 = performance.now();
-    const started = await tool.start({ file: input, loki, dir, log });
+    const started = await tool.start({ file: input, ...(root ? { root } : {}), loki, dir, log });
     proc = started.proc;
     const pid = proc.pid!;
     let exited: string | null = null;
@@ -287,6 +311,45 @@ const tools = wanted.map((t) => TOOLS[t]).filter((t) => {
 if (tools.some((t) => t.name === 'rsd')) buildDist(true);
 
 const workDir = await mkdtemp(join(tmpdir(), 'rsd-peers-'));
+
+// Files mode: the pods the files belong to, served to rsd's informer by a small in-process API.
+const podUids = Array.from({ length: FILES }, () => randomUUID());
+const podName = (i: number) => `bench-${String(i).padStart(4, '0')}`;
+let fakeKube: FakeKube | undefined;
+let fakeKubeconfig: string | undefined;
+// Started two hours ago: every line of the files (the last 40 minutes) is from the running instance.
+const CONTAINERS_STARTED = new Date(Date.now() - 2 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+if (MODE === 'files') {
+  fakeKube = new FakeKube();
+  await fakeKube.start();
+  for (let i = 0; i < FILES; i++) {
+    const pod = podObject({ name: podName(i), namespace: 'bench', node: 'node-a', labels: { app: `app-${i % 50}` }, containers: [{ name: 'app', id: `containerd://${podUids[i]!.replaceAll('-', '')}`, startedAt: CONTAINERS_STARTED }] });
+    pod.metadata.uid = podUids[i]!;
+    fakeKube.put('pods', pod);
+  }
+  fakeKubeconfig = fakeKube.kubeconfigFile();
+}
+
+/** The input's lines as CRI records in FILES pod log files (round-robin, fresh timestamps); returns the root. */
+async function writePodFiles(input: string, root: string): Promise<string> {
+  const rows = (await readFile(input, 'utf8')).split('\n').filter(Boolean);
+  // 40 minutes: inside the files profile's resume age (lookback) and Loki's out-of-order window.
+  const span = 40 * 60_000;
+  const end = Date.now();
+  const bufs: string[][] = Array.from({ length: FILES }, () => []);
+  rows.forEach((row, i) => {
+    const ms = end - span + Math.floor((i * span) / rows.length);
+    const ns = String((i * 7919) % 1_000_000).padStart(6, '0');
+    const ts = `${new Date(ms).toISOString().slice(0, 23)}${ns}Z`;
+    bufs[i % FILES]!.push(`${ts} stdout F ${row.slice(row.indexOf(' ') + 1)}\n`);
+  });
+  for (let i = 0; i < FILES; i++) {
+    const d = join(root, `bench_${podName(i)}_${podUids[i]}`, 'app');
+    await mkdir(d, { recursive: true });
+    await writeFile(join(d, '0.log'), bufs[i]!.join(''));
+  }
+  return root;
+}
 const input = join(workDir, 'input.log');
 const stats: InputStats = await writeInput(input, { lines: LINES, datasets: values.datasets, samples: join(ROOT, 'samples/incident.ndjson') });
 process.stderr.write(`input: ${input} ${stats.lines} lines, ${(stats.bytes / 1048576).toFixed(1)} MiB (${stats.loghub} Loghub, ${stats.samples} incident samples, ${stats.incidents} incident lines), ${stats.firstTs} … ${stats.lastTs}\n`);
@@ -383,6 +446,7 @@ const detail = results.map((r) => ({ tool: r.tool, round: r.round, ok: r.ok, ...
 process.stdout.write(
   `${JSON.stringify({
     bench: 'peers',
+    input: MODE === 'files' ? { mode: 'files', files: FILES, layout: '<root>/bench_<pod>_<uid>/app/0.log (CRI)' } : { mode: 'file' },
     lines: LINES,
     input_mib: r2(stats.bytes / 1048576),
     rounds: ROUNDS,
@@ -400,4 +464,5 @@ process.stdout.write(
     runs: detail,
   })}\n`,
 );
+await fakeKube?.stop();
 if (!values.keep) await rm(workDir, { recursive: true, force: true });
