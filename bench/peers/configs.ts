@@ -18,38 +18,40 @@ export const BENCH_LABELS = { cluster: 'bench', namespace: 'default', service_na
 
 const TS_REGEX = String.raw`^(?P<ts>\S+) `;
 
-export function otelcolConfig(o: { file: string; storeUrl: string; dir: string; metricsPort: number; rules: readonly PeerRule[] }): string {
-  const ruleOperators = o.rules.map((r) => ({
-    type: 'add',
-    id: `rule_${r.id}`,
-    field: `attributes.rule_${r.id}`,
-    value: 'matched',
-    // expr-lang's `matches` is Go's regexp (RE2): the same engine and pattern as the rule's.
-    if: `body matches ${JSON.stringify(r.re2)}`,
-  }));
+/** One `add` operator per rule: expr-lang's `matches` is Go's regexp (RE2), the rule's own engine and pattern. */
+const ruleOperators = (rules: readonly PeerRule[]) =>
+  rules.map((r) => ({ type: 'add', id: `rule_${r.id}`, field: `attributes.rule_${r.id}`, value: 'matched', if: `body matches ${JSON.stringify(r.re2)}` }));
+
+/** The Collector around a filelog receiver: batch, otlphttp into the store, its own telemetry quiet. */
+function otelcolDocument(filelog: Record<string, unknown>, storeUrl: string): string {
   return stringify(
     {
-      receivers: {
-        filelog: {
-          include: [o.file],
-          start_at: 'beginning',
-          include_file_name: false,
-          resource: { ...BENCH_LABELS },
-          operators: [
-            { type: 'regex_parser', regex: TS_REGEX, timestamp: { parse_from: 'attributes.ts', layout_type: 'gotime', layout: '2006-01-02T15:04:05.999999999Z07:00' } },
-            { type: 'remove', field: 'attributes.ts' },
-            ...ruleOperators,
-          ],
-        },
-      },
+      receivers: { filelog },
       processors: { batch: { send_batch_size: 8192, timeout: '1s' } },
-      exporters: { otlphttp: { logs_endpoint: `${o.storeUrl}/insert/opentelemetry/v1/logs`, compression: 'gzip' } },
+      exporters: { otlphttp: { logs_endpoint: `${storeUrl}/insert/opentelemetry/v1/logs`, compression: 'gzip' } },
       service: {
         telemetry: { logs: { level: 'warn' }, metrics: { level: 'none' } },
         pipelines: { logs: { receivers: ['filelog'], processors: ['batch'], exporters: ['otlphttp'] } },
       },
     },
     { lineWidth: 0 },
+  );
+}
+
+export function otelcolConfig(o: { file: string; storeUrl: string; dir: string; metricsPort: number; rules: readonly PeerRule[] }): string {
+  return otelcolDocument(
+    {
+      include: [o.file],
+      start_at: 'beginning',
+      include_file_name: false,
+      resource: { ...BENCH_LABELS },
+      operators: [
+        { type: 'regex_parser', regex: TS_REGEX, timestamp: { parse_from: 'attributes.ts', layout_type: 'gotime', layout: '2006-01-02T15:04:05.999999999Z07:00' } },
+        { type: 'remove', field: 'attributes.ts' },
+        ...ruleOperators(o.rules),
+      ],
+    },
+    o.storeUrl,
   );
 }
 
@@ -77,36 +79,19 @@ export function vlagentArgs(o: { file: string; storeUrl: string; dir: string; ht
  * kubernetesFiles source gives); then the same per-rule regex stages as the single-file variant.
  */
 export function otelcolFilesConfig(o: { root: string; storeUrl: string; dir: string; rules: readonly PeerRule[] }): string {
-  const ruleOperators = o.rules.map((r) => ({
-    type: 'add',
-    id: `rule_${r.id}`,
-    field: `attributes.rule_${r.id}`,
-    value: 'matched',
-    if: `body matches ${JSON.stringify(r.re2)}`,
-  }));
-  return stringify(
+  return otelcolDocument(
     {
-      receivers: {
-        filelog: {
-          include: [`${o.root}/*/*/*.log`],
-          start_at: 'beginning',
-          include_file_name: false,
-          // The container operator reads namespace, pod, uid and container from `log.file.path`.
-          include_file_path: true,
-          max_concurrent_files: 1024,
-          resource: { cluster: BENCH_LABELS.cluster, source: 'files' },
-          // Its formats are docker, crio and containerd (the CRI layout with a `Z` timestamp, as these files).
-          operators: [{ type: 'container', format: 'containerd', add_metadata_from_filepath: true }, ...ruleOperators],
-        },
-      },
-      processors: { batch: { send_batch_size: 8192, timeout: '1s' } },
-      exporters: { otlphttp: { logs_endpoint: `${o.storeUrl}/insert/opentelemetry/v1/logs`, compression: 'gzip' } },
-      service: {
-        telemetry: { logs: { level: 'warn' }, metrics: { level: 'none' } },
-        pipelines: { logs: { receivers: ['filelog'], processors: ['batch'], exporters: ['otlphttp'] } },
-      },
+      include: [`${o.root}/*/*/*.log`],
+      start_at: 'beginning',
+      include_file_name: false,
+      // The container operator reads namespace, pod, uid and container from `log.file.path`.
+      include_file_path: true,
+      max_concurrent_files: 1024,
+      resource: { cluster: BENCH_LABELS.cluster, source: 'files' },
+      // Its formats are docker, crio and containerd (the CRI layout with a `Z` timestamp, as these files).
+      operators: [{ type: 'container', format: 'containerd', add_metadata_from_filepath: true }, ...ruleOperators(o.rules)],
     },
-    { lineWidth: 0 },
+    o.storeUrl,
   );
 }
 
