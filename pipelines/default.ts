@@ -79,7 +79,7 @@ const rules: Rule[] = [
       // conflicts and rejected changes while applying
       /Apply failed with \d+ conflicts?|Operation cannot be fulfilled on [^\n]{0,160}the object has been modified|\bfield is immutable\b|cannot patch "[^"]+" with kind|no matches for kind "[^"]+" in version/i,
       // Helm hooks, atomic rollbacks, release storage
-      /failed (?:pre|post)-(?:install|upgrade|delete|rollback)|rolled back due to atomic being set|\bsh\.helm\.release\.v1\b[^\n]{0,200}(?:invalid|failed|Too long)|Error: release: not found|\bRelease not loaded\b/i,
+      /failed (?:pre|post)-(?:install|upgrade|delete|rollback)|rolled back due to atomic being set|(?:installation|upgrade) failed with atomic flag set|\bsh\.helm\.release\.v1\b[^\n]{0,200}(?:invalid|failed|Too long)|Error: release: not found|\bRelease not loaded\b/i,
       // Flux's event reasons and kustomize-controller's health gate
       /\b(?:ReconciliationFailed|InstallFailed|UpgradeFailed|RollbackFailed|UninstallFailed|ArtifactFailed|GitOperationFailed|BuildFailed|HealthCheckFailed|DependencyNotReady)\b|health check failed after \d|dependency '[^']+' is not ready|failed to checkout and determine revision/,
       // Argo CD
@@ -134,6 +134,10 @@ const rules: Rule[] = [
       /Memory cgroup out of memory/i,
       /Killed process \d+/i,
       /\bMemoryError\b/,
+      // Allocation failures in the allocators' and runtimes' own words: Rust's alloc error handler, Ruby's
+      // NoMemoryError, C/C++ "failed to allocate memory"; the memory cgroup v1 report's usage/limit line.
+      /\bNoMemoryError\b|memory allocation of \d+ bytes failed|\b(?:failed|unable) to allocate memory\b/,
+      /\bmemory(?:\+swap)?: usage \d+kB, limit \d+kB, failcnt \d+/,
       /std::bad_alloc/,
       /(?:killed|terminated) (?:due to|because of) (?:memory|oom)|oom_reaper|cannot allocate memory/i,
       /Allowed memory size of \d+ bytes exhausted/i,
@@ -184,10 +188,14 @@ const rules: Rule[] = [
     id: 'dependency-health-failed', incident_type: 'dependency_health_failed', domain: 'runtime', severity: 'error',
     title: 'dependency health checks failing', group: G, priority: next(),
     match: [
-      /\bhealth[ -]?checks? (?:still )?(?:failed|failing|failure|error(?:ed)?|timed out|is failing)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
+      /\bhealth[ -]?checks? (?:still )?(?:failed|failing|failure|error(?:ed)?|timed out|is failing|exceeded timeout)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
       /\bServer \S+ is DOWN\b|\bhas no server available\b|reason: Layer[4-7] (?:connection problem|timeout|wrong status|response error|invalid response)/,
       /\bis now critical\b|\bno live upstreams\b|upstream server temporarily disabled|failure to get a peer from the ring-balancer/i,
       /dependency failed to start|\bcontainer [^\n]{0,80} is unhealthy\b|\bis unhealthy\b|\(unhealthy\)|(?:has|with|\d+) unhealthy targets?\b/i,
+      // A health endpoint answering 5xx (the apiserver's own access log, clients quoting it), a load balancer's
+      // failed-checks verdict, Envoy's health-check event log, nginx/tengine upstream check module.
+      /\/(?:healthz|readyz|livez|health)[\w./-]*(?::? \(\S+\)| returned (?:error|status)|"?) 5\d\d\b/,
+      /\bfailed (?:at least the \w+ number of |[\w-]+ )?health[ -]?checks?\b|"(?:health_check_failure|eject_unhealthy)_event"|\bcheck (?:time out|protocol \w+ error) with peer\b|\bdisable check peer\b|\bfailed in response to (?:GET|HEAD) request to \/\S*health/i,
       /\bhealthz check \S+ failed|\[-\]\S+ failed\b|\b(?:readyz|livez|healthz) check failed|failing or missing response from|FailedDiscoveryCheck/i,
       /"status"\s*:\s*"(?:DOWN|OUT_OF_SERVICE)"|with status Unhealthy|health[_ ]?status:? "?unhealthy|unhealthy (?:TCP|HTTP|timeout) increment|service unhealthy \(responded with|Health checks failed with these codes|Target\.(?:FailedHealthChecks|ResponseCodeMismatch|Timeout)\b|\bagent: Check [^\n]{0,120}(?:failed|critical|timed out)/i,
       /VRRP_Script\(\S+\) failed|\bScript `?\S+`? now returning [1-9]|Keepalived\w*\[\d+\]: [^\n]{0,120}exited due to signal/,
@@ -224,9 +232,12 @@ const rules: Rule[] = [
       /persistentvolumeclaim "[^"]+" not found/i,
       /format of disk [^\n]{0,200} failed/i,
       /not found in the list of registered CSI drivers|Couldn't get (?:configMap|secret) [^\n]{0,120}not found/i,
-      /(?:mount(?:ing)?|attach(?:ing)?) (?:volume |of volume )?failed|failed to (?:mount|attach) (?:volume|device|\/)|\bmount command failed\b|failed to provision volume/i,
+      /(?:mount(?:ing)?|attach(?:ing)?) (?:volume |of volume )?failed|failed to (?:mount|attach) (?:volume|local volume|device|\/)|error while mounting volume|\bmount command failed\b|failed to provision volume/i,
       /\bmount(?:\.nfs4?|\.cifs|\.ceph|\.glusterfs|\.fuse)?: [^\n]{0,400}(?:wrong fs type|bad option|bad superblock|permission denied|does not exist|no such file|Connection timed out|connection refused|access denied|No route to host|Protocol not supported|already mounted|mount point busy)/i,
       /volume[^\n]{0,120}(?:timed out waiting for the condition|not attached|already (?:exclusively )?attached)/i,
+      // The OCI runtime failing a bind mount (unless the disk is full: disk_pressure), the RBD kernel client
+      // failing to map an image.
+      /\berror mounting "[^"]*" to rootfs\b(?![^\n]*no space left on device)|\brbd: (?:map failed|sysfs write failed|mapping succeeded but)/,
     ],
   }),
   // The node condition is a state: the kubelet reports it once when it starts and once when it ends.
@@ -294,14 +305,14 @@ const rules: Rule[] = [
       /\bThe server is not operational\b|\b0x8007203A\b|(?:ldap|active directory)[^\n]{0,120}ServiceUnavailableException|error (?:when |while )?connecting to (?:the )?(?:LDAP|Active Directory)\b/i,
       // ldap3's socket-level exceptions (open, send, receive, session terminated, pool exhausted).
       /\bLDAPSocket(?:Open|Send|Receive|Close)Error\b|\bLDAPSessionTerminatedByServerError\b|\bLDAPServerPoolExhaustedError\b/,
-      /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|\bldaps?:\/\/\S+ closed\b/i,
+      /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|ldaps?:\/\/\S+ closed\b/i,
     ],
   }),
   signature({
     id: 'nats-unavailable', incident_type: 'nats_unavailable', domain: 'runtime', severity: 'error',
     title: 'NATS unavailable', group: G, priority: next(),
     match: [
-      /\bnats: (?:no servers|connection closed|timeout|no responders|stale connection|jetstream (?:not enabled|system temporarily unavailable)|disconnected|connection lost|error|authorization violation|maximum connections)/i,
+      /\bnats: (?:no servers|connection closed|timeout|no responders|stale connection|jetstream (?:not enabled|system temporarily unavailable)|disconnected|connection lost|(?:encountered )?error|authorization violation|maximum connections)/i,
       /\bnats\b[^\n]{0,200}(?:no servers available|timed? ?out|timeout|connection (?:refused|closed|lost|reset|error|failed)|lost connection|disconnected|unavailable|no responders|stale connection|(?:could not|couldn'?t|unable to|failed to|cannot) connect|error connecting|deadline exceeded|refused|not ready)/i,
       /(?:no servers available|(?:could not|unable to|failed to|cannot) connect|connection refused|timed? ?out|disconnected)[^\n]{0,200}\bnats\b/i,
       /NatsError|NoServersError|\bnats\.(?:aio\.)?errors\.\w+|No Responders Available|\bstan: \w[^\n]{0,40}(?:timeout|failed|closed)|io\.nats\.client[^\n]{0,200}(?:Exception|timeout|refused)|CONNECTION_REFUSED[^\n]{0,80}4222/i,
@@ -311,6 +322,7 @@ const rules: Rule[] = [
       /Make sure a NATS (?:Streaming )?Server is running/i,
       // The .NET client's exception classes and nats.go errors of a dead or closed connection.
       /\bNATS(?:NoServers|Connection|ConnectionClosed|StaleConnection|Timeout|Reconnect)Exception\b|\bnats: (?:no heartbeat received|invalid connection)\b/,
+      /\bError trying to connect (?:to route|to gateway|as leafnode)\b/,
       /JetStream [^\n]{0,80}(?:no metadata leader|meta leader|not current with the meta)|JetStream (?:not available|cluster not available|system temporarily unavailable)/i,
     ],
   }),
@@ -344,7 +356,7 @@ const rules: Rule[] = [
       /(?:Failed|unable|could not|cannot) (?:to )?connect to (?:seed |the )?broker|Error connecting to (?:the )?broker|Could not connect to broker URL|\bBootstrap broker \S+ [^\n]{0,60}disconnected|Connection to node -?\d+ [^\n]{0,100}could not be established/i,
       /NoBrokersAvailable|KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded|NoKafkaConnectionError|KafkaClient failed to connect|\bkafka: client has run out\b/i,
       /rdkafka[^\n]{0,200}(?:Connection refused|Disconnected|brokers are down|transport failure|failed: )|RDKAFKA-\d-(?:FAIL|ERROR)|\|(?:FAIL|BROKERFAIL)\|rdkafka/i,
-      /AMQPConnectionError|AMQPConnector\w*Error|AmqpConnectException|AMQPConnectionClosedException|BrokerUnreachableException|Cannot connect to amqps?:\/\/|(?:Failed|unable|could not|cannot) (?:to )?connect to RabbitMQ|RabbitMQ[^\n]{0,80}(?:connection (?:refused|failed|lost|closed)|unreachable)/i,
+      /AMQPConnectionError|AMQPConnector\w*Error|AmqpConnectException|AMQPConnectionClosedException|BrokerUnreachableException|Cannot connect to amqps?:\/\/|\bConnection to (?:the )?broker (?:lost|failed|refused|closed)|\blost connection to (?:the )?broker\b|(?:Failed|unable|could not|cannot) (?:to )?connect to RabbitMQ|RabbitMQ[^\n]{0,80}(?:connection (?:refused|failed|lost|closed)|unreachable)/i,
       /Broker not available; cannot force queue declarations|Socket closed abruptly during opening handshake|Bunny::TCPConnectionFailed|channel\/connection is not open|ActiveMQNotConnectedException|AMQ\d+: Cannot connect to server|Failed to connect to \[(?:tcp|ssl|nio|amqp|stomp):\/\//i,
       /KafkaJS\w*(?:Connection|BrokerNotFound|NumberOfRetriesExceeded|RequestTimeout)\w*|KafkaTimeoutError|KafkaConnectionError|not present in metadata after \d+ ms|Failed to update metadata after \d|Timed out waiting for a node assignment|Timeout expired while fetching topic metadata/i,
       /\b(?:kafka|rabbitmq|amqp|activemq|artemis|pulsar)\b[^\n]{0,200}(?:connection refused|ECONNREFUSED|(?:could not|unable to|failed to|cannot) connect|unreachable|no brokers|not available)/i,
@@ -386,7 +398,7 @@ const rules: Rule[] = [
       /Traceback \(most recent call last\)/,
       /\bUncaught (?:\w*Error|exception)|terminate called after throwing|^\s*what\(\): {2}/i,
       /\bUnhandled(?:PromiseRejection| exception| rejection)|uncaught exception|UncaughtException/i,
-      /\bSIGSEGV\b|\bSIGABRT\b/,
+      /\bSIGSEGV\b|\bSIGABRT\b|\[signal 0x[0-9a-f]+ code=0x/,
       /Exception in thread "[^"]*"/,
       /thread '[^']*' panicked at/,
       /called `(?:Option|Result)::(?:unwrap|expect)\(\)` on an? `?(?:None|Err)|run with `RUST_BACKTRACE=1`/,
@@ -395,7 +407,8 @@ const rules: Rule[] = [
     ],
     // "Exception in thread "main" java.net.ConnectException: Connection timed out" is a dependency
     // failure: the refused/timeout rules below name it.
-    exclude: [/\bjava\.net\.(?:Connect|Socket|SocketTimeout|NoRouteToHost)Exception\b/],
+    // So is a Go panic whose value is a refused dial ("panic: … connection refused").
+    exclude: [/\bjava\.net\.(?:Connect|Socket|SocketTimeout|NoRouteToHost)Exception\b/, /^panic: [^\n]{0,300}(?:connection refused|actively refused|ECONNREFUSED)/],
   }),
   signature({
     id: 'dependency-refused', incident_type: 'dependency_refused', domain: 'runtime', severity: 'error',
