@@ -45,12 +45,6 @@ const FLOOR = {
   volume_mount_failed: 0.9,
 } as const;
 const TYPES = Object.keys(FLOOR) as Array<keyof typeof FLOOR>;
-/**
- * Dev-half exceptions to 0.9, only while new dev samples wait for their rules: the third freeze added
- * OOM phrasings (allocator failures: `memory allocation of N bytes failed`, `NoMemoryError`) that no
- * rule names yet (0.875 measured). Remove the entry when the rules cover them.
- */
-const DEV_FLOOR: Partial<Record<keyof typeof FLOOR, number>> = { oom_killed: 0.87 };
 
 /** The v1 types (the v1 files incidents.ndjson / ordinary.ndjson, kept for older tooling). */
 const V1_TYPES = [
@@ -125,8 +119,7 @@ describe('default rules on the dev half', () => {
 
   it.each(TYPES)('recall of %s is at least 0.9', (t) => {
     const missed = r.misses.filter((m) => m.sample.incident_type === t).map((m) => `${describeSample(m.sample)}  <- ${m.fired.join(',') || 'nothing'}`);
-    const floor = DEV_FLOOR[t] ?? 0.9;
-    expect({ recall: r.recall[t], missed }).toEqual({ recall: expect.toSatisfy((x: number) => x >= floor), missed: expect.any(Array) });
+    expect({ recall: r.recall[t], missed }).toEqual({ recall: expect.toSatisfy((x: number) => x >= 0.9), missed: expect.any(Array) });
   });
 
   it('raises findings on at most 2% of ordinary and near-miss lines', () => {
