@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { createLogger } from '../src/logger.ts';
 import type { MultilineMode } from '../src/sources/files/multiline.ts';
 import { FileSource } from '../src/sources/files/source.ts';
+import { acknowledge } from '../src/delivery/acks.ts';
 import { MemoryStore } from '../src/state/memory-store.ts';
 
 const args = process.argv.slice(2);
@@ -49,7 +50,7 @@ async function readAll(include: string, expected: number, mode: MultilineMode, m
   const done = new Promise<void>((r) => (resolveDone = r));
   src.records$.subscribe((batch) => {
     for (const r of batch) n += mode === 'none' ? 1 : r.line.split('\n').length;
-    src.acknowledge(batch);
+    acknowledge(batch);
     if (n >= expected) resolveDone();
   });
   const cpu0 = process.cpuUsage();

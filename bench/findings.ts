@@ -95,7 +95,6 @@ class PushSource implements Source {
   }
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
-  acknowledge(): void {}
   unready(): string | null {
     return null;
   }

@@ -34,12 +34,13 @@ const NS = 'bench';
 
 async function child(kubeconfigPath: string): Promise<void> {
   const { createKubeSources } = await import('../src/sources/kube/index.ts');
+  const { acknowledge } = await import('../src/delivery/acks.ts');
   const s = createKubeSources({ kubeconfigPath, cluster: 'bench', namespaces: [NS], maxStreamsPerNode: 1000, connectsPerSecond: 100, podStatus: false, cursorFlushMs: 10_000 });
   const idle = process.memoryUsage().rss;
   let lines = 0;
   s.pods.records$.subscribe((b) => {
     lines += b.length;
-    s.pods.acknowledge(b);
+    acknowledge(b);
   });
   await s.pods.start();
   const report = (): void => {

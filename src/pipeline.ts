@@ -6,6 +6,7 @@ import { DetectionEngine, type EngineOptions } from './detect/engine.ts';
 import { FindingsLifecycle, type LifecycleOptions, type LifecycleState } from './findings/lifecycle.ts';
 import type { Source } from './sources/types.ts';
 import type { LogSink } from './sinks/types.ts';
+import { acknowledge } from './delivery/acks.ts';
 
 /** The engine with the findings lifecycle: what every command, test and benchmark runs. */
 export type Detection = DetectionEngine<LifecycleState>;
@@ -32,16 +33,14 @@ export interface PipelineOptions {
 }
 
 /**
- * One direction: sources → parse → Loki sink + detectors → findings. Sources never see sinks;
- * the sink's delivery acknowledgements flow back to the sources only through acknowledge().
+ * One direction: sources → parse → Loki sink + detectors → findings. Sources never see sinks:
+ * acknowledgements travel with the records (record.ack, the emitting source's handle), and the sink
+ * hands each record back to its own handle once stored. Without a sink a batch counts as delivered
+ * as soon as it is written. Back-pressure is the sink's `pressure` value, which sources read.
  */
 export function findings$(opts: PipelineOptions): Observable<Finding> {
   const { engine, logSink } = opts;
-  if (logSink) {
-    logSink.onDelivered((records) => {
-      for (const s of opts.sources) s.acknowledge(records);
-    });
-  }
+  if (logSink) logSink.register(opts.sources.flatMap((s) => (s.acks ? [s.acks] : [])));
   const parsed$ = merge(...opts.sources.map((s) => s.records$)).pipe(
     map((batch: LogRecord[]) => {
       for (const r of batch) parseRecord(r);
@@ -49,7 +48,7 @@ export function findings$(opts: PipelineOptions): Observable<Finding> {
     }),
     tap((batch) => {
       if (logSink) logSink.write(batch);
-      else for (const s of opts.sources) s.acknowledge(batch);
+      else acknowledge(batch);
     }),
     share(),
   );

@@ -5,6 +5,7 @@
  */
 import { createLogger } from '../../src/logger.ts';
 import { FileSource } from '../../src/sources/files/source.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 
 const dir = process.argv[2]!;
@@ -31,7 +32,7 @@ const src = new FileSource({
 let lines = 0;
 src.records$.subscribe((batch) => {
   lines += batch.length;
-  src.acknowledge(batch);
+  acknowledge(batch);
 });
 await src.start();
 // stdin closed: the bench is done (exit, so a --cpu-prof profile is written).

@@ -61,12 +61,12 @@ const sink = new LokiSink({
  */
 class PressureGate extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (sink.pressure() <= 0.9) {
+    if (sink.pressure.fill <= 0.9) {
       done(null, chunk);
       return;
     }
     void (async () => {
-      while (sink.pressure() > 0.7) await sleep(20);
+      while (sink.pressure.fill > 0.7) await sleep(20);
       done(null, chunk);
     })();
   }
@@ -82,7 +82,7 @@ if (values['pods-root']) {
   const { createKubeFilesSources } = await import('../../src/sources/kube-files/index.ts');
   const { MemoryStore } = await import('../../src/state/memory-store.ts');
   const kube = createKubeFilesSources({
-    kube: { kubeconfigPath: values.kubeconfig!, cluster: values.cluster, nodeName: 'node-a', stateStore: new MemoryStore(), lookbackSeconds: 3300, maxResumeAgeSeconds: 3300, podStatus: false, pressure: () => sink.pressure() },
+    kube: { kubeconfigPath: values.kubeconfig!, cluster: values.cluster, nodeName: 'node-a', stateStore: new MemoryStore(), lookbackSeconds: 3300, maxResumeAgeSeconds: 3300, podStatus: false, pressure: sink.pressure },
     files: { root: values['pods-root'] },
   });
   findings$({ sources: [kube.pods], engine, logSink: sink, live: true }).subscribe();

@@ -13,6 +13,7 @@ import type { Source } from '../sources/types.ts';
 import type { FindingSink, LogSink } from '../sinks/types.ts';
 import { StdoutFindingSink } from '../sinks/stdout.ts';
 import { MemoryStore } from '../state/memory-store.ts';
+import { NO_PRESSURE } from '../delivery/pressure.ts';
 import { FileStore } from '../state/file-store.ts';
 import { stateKey, type StateStore } from '../state/store.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -81,7 +82,7 @@ async function check(file: string | undefined): Promise<number> {
   } catch (err) {
     problems.push(`${name}: field pipelines: ${(err as Error).message}`);
   }
-  const { built, errors: buildErrors } = await buildComponents(cfg.components, { cluster: cfg.cluster, store: new MemoryStore(), pressure: () => 0, file: name, checkOnly: true }, log);
+  const { built, errors: buildErrors } = await buildComponents(cfg.components, { cluster: cfg.cluster, store: new MemoryStore(), pressure: NO_PRESSURE, file: name, checkOnly: true }, log);
   problems.push(...buildErrors.map((e) => `${name}: ${e.key}: ${e.error.message}`));
   for (const p of problems) process.stderr.write(`robot-sre-detector: ${p}\n`);
   if (problems.length) {
@@ -229,7 +230,7 @@ export async function run(argv: string[]): Promise<number> {
       events: { enabled: k.events.enabled, ...(k.events.namespaces ? { namespaces: k.events.namespaces } : {}) },
       stateStore: store,
       // Back-pressure: while Loki's queue is nearly full, stop reading; the kubelet's files hold the backlog.
-      ...(logSink ? { pressure: () => logSink!.pressure() } : {}),
+      ...(logSink ? { pressure: logSink.pressure } : {}),
       ...(k.kubeconfig ? { kubeconfigPath: k.kubeconfig } : {}),
       ...(k.context ? { context: k.context } : {}),
       ...(k.labelSelector ? { labelSelector: k.labelSelector } : {}),
@@ -243,7 +244,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Optional components (src/components/registry.ts): files, journald, servers, extra findings sinks.
   const components: BuiltComponent[] = (
-    await buildComponents(cfg.components, { cluster: cfg.cluster, store, pressure: () => logSink?.pressure() ?? 0, file: values.config ?? process.env.CONFIG_FILE ?? '(defaults)', checkOnly: false }, log)
+    await buildComponents(cfg.components, { cluster: cfg.cluster, store, pressure: logSink?.pressure ?? NO_PRESSURE, file: values.config ?? process.env.CONFIG_FILE ?? '(defaults)', checkOnly: false }, log)
   ).built;
   const services: Service[] = [];
   for (const { built } of components) {

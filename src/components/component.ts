@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { Source } from '../sources/types.ts';
 import type { FindingSink } from '../sinks/types.ts';
 import type { StateStore } from '../state/store.ts';
+import type { Pressure } from '../delivery/pressure.ts';
 import type { Schema, Values } from './schema.ts';
 
 export type ComponentKind = 'source' | 'findings-sink' | 'server';
@@ -45,8 +46,8 @@ export interface BuildContext {
   readonly log: Logger;
   /** Cursors, positions and other state that must survive a restart. */
   readonly store: StateStore;
-  /** Fill of the log sink's queue, 0 (idle) … 1 (full): sources stop reading when it is high. */
-  pressure(): number;
+  /** The log sink's queue fill, 0 (idle) … 1 (full), a value the sink keeps current (NO_PRESSURE without one): sources stop reading when it is high. */
+  readonly pressure: Pressure;
   /** The config file, for error messages and relative paths. */
   readonly file: string;
   /** Options of the other configured components by key (e.g. the bundle server reads `services`). */

@@ -67,6 +67,26 @@ export interface LogRecord {
   malformed?: string;
   /** Source-specific position used to advance a cursor once a sink acknowledged the record. */
   position?: RecordPosition;
+  /**
+   * Whom a sink tells once the store accepted this record: the emitting source's handle, one object
+   * shared by all its records. Absent: nothing waits for this record's delivery (replay, pod status).
+   */
+  ack?: AckHandle;
+}
+
+/**
+ * A source's acknowledgement handle (src/delivery/acks.ts has the implementation and the router).
+ * acknowledge() receives only records that carry this handle, at most once each, in the order they
+ * were written to the sink, once the store accepted them; only then may the source advance and
+ * persist its cursors. Serialized (a sink's disk spool) as its id, by which the sink finds the
+ * handle again, also after a restart (src/sources/types.ts has the whole contract).
+ */
+export interface AckHandle {
+  /** Stable across restarts and unique among the pipeline's sources (the source's name). */
+  readonly id: string;
+  acknowledge(records: readonly LogRecord[]): void;
+  /** The id: what JSON.stringify writes for the handle. */
+  toJSON(): string;
 }
 
 /** Cursor key + position: advanced only after the sink acknowledged delivery. */

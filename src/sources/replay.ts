@@ -187,7 +187,6 @@ export class ReplaySource implements Source {
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
-  acknowledge(): void {}
   unready(): string | null {
     return null;
   }

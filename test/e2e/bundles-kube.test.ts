@@ -111,7 +111,7 @@ describe.skipIf(skip)('bundle server against a real kube-apiserver + kwok', () =
     process.env[SECRET_ENV] = SECRET;
     const port = await freePort();
     const options = readSection(bundlesComponent.schema, { enabled: true, host: '127.0.0.1', port, jwtSecretEnv: SECRET_ENV, dir: join(dir, 'bundles'), kubeconfig, metricsTimeout: '500ms' }, 'e2e.yaml', 'bundles');
-    const built = await bundlesComponent.build(options, { cluster: 'e2e', log: createLogger('silent'), store: new MemoryStore(), pressure: () => 0, file: 'e2e.yaml', optionsOf: () => undefined, checkOnly: false });
+    const built = await bundlesComponent.build(options, { cluster: 'e2e', log: createLogger('silent'), store: new MemoryStore(), pressure: { fill: 0 }, file: 'e2e.yaml', optionsOf: () => undefined, checkOnly: false });
     service = built.services![0]!;
     await service.start();
     base = `http://127.0.0.1:${port}`;
@@ -126,7 +126,7 @@ describe.skipIf(skip)('bundle server against a real kube-apiserver + kwok', () =
 
   it('refuses to build without the secret, or with a short one', async () => {
     const o = readSection(bundlesComponent.schema, { enabled: true, jwtSecretEnv: 'RSD_BUNDLES_E2E_UNSET' }, 'e2e.yaml', 'bundles');
-    const ctx = { cluster: 'e2e', log: createLogger('silent'), store: new MemoryStore(), pressure: () => 0, file: 'e2e.yaml', optionsOf: () => undefined, checkOnly: true };
+    const ctx = { cluster: 'e2e', log: createLogger('silent'), store: new MemoryStore(), pressure: { fill: 0 }, file: 'e2e.yaml', optionsOf: () => undefined, checkOnly: true };
     await expect(bundlesComponent.build(o, ctx)).rejects.toThrow(/RSD_BUNDLES_E2E_UNSET is not set/);
     process.env.RSD_BUNDLES_E2E_SHORT = 'short-secret';
     await expect(bundlesComponent.build({ ...o, jwtSecretEnv: 'RSD_BUNDLES_E2E_SHORT' }, ctx)).rejects.toThrow(/shorter than 32/);

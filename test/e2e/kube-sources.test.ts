@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 import { createKubeSources, type KubeSourceOptions, type KubeSources } from '../../src/sources/kube/index.ts';
 import { forbiddenGauge } from '../../src/sources/kube/shared.ts';
 import { FileStore } from '../../src/state/file-store.ts';
@@ -57,8 +58,9 @@ describe.skipIf(skip)('kube sources against a real kube-apiserver + kwok', () =>
       got.push(...b);
       ack(b);
     };
-    s.pods.records$.subscribe((b) => sink(b, (x) => s.pods.acknowledge(x)));
-    s.events.records$.subscribe((b) => sink(b, (x) => s.events.acknowledge(x)));
+    // Each record carries its source's handle (record.ack): delivered at once, as a healthy sink would.
+    s.pods.records$.subscribe((b) => sink(b, acknowledge));
+    s.events.records$.subscribe((b) => sink(b, acknowledge));
     await s.pods.start();
     if (withEvents) await s.events.start();
     let stopped = false;

@@ -106,10 +106,10 @@ describe.skipIf(skip)('network faults on the Kubernetes path (Toxiproxy)', () =>
       stallTimeoutMs: 3_000,
       podStatus: false,
       events: { enabled: false },
-      pressure: () => sink.pressure(),
+      pressure: sink.pressure,
     });
-    // As in the pipeline: every line to the sink; cursors advance only on its acknowledgement.
-    sink.onDelivered((rs) => sources.pods.acknowledge(rs));
+    // As in the pipeline: every line to the sink; cursors advance only on its acknowledgement (record.ack).
+    sink.register([sources.pods.acks]);
     sources.pods.records$.subscribe((b: LogRecord[]) => sink.write(b));
     await sources.pods.start();
     await until('pods synced', () => sources.pods.unready() === null);

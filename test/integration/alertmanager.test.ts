@@ -32,7 +32,7 @@ async function sinksFrom(yaml: string, n: number): Promise<FindingSink[]> {
   const cfg = parseConfig(yaml, 'alertmanager-test.yaml', {});
   const out: FindingSink[] = [];
   for (let i = 0; i < n; i++) {
-    const { built } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: () => 0, file: 'alertmanager-test.yaml', checkOnly: false }, createLogger('silent'));
+    const { built } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: { fill: 0 }, file: 'alertmanager-test.yaml', checkOnly: false }, createLogger('silent'));
     out.push(...built.flatMap((b) => b.built.findingSinks ?? []));
   }
   return out;

@@ -20,6 +20,7 @@ import { FileStore } from '../../src/state/file-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import type { StateStore } from '../../src/state/store.ts';
 import { appendJournal, requireTools, tools } from '../env/system-tools.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const run = promisify(execFile);
 const { journalctl: JOURNALCTL } = requireTools('journald-journal', 'journalRemote', 'journalctl');
@@ -95,7 +96,7 @@ function harness(o: Partial<JournaldSourceOptions> & { store: StateStore }): Har
     got,
     sub,
     ack(n = got.length) {
-      src.acknowledge(got.slice(acked, n));
+      acknowledge(got.slice(acked, n));
       acked = Math.max(acked, n);
     },
     async stop() {
@@ -220,7 +221,7 @@ describe('journald source: real journal files, real journalctl', () => {
     await until('the rest', () => b.got.length >= N + 100 - 120);
     await sleep(300);
     // An acknowledgement out of order holds the cursor until the older one arrives.
-    b.src.acknowledge([b.got[5]!]);
+    acknowledge([b.got[5]!]);
     expect(b.src.stats().pending).toBe(N + 100 - 120);
     b.ack(10);
     expect(b.src.stats().pending).toBe(N + 100 - 130);

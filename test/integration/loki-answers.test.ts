@@ -13,6 +13,7 @@ import { log } from '../../src/logger.ts';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
+import { SourceAcks } from '../../src/delivery/acks.ts';
 
 const skip = shouldSkip('loki answers (real VictoriaLogs behind a Loki-answers proxy)', ['victoria-logs']);
 
@@ -33,7 +34,10 @@ async function counter(c: typeof metrics.sinkRequests | typeof metrics.dropped, 
 async function deliver(proxy: LokiAnswersProxy, name: string, rs: LogRecord[], opts: Partial<ConstructorParameters<typeof LokiSink>[0]> = {}): Promise<LogRecord[]> {
   const sink = new LokiSink({ url: proxy.url, name, batchWaitMs: 50, minBackoffMs: 50, maxBackoffMs: 400, ...opts });
   const acked: LogRecord[] = [];
-  sink.onDelivered((x) => acked.push(...x));
+  // What a source does: its handle on each record.
+  const ack = new SourceAcks(`${name}-source`, (x) => acked.push(...x));
+  sink.register([ack]);
+  for (const r of rs) r.ack = ack;
   sink.write(rs);
   await sink.flush(30_000);
   await sink.close(5_000);

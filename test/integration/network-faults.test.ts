@@ -11,7 +11,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metrics } from '../../src/metrics.ts';
-import type { LogRecord } from '../../src/model/log-record.ts';
+import type { AckHandle, LogRecord } from '../../src/model/log-record.ts';
+import { SourceAcks } from '../../src/delivery/acks.ts';
 import { connectNats } from '../../src/nats/connection.ts';
 import { applyLayout, FINDINGS_STREAM } from '../../src/nats/streams.ts';
 import { JetStreamFindingSink } from '../../src/sinks/jetstream.ts';
@@ -37,12 +38,12 @@ async function counter(labels: Record<string, string>): Promise<number> {
   return (await metrics.dropped.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
 
-/** Writes `total` lines at `perSec` lines/s of real time (batches every 50 ms), calling `at(i)` as it goes. */
-async function produce(sink: LokiSink, cluster: string, total: number, perSec: number, t0: number, at: (i: number) => Promise<void> = async () => {}): Promise<void> {
+/** Writes `total` lines at `perSec` lines/s of real time (batches every 50 ms), calling `at(i)` as it goes; `ack` on each line. */
+async function produce(sink: LokiSink, cluster: string, total: number, perSec: number, t0: number, at: (i: number) => Promise<void> = async () => {}, ack?: AckHandle): Promise<void> {
   const perTick = Math.max(1, Math.round(perSec / 20));
   for (let i = 0; i < total; ) {
     const batch: LogRecord[] = [];
-    for (let k = 0; k < perTick && i < total; k++, i++) batch.push(line(cluster, i, t0));
+    for (let k = 0; k < perTick && i < total; k++, i++) batch.push({ ...line(cluster, i, t0), ack });
     sink.write(batch);
     await at(i);
     await sleep(50);
@@ -67,7 +68,9 @@ describe.skipIf(skip)('network faults: the log store behind Toxiproxy', () => {
     // duration), with a spool bound scaled the same way (256 MiB / 30 ≈ 8 MiB) around a 4 s outage.
     const sink = new LokiSink({ url: `${proxy.url()}/insert`, name: 'nf-fits', batchBytes: 64 * 1024, batchWaitMs: 100, memoryQueueBytes: 256 * 1024, spool: { dir, maxBytes: 8 * 1024 * 1024 }, minBackoffMs: 100, maxBackoffMs: 500, timeoutMs: 2000 });
     const acked = new Set<number>();
-    sink.onDelivered((rs) => rs.forEach((r) => acked.add(seqOf(r.line))));
+    // A source's handle on every line, registered so the spooled lines find it again.
+    const source = new SourceAcks('nf-source', (rs) => rs.forEach((r) => acked.add(seqOf(r.line))));
+    sink.register([source]);
     const droppedBefore = await counter({ component: 'loki' });
     const total = 20_000;
     let maxSpool = 0;
@@ -75,7 +78,7 @@ describe.skipIf(skip)('network faults: the log store behind Toxiproxy', () => {
       if (i === 4000) await proxy.setEnabled(false);
       if (i === 12_000) await proxy.setEnabled(true);
       maxSpool = Math.max(maxSpool, sink.queued().spoolBytes);
-    });
+    }, source);
     await sink.flush(60_000);
     await sink.close(5_000);
     const stored = await queryLogs(store.url, `{cluster="${cluster}"}`, { limit: 100_000 });
@@ -132,7 +135,7 @@ describe.skipIf(skip)('network faults: the log store behind Toxiproxy', () => {
     // A source honouring back-pressure, as the Kubernetes source does: it pauses while pressure is high.
     let paused = 0;
     for (let i = 0; i < total; ) {
-      if (sink.pressure() >= 0.9) {
+      if (sink.pressure.fill >= 0.9) {
         paused++;
         await sleep(100);
       } else {
@@ -141,7 +144,7 @@ describe.skipIf(skip)('network faults: the log store behind Toxiproxy', () => {
         sink.write(batch);
         await sleep(20);
       }
-      maxPressure = Math.max(maxPressure, sink.pressure());
+      maxPressure = Math.max(maxPressure, sink.pressure.fill);
       const q = sink.queued();
       maxQueued = Math.max(maxQueued, q.memoryBytes);
     }

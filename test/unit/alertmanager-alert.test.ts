@@ -99,7 +99,7 @@ describe('alertmanager config section', () => {
     expect(parseConfig('cluster: x\n', 'c.yaml', {}).components).toEqual([]);
     expect(parseConfig('alertmanager:\n  enabled: false\n  urls: [http://am:9093]\n', 'c.yaml', {}).components).toEqual([]);
     const cfg = parseConfig('alertmanager:\n  urls: [http://am:9093]\n  bearerTokenFile: /nonexistent/token\n', 'c.yaml', {});
-    const { errors } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml', checkOnly: true }, createLogger('silent'));
+    const { errors } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml', checkOnly: true }, createLogger('silent'));
     expect(errors.map((e) => e.error.message)).toEqual(['/nonexistent/token: field alertmanager.bearerTokenFile: cannot read secret file: ENOENT']);
   });
 });

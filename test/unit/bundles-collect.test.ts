@@ -231,7 +231,7 @@ describe('the `bundles:` section', () => {
     const cfg = parseConfig('bundles:\n  enabled: true\n  jwtSecretEnv: RSD_TEST_BUNDLES_SECRET_UNSET\n', 'c.yaml', {});
     const configured = cfg.components.filter((c) => c.spec.key === 'bundles');
     expect(configured[0]!.options).toMatchObject({ port: 8090, legacyFullAccess: false, maxPods: 20, maxTotalLogLines: 50_000, metricsTimeout: 2000, ttl: 3_600_000, maxWindow: 3_600_000 });
-    const base = { cluster: 'c', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml', checkOnly: true };
+    const base = { cluster: 'c', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml', checkOnly: true };
     const { errors } = await buildComponents(configured, base, createLogger('silent'));
     expect(errors.map((e) => e.error.message)).toEqual(['c.yaml: field bundles.jwtSecretEnv: environment variable RSD_TEST_BUNDLES_SECRET_UNSET is not set (the bundle server needs its JWT secret)']);
     const secret = 'x'.repeat(31);

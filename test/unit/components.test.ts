@@ -67,7 +67,7 @@ describe('configured components', () => {
 
   it('check mode collects every build error instead of stopping at the first', async () => {
     const cfg = parseConfig('example:\n  paths: [/broken]\n', 'c.yaml', {}, [example]);
-    const base = { cluster: 'c', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml' };
+    const base = { cluster: 'c', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml' };
     const checked = await buildComponents(cfg.components, { ...base, checkOnly: true }, createLogger('silent'));
     expect(checked.errors.map((e) => [e.key, e.error.message])).toEqual([['example', 'cannot open /broken']]);
     await expect(buildComponents(cfg.components, { ...base, checkOnly: false }, createLogger('silent'))).rejects.toThrow('cannot open /broken');

@@ -54,7 +54,7 @@ describe('files: component', () => {
 
   it('builds nothing in check mode and a FileSource otherwise', async () => {
     const cfg = parse('cluster: c9\nfiles:\n  include: [/var/log/*.log]\n  labels: { service: api, host: node-7 }\n');
-    const base = { cluster: 'c9', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml' };
+    const base = { cluster: 'c9', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml' };
     const files = cfg.components.filter((c) => c.spec.key === 'files');
     const checked = await buildComponents(files, { ...base, checkOnly: true }, createLogger('silent'));
     expect(checked.errors).toEqual([]);

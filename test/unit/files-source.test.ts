@@ -7,6 +7,7 @@ import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { FileSource, staticDir, type FileSourceOptions } from '../../src/sources/files/source.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const dirs: string[] = [];
 const running: FileSource[] = [];
@@ -69,7 +70,7 @@ async function run(store: MemoryStore, o: Partial<FileSourceOptions> & { include
   const got: LogRecord[] = [];
   src.records$.subscribe((batch) => {
     got.push(...batch);
-    if (autoAck) src.acknowledge(batch);
+    if (autoAck) acknowledge(batch);
   });
   await src.start();
   running.push(src);
@@ -77,7 +78,7 @@ async function run(store: MemoryStore, o: Partial<FileSourceOptions> & { include
     src,
     got,
     lines: () => got.map((r) => r.line),
-    ackAll: () => src.acknowledge(got),
+    ackAll: () => acknowledge(got),
     stop: async () => {
       running.splice(running.indexOf(src), 1);
       await src.stop();
@@ -118,7 +119,7 @@ describe('file source: reading and positions', () => {
     const r2 = await run(store, { include: [f] }, false);
     await until('re-read', () => r2.got.length === 50);
     expect(r2.got.map((x) => [x.line, x.ts])).toEqual(first);
-    r2.src.acknowledge(r2.got.slice(0, 30));
+    acknowledge(r2.got.slice(0, 30));
     await r2.stop();
     await appendFile(f, text(numbered('line', 51, 5)));
     const r3 = await run(store, { include: [f] });
@@ -211,13 +212,13 @@ describe('file source: reading and positions', () => {
     const f = join(d, 'app.log');
     const header = `# ${'h'.repeat(1200)}\n`; // the same fingerprint before and after
     await writeFile(f, header + text(numbered('old', 1, 20)));
-    let pressure = 0;
-    const r = await run(new MemoryStore(), { include: [f], pollIntervalMs: 60_000, pressure: () => pressure });
+    const pressure = { fill: 0 };
+    const r = await run(new MemoryStore(), { include: [f], pollIntervalMs: 60_000, pressure });
     await until('old', () => r.got.length === 21);
-    pressure = 1;
+    pressure.fill = 1;
     await sleep(150);
     await writeFile(f, header + text(numbered('new and longer than the old lines were', 1, 20)));
-    pressure = 0;
+    pressure.fill = 0;
     await until('new', () => r.got.length >= 41);
     await sleep(300);
     expect(r.lines().slice(21)).toEqual([header.trimEnd(), ...numbered('new and longer than the old lines were', 1, 20)]);
@@ -254,17 +255,17 @@ describe('file source: reading and positions', () => {
     const d = await tmp();
     const f = join(d, 'app.log');
     await writeFile(f, text(numbered('seq', 1, 100)));
-    let pressure = 0;
-    const r = await run(new MemoryStore(), { include: [join(d, 'app.log*')], pressure: () => pressure });
+    const pressure = { fill: 0 };
+    const r = await run(new MemoryStore(), { include: [join(d, 'app.log*')], pressure });
     await until('first 100', () => r.got.length === 100);
     // The sink is full: the source stops reading while the writer goes on, then the file is rotated.
-    pressure = 1;
+    pressure.fill = 1;
     await sleep(100);
     await appendFile(f, text(numbered('seq', 101, 50)));
     await copyFile(f, `${f}.1`);
     await truncate(f, 0);
     await appendFile(f, text(numbered('seq', 151, 20)));
-    pressure = 0;
+    pressure.fill = 0;
     await until('all 170', () => r.got.length >= 170);
     await sleep(500);
     const seen = r.lines();
@@ -333,15 +334,15 @@ describe('file source: bounds and content', () => {
     const d = await tmp();
     const f = join(d, 'p.log');
     await writeFile(f, text(['first']));
-    let pressure = 0.95;
-    const r = await run(new MemoryStore(), { include: [f], pressure: () => pressure });
+    const pressure = { fill: 0.95 };
+    const r = await run(new MemoryStore(), { include: [f], pressure });
     await sleep(300);
     expect(r.got).toEqual([]);
     expect(r.src.stats().paused).toBe(1);
-    pressure = 0.8; // between the thresholds: still paused
+    pressure.fill = 0.8; // between the thresholds: still paused
     await sleep(200);
     expect(r.got).toEqual([]);
-    pressure = 0.1;
+    pressure.fill = 0.1;
     await until('read', () => r.got.length === 1);
   });
 

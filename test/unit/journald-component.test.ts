@@ -8,7 +8,7 @@ import { JournaldSource } from '../../src/sources/journald/source.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 
 const parse = (yaml: string) => parseConfig(yaml, 'c.yaml', {}, COMPONENTS);
-const base = { cluster: 'c9', store: new MemoryStore(), pressure: () => 0, file: 'c.yaml' };
+const base = { cluster: 'c9', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml' };
 
 describe('journald: component', () => {
   it('is registered as a source and fills its defaults', () => {

@@ -11,6 +11,7 @@ import { createLogger } from '../../src/logger.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { JournaldSource, type JournaldSourceOptions } from '../../src/sources/journald/source.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
@@ -76,8 +77,8 @@ function source(o: Partial<JournaldSourceOptions>): { src: JournaldSource; got: 
 describe('journald: source process handling', () => {
   it('stops reading journalctl while the sink is under pressure, and resumes', async () => {
     const bin = await fake('pressure', 20_000, 'sleep 5');
-    let pressure = 1;
-    const { src, got } = source({ journalctl: bin, pressure: () => pressure });
+    const pressure = { fill: 1 };
+    const { src, got } = source({ journalctl: bin, pressure });
     await src.start();
     await until('paused', () => src.stats().paused);
     await sleep(300);
@@ -85,7 +86,7 @@ describe('journald: source process handling', () => {
     await sleep(300);
     expect(got.length).toBe(during); // nothing read while paused
     expect(during).toBeLessThan(20_000);
-    pressure = 0;
+    pressure.fill = 0;
     await until('all', () => got.length === 20_000);
     expect(got.at(-1)!.line).toBe('m 19999');
     await src.stop();
@@ -100,11 +101,11 @@ describe('journald: source process handling', () => {
     await sleep(200);
     expect(got.length).toBeLessThan(5000);
     for (let n = 0; got.length < 5000 && n < 100; n++) {
-      src.acknowledge(got.slice());
+      acknowledge(got.slice());
       await sleep(50);
     }
     expect(got.length).toBe(5000);
-    src.acknowledge(got);
+    acknowledge(got);
     expect(src.stats().acked).toBe('c4999');
     await src.stop();
   });

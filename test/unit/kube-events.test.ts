@@ -6,6 +6,7 @@ import { containerFromFieldPath, eventLine, occurrences } from '../../src/source
 import { forbiddenGauge } from '../../src/sources/kube/shared.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import { eventObject, FakeKube, podObject } from './kube-fake-apiserver.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -32,7 +33,7 @@ async function run(f: FakeKube, opts: Partial<KubeSourceOptions> = {}): Promise<
   const got: LogRecord[] = [];
   s.events.records$.subscribe((b) => {
     got.push(...b);
-    s.events.acknowledge(b);
+    acknowledge(b);
   });
   await s.events.start();
   let stopped = false;

@@ -16,6 +16,7 @@ import { createKubeSources } from '../../src/sources/kube/index.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import type { StateStore } from '../../src/state/store.ts';
 import { FakeKube, fixedTs, podObject } from './kube-fake-apiserver.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,7 +60,7 @@ async function runFiles(f: FakeKube, root: string, o: { store?: StateStore; podW
   const got: LogRecord[] = [];
   s.pods.records$.subscribe((b) => {
     got.push(...b);
-    if (o.ack !== false) s.pods.acknowledge(b);
+    if (o.ack !== false) acknowledge(b);
   });
   await s.pods.start();
   await until('synced', () => s.pods.unready() === null);

@@ -5,6 +5,7 @@ import { createKubeSources, type KubeSourceOptions, type KubeSources } from '../
 import { CursorStore } from '../../src/sources/kube/cursor-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import { FakeKube, fixedTs, podObject, type LogEntry } from './kube-fake-apiserver.ts';
+import { acknowledge } from '../../src/delivery/acks.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -47,7 +48,7 @@ async function run(f: FakeKube, opts: Partial<KubeSourceOptions> = {}, ack = tru
   const got: LogRecord[] = [];
   sources.pods.records$.subscribe((b) => {
     got.push(...b);
-    if (ack) sources.pods.acknowledge(b);
+    if (ack) acknowledge(b);
   });
   await sources.pods.start();
   await until('pods synced', () => sources.pods.unready() === null);
@@ -201,7 +202,7 @@ describe('kube pods source (fake API server)', () => {
     f.appendLog('default', 'p', 'c', entries(0, 4));
     const r1 = await run(f, { stateStore: store }, false);
     await until('4 lines', () => r1.lines().length === 4);
-    r1.sources.pods.acknowledge(r1.got.slice(0, 2));
+    acknowledge(r1.got.slice(0, 2));
     await r1.stop();
     const r2 = await run(f, { stateStore: store });
     await until('2 lines', () => r2.lines().length === 2);
@@ -242,18 +243,18 @@ describe('kube pods source (fake API server)', () => {
 
   it('stops reading while the downstream is under pressure, without stall reconnects or loss', async () => {
     const f = await fake();
-    let pressure = 0;
-    const r = await run(f, { pressure: () => pressure, stallTimeoutMs: 150 });
+    const pressure = { fill: 0 };
+    const r = await run(f, { pressure, stallTimeoutMs: 150 });
     f.put('pods', podObject({ name: 'p', containers: [{ name: 'c', id: 'containerd://bp' }] }));
     f.appendLog('default', 'p', 'c', entries(0, 1));
     await until('first line', () => r.lines().length === 1);
     const requestsBefore = f.requests.filter((q) => q.path.endsWith('/log')).length;
-    pressure = 1;
+    pressure.fill = 1;
     // Checked before lines are handed on: what arrives under pressure waits in the follower.
     f.appendLog('default', 'p', 'c', entries(1, 21));
     await new Promise((res) => setTimeout(res, 600));
     expect(r.lines().length).toBe(1);
-    pressure = 0;
+    pressure.fill = 0;
     await until('all lines', () => r.lines().length === 22);
     expect(r.lines()).toEqual(entries(0, 22).map((e) => e.line));
     expect(f.requests.filter((q) => q.path.endsWith('/log')).length).toBe(requestsBefore);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
+import { SourceAcks } from '../../src/delivery/acks.ts';
 import type { LokiSinkOptions } from '../../src/sinks/loki/options.ts';
 
 const root = new protobuf.Root();
@@ -65,6 +66,10 @@ async function fakeLoki(script: (req: Got, n: number) => Reply = () => ({ status
 /** Recent by default: live-first interleaving only applies inside Loki's out-of-order window. */
 const BASE_MS = Date.now() - 60_000;
 
+/** The source these records are of: its handle is on each; sink() points it at that sink's `acked`. */
+let ackedTo: LogRecord[] = [];
+const SOURCE = new SourceAcks('test-source', (rs) => ackedTo.push(...rs));
+
 function rec(i: number, over: Partial<LogRecord> = {}, baseMs = BASE_MS): LogRecord {
   const ms = baseMs + i;
   return {
@@ -76,6 +81,7 @@ function rec(i: number, over: Partial<LogRecord> = {}, baseMs = BASE_MS): LogRec
     level: 'info',
     target: { cluster: 'c1', namespace: 'ns', pod: 'p', container: over.target?.container ?? 'app', app: 'a' },
     position: { key: 'cid', ts: new Date(ms).toISOString() },
+    ack: SOURCE,
     ...over,
   };
 }
@@ -93,7 +99,8 @@ afterEach(async () => {
 function sink(url: string, o: Partial<LokiSinkOptions> = {}): { s: LokiSink; acked: LogRecord[] } {
   const s = new LokiSink({ url, batchWaitMs: 20, minBackoffMs: 10, maxBackoffMs: 50, ...o });
   const acked: LogRecord[] = [];
-  s.onDelivered((rs) => acked.push(...rs));
+  ackedTo = acked;
+  s.register([SOURCE]);
   cleanup.push(() => s.close(500));
   return { s, acked };
 }
@@ -206,7 +213,7 @@ describe('LokiSink against a local HTTP endpoint', () => {
     const { s, acked } = sink(loki.url, { batchBytes: 100, memoryQueueBytes: 1000 });
     for (let i = 0; i < 100; i++) s.write([rec(i)]);
     expect(s.queued().memoryBytes).toBeLessThanOrEqual(1000);
-    expect(s.pressure()).toBeGreaterThan(0.5);
+    expect(s.pressure.fill).toBeGreaterThan(0.5);
     const lost = (await droppedCount('queue_full')) - before;
     expect(lost).toBeGreaterThan(50);
     down = false;
@@ -310,6 +317,47 @@ describe('LokiSink disk spool', () => {
     expect(acked.map((r) => r.position?.key)).toEqual(Array(50).fill('cid'));
     await until(() => second.queued().spoolSegments === 0);
     expect((await readdir(dir)).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+  });
+
+  it('gives each source only its own records, also those read back from the spool after a restart, and this run\'s after them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rsd-spool-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const mk = () => {
+      const got = { a: [] as LogRecord[], b: [] as LogRecord[] };
+      return { got, a: new SourceAcks('a', (rs) => got.a.push(...rs)), b: new SourceAcks('b', (rs) => got.b.push(...rs)) };
+    };
+    // Batches of two sources and records nobody waits for (no handle), interleaved.
+    const write = (s: LokiSink, h: ReturnType<typeof mk>, from: number, n: number) => {
+      for (let i = from; i < from + n; i++) s.write([rec(i, { line: `a ${i}`, ack: h.a }), rec(i, { line: `b ${i}`, ack: h.b }), rec(i, { line: `none ${i}`, ack: undefined })]);
+    };
+    const down = await fakeLoki(() => ({ status: 503 }));
+    cleanup.push(down.close);
+    const first = new LokiSink({ url: down.url, batchBytes: 300, memoryQueueBytes: 400, spool: { dir, maxBytes: 1_000_000 }, batchWaitMs: 10, minBackoffMs: 10, maxBackoffMs: 20 });
+    const before = mk();
+    first.register([before.a, before.b]);
+    write(first, before, 0, 20);
+    await until(() => first.queued().spoolSegments > 0);
+    await first.close(100);
+    expect([before.got.a.length, before.got.b.length]).toEqual([0, 0]);
+
+    // After the restart: new handles under the same ids, and new lines behind the spooled ones.
+    const up = await fakeLoki();
+    cleanup.push(up.close);
+    const s = new LokiSink({ url: up.url, batchBytes: 300, batchWaitMs: 10, spool: { dir, maxBytes: 1_000_000 } });
+    cleanup.push(() => s.close(500));
+    const after = mk();
+    s.register([after.a, after.b]);
+    write(s, after, 20, 10);
+    await until(() => after.got.a.length === 30 && after.got.b.length === 30);
+    await s.flush(2000);
+    const nums = (rs: LogRecord[], p: string) => rs.map((r) => { expect(r.line.startsWith(`${p} `)).toBe(true); return Number(r.line.split(' ')[1]); });
+    for (const [rs, p] of [[after.got.a, 'a'], [after.got.b, 'b']] as const) {
+      const n = nums(rs, p);
+      // The spooled ones (in spool order) first, each once; then this run's, in write order.
+      expect([...n.slice(0, 20)].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(n.slice(20)).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
+    }
+    expect(new Set(up.got.flatMap((g) => g.lines)).size).toBe(90);
   });
 
   it('drops the oldest spool segment when the spool is full, and counts it', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
+import { SourceAcks } from '../../src/delivery/acks.ts';
 
 // A throwaway self-signed certificate for 127.0.0.1 (openssl is part of the base image).
 let dir: string;
@@ -37,17 +38,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const rec: LogRecord = {
-  ts: '2026-11-22T01:02:03.5Z', tsMs: 0, line: 'tls line', stream: 'stdout', kind: 'pod', level: 'info',
-  target: { cluster: 'c', namespace: 'n' },
-};
-
 async function pushOnce(opts: ConstructorParameters<typeof LokiSink>[0]): Promise<boolean> {
   const sink = new LokiSink({ batchWaitMs: 5, minBackoffMs: 10, maxBackoffMs: 20, ...opts });
   let ok = false;
-  sink.onDelivered(() => {
+  const ack = new SourceAcks('tls-test', () => {
     ok = true;
   });
+  const rec: LogRecord = {
+    ts: '2026-11-22T01:02:03.5Z', tsMs: 0, line: 'tls line', stream: 'stdout', kind: 'pod', level: 'info',
+    target: { cluster: 'c', namespace: 'n' }, ack,
+  };
   sink.write([rec]);
   await sink.flush(600);
   await sink.close(100);

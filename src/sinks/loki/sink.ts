@@ -1,6 +1,8 @@
 import { LRUCache } from 'lru-cache';
-import type { LogRecord } from '../../model/log-record.ts';
+import type { AckHandle, LogRecord } from '../../model/log-record.ts';
 import type { LogSink } from '../types.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
+import { AckDirectory, acknowledge } from '../../delivery/acks.ts';
 import { metrics } from '../../metrics.ts';
 import { log } from '../../logger.ts';
 import { backoffMs, classify, streamsOf, type Outcome } from './classify.ts';
@@ -67,6 +69,8 @@ function deadlineAt(deadlineMs: number): number {
  * cursor to the newest acknowledged line and a crash must not skip lines still queued behind it.
  * Held chunks are bounded (`heldAckBytes`); past it the oldest held chunk is never acknowledged,
  * which is safe: its lines were delivered and are only re-read (Loki drops exact duplicates).
+ * Released records go to the handles they carry (record.ack); spooled records carry the handle's id,
+ * resolved through the handles the pipeline registered.
  */
 export class LokiSink implements LogSink {
   readonly name: string;
@@ -79,7 +83,11 @@ export class LokiSink implements LogSink {
   private readonly spool: Spool | undefined;
   private readonly tenantBucket: TokenBucket;
   private readonly streamBuckets: LRUCache<string, TokenBucket>;
-  private readonly listeners: Array<(records: readonly LogRecord[]) => void> = [];
+  /** Handles by id, for records read back from the spool. */
+  private readonly handles = new AckDirectory();
+  /** Queue fill, kept current by updateGauges(). */
+  private readonly queueFill = { fill: 0 };
+  readonly pressure: Pressure = this.queueFill;
   private readonly logOnce = new OncePerInterval(60_000);
 
   private open: Chunk | undefined;
@@ -122,15 +130,7 @@ export class LokiSink implements LogSink {
     this.streamBuckets = new LRUCache({ max: 10_000, ttl: 600_000 });
     this.acks = new OrderedAcks<LogRecord>({
       maxHeldBytes: o.heldAckBytes,
-      deliver: (records) => {
-        for (const l of this.listeners) {
-          try {
-            l(records);
-          } catch (err) {
-            log.error({ component: 'loki', err }, 'onDelivered listener threw');
-          }
-        }
-      },
+      deliver: acknowledge,
       onDiscard: (lines) => {
         // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
         metrics.sinkAcksDiscarded.inc({ sink: this.name }, lines);
@@ -147,13 +147,8 @@ export class LokiSink implements LogSink {
     this.loop.catch((err: unknown) => log.error({ component: 'loki', err }, 'loki sink loop crashed'));
   }
 
-  onDelivered(listener: (records: readonly LogRecord[]) => void): void {
-    this.listeners.push(listener);
-  }
-
-  pressure(): number {
-    const cap = this.options.memoryQueueBytes + (this.options.spool?.maxBytes ?? 0);
-    return Math.min(1, (this.memBytes + this.spoolBytes) / cap);
+  register(handles: readonly AckHandle[]): void {
+    this.handles.register(handles);
   }
 
   /** Bytes waiting: memory (incl. the open and in-flight batches) and spool. */
@@ -346,9 +341,12 @@ export class LokiSink implements LogSink {
     }
   }
 
+  /** After every change of memBytes or spoolBytes: the gauges and the queue fill sources read. */
   private updateGauges(): void {
     metrics.sinkQueueBytes.set({ sink: this.name, tier: 'memory' }, Math.max(0, this.memBytes));
     metrics.sinkQueueBytes.set({ sink: this.name, tier: 'spool' }, Math.max(0, this.spoolBytes));
+    const cap = this.options.memoryQueueBytes + (this.options.spool?.maxBytes ?? 0);
+    this.queueFill.fill = Math.min(1, Math.max(0, this.memBytes + this.spoolBytes) / cap);
   }
 
   // ---- the send loop ----------------------------------------------------------------------
@@ -442,6 +440,8 @@ export class LokiSink implements LogSink {
       c.seg = seg;
       c.mem = false;
       for (const r of records) {
+        // The spool file has the handle's id (AckHandle.toJSON): the handle again, by id.
+        r.ack = this.handles.resolve(r.ack as unknown);
         const e = toEntry(r, this.labels, this.options.maxLineBytes);
         c.entries.push(e);
         c.records.push(r);
@@ -452,6 +452,7 @@ export class LokiSink implements LogSink {
       return c;
     } catch (err) {
       this.spoolBytes -= seg.bytes;
+      this.updateGauges();
       this.drop('spool_error', seg.lines);
       this.untrack(order);
       if (this.logOnce.allow('spool_read')) log.error({ component: 'loki', err }, 'loki spool segment unreadable: dropped');

@@ -105,7 +105,7 @@ export async function buildFileSource(o: Values<typeof filesSchema>, ctx: BuildC
     target: hostTarget(ctx.cluster, o.labels),
     store: ctx.store,
     log: ctx.log,
-    pressure: () => ctx.pressure(),
+    pressure: ctx.pressure,
   });
   ctx.log.info({ include: o.include, maxOpenFiles: o.maxOpenFiles, readFrom: o.readFrom, multiline: o.multiline.mode }, 'file source built');
   return { sources: [source] };

@@ -6,6 +6,8 @@ import type { Logger } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import type { StateStore } from '../../state/store.ts';
+import { SourceAcks } from '../../delivery/acks.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
 import { Batcher } from '../kube/batcher.ts';
 import type { Source } from '../types.ts';
 import { MultilineJoiner, type JoinedRecord, type MultilineOptions } from './multiline.ts';
@@ -34,8 +36,8 @@ export interface FileSourceOptions {
   target: Omit<Target, 'file'>;
   store: StateStore;
   log: Logger;
-  /** Log sink queue fill 0…1: reading pauses above 0.9 until it is under 0.7. */
-  pressure?: () => number;
+  /** The log sink's queue fill: reading pauses above 0.9 until it is under 0.7. */
+  pressure?: Pressure;
   /** Watch directories with fs.watch (inotify) besides polling (default true). */
   watch?: boolean;
   batchMaxRecords?: number;
@@ -214,6 +216,8 @@ interface Orphan {
 export class FileSource implements Source {
   readonly name = 'files';
   readonly records$: Observable<LogRecord[]>;
+  /** On every record: delivered records advance the positions (their `position.end`). */
+  readonly acks = new SourceAcks(this.name, (records) => this.acknowledged(records));
   private readonly o: FileSourceOptions;
   private readonly log: Logger;
   private readonly batcher: Batcher;
@@ -344,24 +348,38 @@ export class FileSource implements Source {
     return this.positions.flushAll();
   }
 
-  acknowledge(records: readonly LogRecord[]): void {
-    for (const r of records) {
-      if (r.kind !== 'file') continue;
-      const p = r.position as FilePosition | undefined;
-      if (!p || typeof p.end !== 'number') continue;
-      const owned = this.contents.get(p.key);
-      if (!owned || !owned.content.ack(p.end, p.skip === true)) continue;
-      const c = owned.content;
-      if (owned.owner === 'orphan') this.positions.scheduleIndex();
-      else if (owned.owner === 'finishing') {
-        if (c.acked >= c.emitted) {
-          this.finishing.delete(owned.id!);
-          this.contents.delete(c.key);
-          this.positions.scheduleIndex();
-        }
-        this.positions.schedule(owned.id!);
-      } else this.positions.schedule(owned.owner.id);
-    }
+  /**
+   * Positions delivered by whoever turned this source's records into their own (the Kubernetes files
+   * profile acknowledges the file positions its pod records were made of, and those it dropped).
+   */
+  acknowledgePositions(positions: readonly FilePosition[]): void {
+    for (const p of positions) this.ackPosition(p);
+    this.afterAcks();
+  }
+
+  private acknowledged(records: readonly LogRecord[]): void {
+    for (const r of records) this.ackPosition(r.position as FilePosition | undefined);
+    this.afterAcks();
+  }
+
+  private ackPosition(p: FilePosition | undefined): void {
+    // A position read back from the sink's spool after a restart may be of a content no longer tracked.
+    if (!p || typeof p.end !== 'number') return;
+    const owned = this.contents.get(p.key);
+    if (!owned || !owned.content.ack(p.end, p.skip === true)) return;
+    const c = owned.content;
+    if (owned.owner === 'orphan') this.positions.scheduleIndex();
+    else if (owned.owner === 'finishing') {
+      if (c.acked >= c.emitted) {
+        this.finishing.delete(owned.id!);
+        this.contents.delete(c.key);
+        this.positions.scheduleIndex();
+      }
+      this.positions.schedule(owned.id!);
+    } else this.positions.schedule(owned.owner.id);
+  }
+
+  private afterAcks(): void {
     // After stop the timer would be the last thing running: write now.
     if (this.stopped) void this.positions.flushAll();
   }
@@ -793,11 +811,11 @@ export class FileSource implements Source {
   private async gate(e: Entry): Promise<'go' | 'waited' | 'release'> {
     const pressure = this.o.pressure;
     const lagging = () => (e.content?.unackedAnchors ?? 0) >= MAX_ANCHORS;
-    if (!(pressure && pressure() > PAUSE_ABOVE) && !lagging()) return 'go';
+    if (!(pressure && pressure.fill > PAUSE_ABOVE) && !lagging()) return 'go';
     this.paused++;
     this.updateGauges();
     try {
-      while (!this.stopped && ((pressure && pressure() > RESUME_BELOW) || lagging())) {
+      while (!this.stopped && ((pressure && pressure.fill > RESUME_BELOW) || lagging())) {
         if (this.queue.size > 0) return 'release';
         await sleep(100);
       }
@@ -887,7 +905,7 @@ export class FileSource implements Source {
       const t = c.ts(j.start);
       const position: FilePosition = { key: c.key, ts: t.ts, end: j.end };
       if (j.skipRest) position.skip = true;
-      const r: LogRecord = { ts: t.ts, tsMs: t.ms, line: j.text, stream: 'unknown', kind: 'file', target: e.target, level: 'unknown', position };
+      const r: LogRecord = { ts: t.ts, tsMs: t.ms, line: j.text, stream: 'unknown', kind: 'file', target: e.target, level: 'unknown', position, ack: this.acks };
       if (j.truncated) {
         r.malformed = 'truncated';
         metrics.malformed.inc({ reason: 'truncated' });

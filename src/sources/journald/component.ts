@@ -110,7 +110,7 @@ export async function buildJournaldSource(o: Values<typeof journaldSchema>, ctx:
     target: hostTarget(ctx.cluster, o.labels),
     store: ctx.store,
     log: ctx.log,
-    pressure: () => ctx.pressure(),
+    pressure: ctx.pressure,
   });
   ctx.log.info({ directory: o.directory, units: o.units, identifiers: o.identifiers, priority: o.priority, readFrom: o.readFrom }, 'journald source built');
   return { sources: [source] };

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Observable } from 'rxjs';
 import { Backoff } from '../../delivery/backoff.ts';
+import { SourceAcks } from '../../delivery/acks.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
 import type { Logger } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
@@ -35,8 +37,8 @@ export interface JournaldSourceOptions {
   fixedService?: boolean;
   store: StateStore;
   log: Logger;
-  /** Log sink queue fill 0…1: reading pauses above 0.9 until it is under 0.7. */
-  pressure?: () => number;
+  /** The log sink's queue fill: reading pauses above 0.9 until it is under 0.7. */
+  pressure?: Pressure;
   /** Entries read and not acknowledged at most; past it reading waits (default 50,000). */
   maxUnacked?: number;
   restartBackoff?: { baseMs?: number; maxMs?: number };
@@ -59,7 +61,8 @@ const HEALTHY_AFTER_MS = 1000;
 const MAX_TARGETS = 4096;
 const STDERR_KEEP = 4096;
 
-let generation = 0;
+/** Per process random, then counted: a record from an earlier run (read back from the sink's spool) does not match. */
+let generation = Math.floor(Math.random() * 2 ** 40);
 
 export const NOT_FOUND = (bin: string) =>
   `journalctl not found (${bin}): install systemd (journalctl) in the image or mount the host's journal tools, or set journald.journalctl to its path`;
@@ -107,6 +110,8 @@ export function classifyExit(stderr: string, code: number | null, signal: string
 export class JournaldSource implements Source {
   readonly name = 'journald';
   readonly records$: Observable<LogRecord[]>;
+  /** On every record: delivered entries advance the cursor (in read order, JournalCursor). */
+  readonly acks = new SourceAcks(this.name, (records) => this.acknowledged(records));
   private readonly o: JournaldSourceOptions;
   private readonly log: Logger;
   private readonly batcher: Batcher;
@@ -175,10 +180,10 @@ export class JournaldSource implements Source {
     await this.cursor.flush();
   }
 
-  acknowledge(records: readonly LogRecord[]): void {
+  private acknowledged(records: readonly LogRecord[]): void {
     for (const r of records) {
-      if (r.kind !== 'journal') continue;
       const p = r.position as JournalPosition | undefined;
+      // Sequence numbers are this instance's: not those of an earlier instance or run (read back from a spool).
       if (!p || p.gen !== this.gen) continue;
       this.cursor.acknowledge(p.seq);
     }
@@ -365,6 +370,7 @@ export class JournaldSource implements Source {
       target: this.targetOf(e),
       level: levelOf(fieldText(e.PRIORITY)),
       position,
+      ack: this.acks,
     };
     if (capped.truncated) {
       r.malformed = 'truncated';
@@ -395,7 +401,7 @@ export class JournaldSource implements Source {
 
   private overloaded(threshold: number, unackedShare: number): boolean {
     const p = this.o.pressure;
-    return (p !== undefined && p() > threshold) || this.cursor.pending >= this.maxUnacked * unackedShare;
+    return (p !== undefined && p.fill > threshold) || this.cursor.pending >= this.maxUnacked * unackedShare;
   }
 
   /** After each chunk: stop reading journalctl's stdout while the sink is full or acknowledgements lag. */

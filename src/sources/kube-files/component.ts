@@ -61,7 +61,7 @@ export const kubeFilesComponent = defineComponent({
         lookbackSeconds: Math.round(o.lookback / 1000),
         podStatus: o.podStatus,
         stateStore: ctx.store,
-        pressure: () => ctx.pressure(),
+        pressure: ctx.pressure,
       },
       files: {
         root: o.root,

@@ -4,6 +4,7 @@ import { log as rootLog, type Logger } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import type { LogRecord, OutputStream, RecordPosition, Target } from '../../model/log-record.ts';
 import { stateKey } from '../../state/store.ts';
+import { SourceAcks } from '../../delivery/acks.ts';
 import { FileSource, type FilePosition } from '../files/source.ts';
 import { Batcher } from '../kube/batcher.ts';
 import type { ContainerStatus, Pod } from '../kube/k8s-types.ts';
@@ -96,6 +97,8 @@ export function containerIdFor(pod: Pod, info: PodLogPath): string {
 export class KubeFilesSource implements Source {
   readonly name = 'kube-pod-files';
   readonly records$: Observable<LogRecord[]>;
+  /** On every pod log record: delivered lines advance the file positions they were made of. */
+  readonly acks = new SourceAcks(this.name, (records) => this.acknowledged(records));
   /** The file source underneath (tests). */
   readonly files: FileSource;
   private readonly shared: KubeShared;
@@ -201,14 +204,14 @@ export class KubeFilesSource implements Source {
     return this.files.flushState();
   }
 
-  acknowledge(records: readonly LogRecord[]): void {
-    const out: LogRecord[] = [];
+  private acknowledged(records: readonly LogRecord[]): void {
+    const out: FilePosition[] = [];
     for (const r of records) {
-      if (r.kind !== 'pod' || !r.position) continue;
-      const frags = this.fragments.get(r.position);
-      if (frags) for (const p of frags) out.push({ kind: 'file', position: p } as unknown as LogRecord);
+      // The file positions a line was made of (unknown for a line read back from a spool after a restart).
+      const frags = r.position && this.fragments.get(r.position);
+      if (frags) for (const p of frags) out.push(p);
     }
-    if (out.length) this.files.acknowledge(out);
+    this.ackNow(out);
   }
 
   unready(): string | null {
@@ -441,7 +444,7 @@ export class KubeFilesSource implements Source {
       const last = l.positions[l.positions.length - 1]!;
       const position: FilePosition = { key: last.key, ts: l.ts.raw, end: last.end };
       this.fragments.set(position, l.positions);
-      const rec: LogRecord = { ts: l.ts.raw, tsMs: l.ts.ms, line: l.message, stream: l.stream, kind: 'pod', target: targetOf(l), level: 'unknown', position };
+      const rec: LogRecord = { ts: l.ts.raw, tsMs: l.ts.ms, line: l.message, stream: l.stream, kind: 'pod', target: targetOf(l), level: 'unknown', position, ack: this.acks };
       if (l.malformed) rec.malformed = l.malformed;
       bytes += l.message.length;
       out.push(rec);
@@ -460,6 +463,6 @@ export class KubeFilesSource implements Source {
   }
 
   private ackNow(positions: FilePosition[]): void {
-    if (positions.length) this.files.acknowledge(positions.map((p) => ({ kind: 'file', position: p }) as unknown as LogRecord));
+    if (positions.length) this.files.acknowledgePositions(positions);
   }
 }

@@ -1,7 +1,8 @@
 import { Counter, Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
 import { metrics, registry } from '../../metrics.ts';
-import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
+import type { AckHandle, LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
 import { KubeApiError, type KubeApi } from './api.ts';
 import { Backoff, sleep } from '../../delivery/backoff.ts';
 import { Cursor, lineHash, ResumeFilter, type CursorLimits } from './cursor.ts';
@@ -36,6 +37,8 @@ export interface FollowerContext {
   cursors: CursorStore;
   /** Remembers each emitted record's line hash, so acknowledging does not depend on the line surviving the pipeline unchanged. */
   hashes: WeakMap<RecordPosition, string>;
+  /** The pods source's handle, on every record. */
+  acks: AckHandle;
   emit(records: LogRecord[]): void;
   phase(containerId: string): InstancePhase;
   forbidden(err: KubeApiError): void;
@@ -46,8 +49,8 @@ export interface FollowerContext {
   stallFloorMs: number;
   drainIdleMs: number;
   maxLineBytes: number;
-  /** Downstream pressure 0…1 (e.g. the Loki sink's queue): reading pauses above 0.9 until it falls under 0.7. */
-  pressure?: () => number;
+  /** The log sink's queue fill: reading pauses above 0.9 until it falls under 0.7. */
+  pressure?: Pressure;
 }
 
 export const PAUSE_ABOVE = 0.9;
@@ -306,13 +309,13 @@ export class ContainerFollower {
         // per stream, instead of pushing the sink into dropping.
         const pressure = this.ctx.pressure;
         for (let i = 0; i < lines.length; i += EMIT_SLICE) {
-          if (pressure && pressure() > PAUSE_ABOVE) {
+          if (pressure && pressure.fill > PAUSE_ABOVE) {
             // Stop reading: HTTP/2 and TCP flow control push back to the API server and the kubelet, and the
             // log file on the node stays the buffer. The stall watchdog sleeps meanwhile.
             clearTimeout(timer);
             timer = undefined;
             pausedStreams.inc();
-            while (pressure() > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
+            while (pressure.fill > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
             pausedStreams.dec();
             if (stream.signal.aborted) throw new Error('aborted while paused');
             arm();
@@ -366,7 +369,7 @@ export class ContainerFollower {
       (this.emitted ??= new Cursor(this.ctx.limits)).add(key, h, ms);
       const position: RecordPosition = { key: s.containerId, ts: raw };
       this.ctx.hashes.set(position, h);
-      const rec: LogRecord = { ts: raw, tsMs: ms, line: msg, stream: 'unknown', kind: 'pod', target: s.target, level: 'unknown', position };
+      const rec: LogRecord = { ts: raw, tsMs: ms, line: msg, stream: 'unknown', kind: 'pod', target: s.target, level: 'unknown', position, ack: this.ctx.acks };
       if (l.truncated) malformed = 'truncated';
       else if (l.invalidUtf8) malformed ??= 'invalid_utf8';
       if (malformed) {

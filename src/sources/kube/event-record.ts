@@ -1,4 +1,4 @@
-import type { LogRecord, Target } from '../../model/log-record.ts';
+import type { AckHandle, LogRecord, Target } from '../../model/log-record.ts';
 import type { CoreEvent, Pod } from './k8s-types.ts';
 import { parseTs } from './timestamp.ts';
 import { podTarget } from './workload.ts';
@@ -71,7 +71,7 @@ export function eventTarget(ev: CoreEvent, cluster: string, pod: Pod | undefined
   return t;
 }
 
-export function eventRecord(ev: CoreEvent, delta: number, cluster: string, pod: Pod | undefined): LogRecord {
+export function eventRecord(ev: CoreEvent, delta: number, cluster: string, pod: Pod | undefined, ack?: AckHandle): LogRecord {
   const ts = lastSeen(ev);
   const p = parseTs(ts);
   const o = ev.involvedObject;
@@ -91,6 +91,7 @@ export function eventRecord(ev: CoreEvent, delta: number, cluster: string, pod: 
     fields: { reason: ev.reason ?? '', type: ev.type ?? '', object_kind: o.kind ?? '', object_name: o.name ?? '', count_total: String(occurrences(ev)) },
     event: { uid, type: ev.type ?? 'Normal', reason: ev.reason ?? '', count: delta, involvedObject: involved },
     position: { key: `event/${uid}`, ts: p ? p.raw : new Date().toISOString() },
+    ack,
   };
   const rc = ev.reportingComponent || ev.source?.component;
   if (rc && rec.event) rec.event.reportingComponent = rc;

@@ -4,6 +4,7 @@ import { log } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition } from '../../model/log-record.ts';
 import { stateKey } from '../../state/store.ts';
+import { SourceAcks } from '../../delivery/acks.ts';
 import { stableShard, workloadKey } from '../shard.ts';
 import type { Source } from '../types.ts';
 import type { KubeApiError } from './api.ts';
@@ -36,6 +37,8 @@ const RECENT_MAX = 2000;
 export class KubeEventsSource implements Source {
   readonly name = 'kube-events';
   readonly records$: Observable<LogRecord[]>;
+  /** On every event record: delivered occurrences become the persisted progress. */
+  readonly acks = new SourceAcks(this.name, (records) => this.acknowledged(records));
   private readonly shared: KubeShared;
   private readonly batcher: Batcher;
   private readonly reflectors: Reflector<CoreEvent>[];
@@ -133,9 +136,9 @@ export class KubeEventsSource implements Source {
     return this.persist();
   }
 
-  acknowledge(records: readonly LogRecord[]): void {
+  private acknowledged(records: readonly LogRecord[]): void {
     for (const r of records) {
-      if (r.kind !== 'event' || !r.event || !r.position) continue;
+      if (!r.event || !r.position) continue;
       const total = this.totals.get(r.position) ?? this.emitted.get(r.event.uid) ?? r.event.count;
       if (r.tsMs > this.state.hwmMs) this.state.hwmMs = r.tsMs;
       const prev = this.state.recent[r.event.uid];
@@ -182,7 +185,7 @@ export class KubeEventsSource implements Source {
     const o = this.shared.opts;
     const pod = ev.involvedObject.kind === 'Pod' && ev.involvedObject.name ? this.shared.informer.byNamespacedName(ev.involvedObject.namespace ?? ev.metadata.namespace ?? '', ev.involvedObject.name) : undefined;
     if (!this.owns(ev, pod)) return;
-    const rec = eventRecord(ev, total - prev, o.cluster, pod);
+    const rec = eventRecord(ev, total - prev, o.cluster, pod, this.acks);
     if (rec.position) this.totals.set(rec.position, total);
     metrics.linesIn.inc({ source: 'event' });
     metrics.bytesIn.inc({ source: 'event' }, rec.line.length);

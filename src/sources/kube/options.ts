@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { StateStore } from '../../state/store.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
 import { MemoryStore } from '../../state/memory-store.ts';
 import { replicaIndexFromHostname } from '../shard.ts';
 import type { KubeApi } from './api.ts';
@@ -84,10 +85,10 @@ export interface KubeSourceOptions {
   /** Server-side watch lifetime in seconds (jittered ±20 %) [300]. */
   watchTimeoutSeconds?: number;
   /**
-   * Downstream pressure 0…1, e.g. `() => lokiSink.pressure()`. Log streams stop reading above 0.9 and resume
+   * The log sink's queue fill (e.g. `lokiSink.pressure`). Log streams stop reading above 0.9 and resume
    * under 0.7, so a catch-up after an outage waits in the kubelet's files instead of in memory [none].
    */
-  pressure?: () => number;
+  pressure?: Pressure;
   /** Prebuilt API client (tests, shared connection pool). */
   api?: KubeApi;
 }
@@ -126,7 +127,7 @@ export interface ResolvedKubeOptions {
   eventNamespaces: string[];
   stateStore: StateStore;
   watchTimeoutSeconds: number;
-  pressure: (() => number) | undefined;
+  pressure: Pressure | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {

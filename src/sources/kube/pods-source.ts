@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Observable } from 'rxjs';
 import { log } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
+import { SourceAcks } from '../../delivery/acks.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import type { Source } from '../types.ts';
 import { Batcher } from './batcher.ts';
@@ -53,6 +54,8 @@ export function instancePhase(s: ContainerStatus, id: string): InstancePhase | n
 export class KubePodsSource implements Source {
   readonly name = 'kube-pods';
   readonly records$: Observable<LogRecord[]>;
+  /** On every pod log record (not on pod status records): delivered lines advance the container cursors. */
+  readonly acks = new SourceAcks(this.name, (records) => this.acknowledged(records));
   private readonly shared: KubeShared;
   private readonly batcher: Batcher;
   private readonly cursors: CursorStore;
@@ -112,10 +115,10 @@ export class KubePodsSource implements Source {
     return this.cursors.flush();
   }
 
-  acknowledge(records: readonly LogRecord[]): void {
+  private acknowledged(records: readonly LogRecord[]): void {
     for (const r of records) {
       const p = r.position;
-      if (r.kind !== 'pod' || !p) continue;
+      if (!p) continue;
       const t = parseTs(p.ts);
       if (!t) continue;
       this.cursors.ack(p.key, t.key, this.hashes.get(p) ?? lineHash(r.line), t.ms);
@@ -241,6 +244,7 @@ export class KubePodsSource implements Source {
         limiter: this.limiter,
         cursors: this.cursors,
         hashes: this.hashes,
+        acks: this.acks,
         emit: (recs) => this.batcher.push(recs),
         phase: (id) => this.phase(id),
         forbidden: (e) => this.shared.forbidden(e),

@@ -1,0 +1,11 @@
+/**
+ * Back-pressure as a value: how full the log sink's queue is, 0 (idle) … 1 (full). The sink keeps
+ * `fill` current; sources read it before they read more (each its own thresholds: the file,
+ * journald and Kubernetes sources pause above 0.9 and resume under 0.7).
+ */
+export interface Pressure {
+  readonly fill: number;
+}
+
+/** No log sink: nothing ever pushes back. */
+export const NO_PRESSURE: Pressure = Object.freeze({ fill: 0 });
