@@ -22,6 +22,7 @@ import { findings$, detectionEngine } from '../../src/pipeline.ts';
 import { LokiSink } from '../../src/sinks/loki/index.ts';
 import { ReplaySource } from '../../src/sources/replay.ts';
 import { registry } from '../../src/metrics.ts';
+import { PAUSE_ABOVE, RESUME_BELOW } from '../../src/delivery/pressure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,12 +62,12 @@ const sink = new LokiSink({
  */
 class PressureGate extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (sink.pressure.fill <= 0.9) {
+    if (sink.pressure.fill <= PAUSE_ABOVE) {
       done(null, chunk);
       return;
     }
     void (async () => {
-      while (sink.pressure.fill > 0.7) await sleep(20);
+      while (sink.pressure.fill > RESUME_BELOW) await sleep(20);
       done(null, chunk);
     })();
   }

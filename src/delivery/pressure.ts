@@ -9,3 +9,7 @@ export interface Pressure {
 
 /** No log sink: nothing ever pushes back. */
 export const NO_PRESSURE: Pressure = Object.freeze({ fill: 0 });
+
+/** Every source reads the same thresholds: pause reading above PAUSE_ABOVE, resume under RESUME_BELOW. */
+export const PAUSE_ABOVE = 0.9;
+export const RESUME_BELOW = 0.7;

@@ -7,7 +7,7 @@ import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import type { StateStore } from '../../state/store.ts';
 import { SourceAcks } from '../../delivery/acks.ts';
-import type { Pressure } from '../../delivery/pressure.ts';
+import { PAUSE_ABOVE, RESUME_BELOW, type Pressure } from '../../delivery/pressure.ts';
 import { Batcher } from '../kube/batcher.ts';
 import type { Source } from '../types.ts';
 import { MultilineJoiner, type JoinedRecord, type MultilineOptions } from './multiline.ts';
@@ -51,8 +51,6 @@ export interface FilePosition extends RecordPosition {
   skip?: true;
 }
 
-const PAUSE_ABOVE = 0.9;
-const RESUME_BELOW = 0.7;
 // A read of a file that grows a few lines at a time needs a few KiB: a 64 KiB buffer per read was most of the
 // source's garbage at 500 trickling files. A full buffer moves to READ_LARGE.
 const READ_SMALL = 8 * 1024;

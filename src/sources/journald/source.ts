@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Observable } from 'rxjs';
 import { Backoff } from '../../delivery/backoff.ts';
 import { SourceAcks } from '../../delivery/acks.ts';
-import type { Pressure } from '../../delivery/pressure.ts';
+import { PAUSE_ABOVE, RESUME_BELOW, type Pressure } from '../../delivery/pressure.ts';
 import type { Logger } from '../../logger.ts';
 import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
@@ -53,8 +53,6 @@ export interface JournalPosition extends RecordPosition {
   gen: number;
 }
 
-const PAUSE_ABOVE = 0.9;
-const RESUME_BELOW = 0.7;
 const KILL_AFTER_MS = 2000;
 /** A journalctl that ran this long without failing counts as started (backoff reset, ready). */
 const HEALTHY_AFTER_MS = 1000;

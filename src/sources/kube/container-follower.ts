@@ -2,7 +2,7 @@ import { Counter, Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
 import { metrics, registry } from '../../metrics.ts';
 import type { AckHandle, LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
-import type { Pressure } from '../../delivery/pressure.ts';
+import { PAUSE_ABOVE, RESUME_BELOW, type Pressure } from '../../delivery/pressure.ts';
 import { KubeApiError, type KubeApi } from './api.ts';
 import { Backoff, sleep } from '../../delivery/backoff.ts';
 import { Cursor, lineHash, ResumeFilter, type CursorLimits } from './cursor.ts';
@@ -53,8 +53,6 @@ export interface FollowerContext {
   pressure?: Pressure;
 }
 
-export const PAUSE_ABOVE = 0.9;
-export const RESUME_BELOW = 0.7;
 /** Lines handed to the sink between two pressure checks. */
 const EMIT_SLICE = 16;
 
