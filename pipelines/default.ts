@@ -84,6 +84,8 @@ const rules: Rule[] = [
       /\b(?:ReconciliationFailed|InstallFailed|UpgradeFailed|RollbackFailed|UninstallFailed|ArtifactFailed|GitOperationFailed|BuildFailed|HealthCheckFailed|DependencyNotReady)\b|health check failed after \d|dependency '[^']+' is not ready|failed to checkout and determine revision/,
       // Argo CD
       /\bComparisonError\b|\bInvalidSpecError\b|\bSyncError\b|Manifest generation error|Failed to load (?:live|target) state|Failed to compare desired state|\bSync operation to \S+ failed|one or more (?:objects|synchronization tasks) (?:failed|completed unsuccessfully)|operation \(phase: (?:Failed|Error)\)|failed to sync cluster/i,
+      // Argo CD's per-resource sync result (`status: SyncFailed`).
+      /\bstatus"?:\s*"?SyncFailed\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -137,20 +139,35 @@ const rules: Rule[] = [
       // Allocation failures in the allocators' and runtimes' own words: Rust's alloc error handler, Ruby's
       // NoMemoryError, C/C++ "failed to allocate memory"; the memory cgroup v1 report's usage/limit line.
       /\bNoMemoryError\b|memory allocation of \d+ bytes failed|\b(?:failed|unable) to allocate memory\b/,
+      // NumPy's allocation failure (`_ArrayMemoryError: Unable to allocate 1.61 GiB for an array with shape …`).
+      /\b_?ArrayMemoryError\b|\bUnable to allocate [\d.]+ ?[KMGTPE]?i?B for an array\b/,
       /\bmemory(?:\+swap)?: usage \d+kB, limit \d+kB, failcnt \d+/,
-      /std::bad_alloc/,
+      // C++'s allocation failure, whatever namespace or mangling is printed before the class name.
+      /bad_alloc\b/,
       /(?:killed|terminated) (?:due to|because of) (?:memory|oom)|oom_reaper|cannot allocate memory/i,
       /Allowed memory size of \d+ bytes exhausted/i,
       /(?:exceeded|over) (?:its |the )?memory limit|memory limit (?:exceeded|reached)/i,
       /heap (?:out of memory|limit (?:reached|exceeded))|Reached heap limit|Ineffective mark-compacts near heap limit|Allocation failed - JavaScript heap/i,
-      /reason=OOMKilled|exit ?code[=: ]+137\b/i,
+      // Exit status 137 (SIGKILL) in the words of shells, CI runners and build tools.
+      /reason=OOMKilled|\b(?:exit|exited(?: with)?|return(?:ed)?(?: a non-zero)?) ?(?:code|status)[=: ]+137\b/i,
       // Allocation failures reported by runtimes (Go's runtime, Windows commit limit errno 1455) and systemd-oomd.
       /runtime: cannot map pages in arena|runtime: out of memory|VirtualAlloc of \d+ bytes failed|errno=1455\b|paging file is too small/i,
       /systemd-oomd[^\n]{0,80}(?:Considered \d+ cgroups for killing|Killed \S+ due to)|Considered \d+ cgroups for killing/i,
       // Sections of the kernel's OOM report (cgroup v1/v2) and userspace OOM controllers (Talos).
       /\bMemory cgroup stats for \/|\bTask in \/\S* killed as a result of limit of\b|\bOOMController\b/,
+      // The OOM killer's own kernel functions in a call trace.
+      /\b(?:oom_kill_process|out_of_memory|mem_cgroup_out_of_memory|mem_cgroup_oom_synchronize)\+0x/,
+      // earlyoom: its low-memory threshold and the process it signals (with its badness and VmRSS).
+      /\blow memory! (?:at or below SIG(?:TERM|KILL) limits|killing process)/i,
+      /\b(?:sending SIG(?:TERM|KILL) to|killing) process[^\n]{0,120}\b(?:badness|oom_score):? \d+[^\n]{0,40}\bVmRSS\b/i,
+      // containerd's OOM event.
+      /\bTaskOOM\b|\btopic=\/tasks\/oom\b/,
       // The JVM's OutOfMemoryError messages and V8's OOM handler frames, when the class name is not on the line.
       /\bJava heap space\b|\bGC overhead limit exceeded\b|Requested array size exceeds VM limit|unable to create (?:new )?native thread|\bOOMErrorHandler\b|ReportOOMFailure/,
+      // V8's report of the last GCs before its heap OOM (the GC trace and its banners).
+      /\bscavenge might not succeed\b|<--- Last few GCs --->|<--- JS stacktrace --->/,
+      // The bare message line of an OutOfMemoryError whose class name is on the line before.
+      /^\s*(?:Direct buffer memory|Compressed class space|Metaspace)\s*$/,
     ],
     exclude: CONFIG_DUMP,
   }),
@@ -191,6 +208,8 @@ const rules: Rule[] = [
       /\bhealth[ -]?checks? (?:still )?(?:failed|failing|failure|error(?:ed)?|timed out|is failing|exceeded timeout)|\bhealth check for (?:server|backend|target|service|node) [^\n]{0,160}failed|HealthIndicator[^\n]{0,80}(?:failed|\bDOWN\b)|health check rpc failed/i,
       /\bServer \S+ is DOWN\b|\bhas no server available\b|reason: Layer[4-7] (?:connection problem|timeout|wrong status|response error|invalid response)/,
       /\bis now critical\b|\bno live upstreams\b|upstream server temporarily disabled|failure to get a peer from the ring-balancer/i,
+      // lua-resty-healthcheck (Kong, OpenResty): an active check of an upstream target failing.
+      /\[healthcheck\] \([^)\n]{1,200}\) (?:failed to (?:receive status line|connect|send|receive)|unhealthy (?:TCP|HTTP|TIMEOUT) increment)/,
       /dependency failed to start|\bcontainer [^\n]{0,80} is unhealthy\b|\bis unhealthy\b|\(unhealthy\)|(?:has|with|\d+) unhealthy targets?\b/i,
       // A health endpoint answering 5xx (the apiserver's own access log, clients quoting it), a load balancer's
       // failed-checks verdict, Envoy's health-check event log, nginx/tengine upstream check module.
@@ -296,13 +315,17 @@ const rules: Rule[] = [
     id: 'ldap-unreachable', incident_type: 'ldap_unreachable', domain: 'identity', severity: 'error',
     title: 'LDAP unreachable', group: G, priority: next(),
     match: [
-      /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91)|connect error|not reachable)/i,
+      /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91|200)\b|could not connect|ldap connection (?:has been |was |is )?(?:closed|lost|reset)|error ?code:? 0x(?:34|51|5b)\b|connect error|not reachable|could not be established|\berror:? timeout\b(?!\s*[=:]?\s*\d)|\b(?:ETIMEDOUT|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\b)/i,
       /(?:timed out|unreachable|refused|can'?t contact|cannot contact|unable to (?:connect|contact|reach)|failed to (?:connect|bind|contact)|CommunicationException|connection (?:error|failed|reset))[^\n]{0,200}ldap/i,
       // The directory's ports (389, 636, global catalog 3268/3269) and JNDI's exception for them.
       /:(?:389|636|3268|3269)\b[^\n]{0,120}(?:refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|unreachable|reset|closed)|(?:ECONNREFUSED|refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|ETIMEDOUT|EHOSTUNREACH|CommunicationException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
       // Active Directory's "server is not operational" (0x8007203A), JNDI's ServiceUnavailableException
       // for a directory, and clients saying they could not connect to it.
       /\bThe server is not operational\b|\b0x8007203A\b|(?:ldap|active directory)[^\n]{0,120}ServiceUnavailableException|error (?:when |while )?connecting to (?:the )?(?:LDAP|Active Directory)\b/i,
+      // sssd's back end gone offline (it could not reach its directory).
+      /\b(?:SSSD|Backend) is offline\b/,
+      // sssd's failover marking a directory server (or its port) as not working.
+      /\bMarking (?:server|port \d+ of server) '[^']+' as 'not working'/,
       // ldap3's socket-level exceptions (open, send, receive, session terminated, pool exhausted).
       /\bLDAPSocket(?:Open|Send|Receive|Close)Error\b|\bLDAPSessionTerminatedByServerError\b|\bLDAPServerPoolExhaustedError\b/,
       /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|ldaps?:\/\/\S+ closed\b/i,
