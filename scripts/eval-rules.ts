@@ -3,11 +3,12 @@
  * Kubernetes event messages gathered from public sources (test/fixtures/incident-corpus).
  *
  * Usage: node scripts/eval-rules.ts [--corpus DIR] [--split test|dev|all|legacy]
- *        [--attribution pod|namespace] [--pipeline FILE] [--verbose]
+ *        [--attribution pod|namespace] [--pipeline FILE] [--no-second-stage] [--verbose]
  * --split picks the corpus files: test (default; incidents.test.ndjson + ordinary.test.ndjson, the
  * frozen held-out half, see SPLIT.md), dev (the half rules may be derived from), all (both), legacy
  * (the v1 files incidents.ndjson + ordinary.ndjson). --pipeline evaluates a rule-set file instead of
- * pipelines/default.ts, e.g. an edited copy.
+ * pipelines/default.ts, e.g. an edited copy. --no-second-stage evaluates the defaults without the
+ * second stage (pipelines/second-stage.ts), which they load by default.
  * Prints a table (recall per type with a 95 % Wilson interval) and the misses/false positives on
  * stderr and a final JSON line on stdout: {"recall":{type:…},"recall_min":…,"fp_rate":…,…}
  *
@@ -293,6 +294,7 @@ if (import.meta.main) {
       split: { type: 'string', default: 'test' },
       attribution: { type: 'string', default: 'pod' },
       pipeline: { type: 'string' },
+      'no-second-stage': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },
   });
@@ -300,9 +302,14 @@ if (import.meta.main) {
   if (!SPLITS.includes(split)) throw new Error(`--split must be one of ${SPLITS.join(', ')}`);
   const attribution = values.attribution as 'pod' | 'namespace';
   if (attribution !== 'pod' && attribution !== 'namespace') throw new Error('--attribution must be pod or namespace');
-  const rules = values.pipeline ? await loadRules({ defaults: false, pipelines: [resolve(values.pipeline)] }) : undefined;
+  const noSecond = values['no-second-stage']!;
+  const rules = values.pipeline
+    ? await loadRules({ defaults: false, pipelines: [resolve(values.pipeline)] })
+    : noSecond
+      ? await loadRules({ secondStage: false })
+      : undefined;
   const r = await evaluate(resolve(values.corpus!), { split, attribution, ...(rules ? { rules } : {}) });
-  process.stderr.write(report(r, values.verbose!, `corpus split: ${split}, attribution: ${attribution}${values.pipeline ? `, rules: ${values.pipeline}` : ''}`));
+  process.stderr.write(report(r, values.verbose!, `corpus split: ${split}, attribution: ${attribution}${values.pipeline ? `, rules: ${values.pipeline}` : noSecond ? ', without the second stage' : ''}`));
   const out = {
     split,
     attribution,
