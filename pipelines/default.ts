@@ -148,8 +148,9 @@ const rules: Rule[] = [
       /Allowed memory size of \d+ bytes exhausted/i,
       /(?:exceeded|over) (?:its |the )?memory limit|memory limit (?:exceeded|reached)/i,
       /heap (?:out of memory|limit (?:reached|exceeded))|Reached heap limit|Ineffective mark-compacts near heap limit|Allocation failed - JavaScript heap/i,
-      // Exit status 137 (SIGKILL) in the words of shells, CI runners and build tools.
-      /reason=OOMKilled|\b(?:exit|exited(?: with)?|return(?:ed)?(?: a non-zero)?) ?(?:code|status)[=: ]+137\b/i,
+      /reason=OOMKilled|exit ?code[=: ]+137\b/i,
+      // Exit status 137 (SIGKILL) in the other words of shells, CI runners and build tools.
+      /\b(?:exited with (?:code|status)|exit status|return(?:ed)? (?:a non-zero )?code|return status)[=: ]+137\b/i,
       // Allocation failures reported by runtimes (Go's runtime, Windows commit limit errno 1455) and systemd-oomd.
       /runtime: cannot map pages in arena|runtime: out of memory|VirtualAlloc of \d+ bytes failed|errno=1455\b|paging file is too small/i,
       /systemd-oomd[^\n]{0,80}(?:Considered \d+ cgroups for killing|Killed \S+ due to)|Considered \d+ cgroups for killing/i,
