@@ -7,9 +7,10 @@ import { metrics } from '../../metrics.ts';
 import type { LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import type { StateStore } from '../../state/store.ts';
 import { SourceAcks } from '../../delivery/acks.ts';
-import { PAUSE_ABOVE, RESUME_BELOW, type Pressure } from '../../delivery/pressure.ts';
+import type { Pressure } from '../../delivery/pressure.ts';
 import { Batcher } from '../kube/batcher.ts';
 import type { Source } from '../types.ts';
+import { ReadTurns } from './read-turns.ts';
 import { MultilineJoiner, type JoinedRecord, type MultilineOptions } from './multiline.ts';
 import { Content, fingerprintOf, hashPrefix, matchFingerprint, MAX_ANCHORS, MIN_MATCH_BYTES, PositionStore, type FileRecordJson, type IndexJson, type OrphanJson } from './positions.ts';
 import { FileLineSplitter, type FileLine } from './splitter.ts';
@@ -81,6 +82,12 @@ const MAX_WATCHED_DIRS = 1024;
 const HEARTBEAT_MS = 60_000;
 const FINISHING_TTL_MS = 10 * 60_000;
 const IO_CONCURRENCY = 32;
+/**
+ * Reads (of all files) between the disk and the sink at once. Four keep the libuv pool (4 threads)
+ * busy while the pipeline works on the last read; the sink's queue is then overshot by at most four
+ * reads (1 MiB) when it fills.
+ */
+const READ_CONCURRENCY = 4;
 const TAIL_BYTES = 32;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
@@ -129,6 +136,12 @@ class Entry {
   lastData: number;
   /** When the reader last found the end of the file (0: reading). */
   caughtUpAt = 0;
+  /**
+   * The last read found the end of the file: only then may the multiline timeout emit an open group
+   * or an unfinished last line. A reader waiting for its turn (a catch-up of many files, a sink under
+   * pressure) has more of that line on disk, and flushing it would cut one line in two records.
+   */
+  atEnd = false;
   /** Bytes read since rateSince, and whether the last window's rate made the file hot (no coalescing). */
   rateBytes = 0;
   rateSince = 0;
@@ -230,7 +243,9 @@ export class FileSource implements Source {
   private readonly copies = new Set<Entry>();
   private readonly queue = new Set<Entry>();
   private openCount = 0;
-  private paused = 0;
+  /** Readers waiting for acknowledgements of their file. */
+  private lagging = 0;
+  private readonly turns: ReadTurns;
   private readonly watchers = new Map<string, FSWatcher>();
   private watchFailed = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -252,6 +267,7 @@ export class FileSource implements Source {
     this.log = o.log;
     this.batcher = new Batcher(o.batchMaxRecords ?? 1000, o.batchMaxWaitMs ?? 50);
     this.records$ = this.batcher.subject.asObservable();
+    this.turns = new ReadTurns({ concurrency: READ_CONCURRENCY, ...(o.pressure ? { pressure: o.pressure } : {}), onPause: () => this.updateGauges() });
     this.positions = new PositionStore({
       store: o.store,
       scope: o.scope,
@@ -325,6 +341,7 @@ export class FileSource implements Source {
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     this.queue.clear();
+    this.turns.close();
     const entries = [...this.byId.values()];
     for (const e of entries) e.wake();
     await Promise.allSettled(entries.map((e) => e.running));
@@ -388,7 +405,7 @@ export class FileSource implements Source {
 
   /** For tests and the bench. */
   stats(): { tracked: number; open: number; queued: number; orphans: number; copies: number; paused: number } {
-    return { tracked: this.byId.size, open: this.openCount, queued: this.queue.size, orphans: this.orphans.length, copies: this.copies.size, paused: this.paused };
+    return { tracked: this.byId.size, open: this.openCount, queued: this.queue.size, orphans: this.orphans.length, copies: this.copies.size, paused: this.pausedCount() };
   }
 
   // ---------------------------------------------------------------- state for the store
@@ -523,11 +540,16 @@ export class FileSource implements Source {
     await fh.close().catch(() => undefined);
   }
 
+  /** Files whose reader waits for the sink (under pressure) or for acknowledgements. */
+  private pausedCount(): number {
+    return this.lagging + (this.turns.paused ? this.turns.waiting : 0);
+  }
+
   private updateGauges(): void {
     metrics.filesOpen.set(this.openCount);
     metrics.filesQueued.set(this.queue.size);
     metrics.filesTracked.set(this.byId.size);
-    metrics.filesPaused.set(this.paused);
+    metrics.filesPaused.set(this.pausedCount());
   }
 
   // ---------------------------------------------------------------- reading
@@ -711,29 +733,40 @@ export class FileSource implements Source {
     let size = READ_SMALL;
     let share = 0;
     while (!this.stopped && !e.finished) {
-      const gate = await this.gate(e);
-      if (gate === 'release') return;
+      const lag = await this.waitForAcks(e);
+      if (lag === 'release') return;
       if (e.caughtUpAt) {
         const wait = e.hot ? 0 : READ_COALESCE_MS - (Date.now() - e.caughtUpAt);
         e.caughtUpAt = 0;
         if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref?.());
         if (this.stopped) return;
       }
-      // After a pause the file may have been truncated and rewritten past the read position.
-      if (gate === 'waited' && !(await this.verify(e, fh, true))) continue;
-      const tl = e.tail.length;
-      const buf = Buffer.allocUnsafe(tl + size);
-      const { bytesRead: got } = await fh.read(buf, 0, tl + size, e.readOffset - tl);
-      if (this.stopped) return;
-      // Truncated and written again past the read position between two reads: other bytes before it.
-      if (tl > 0 && got >= tl && buf.compare(e.tail, 0, tl, 0, tl) !== 0) {
-        if (await this.verify(e, fh, true)) await this.replaceContent(e, await this.readPrefix(fh), 'replaced');
-        continue;
+      // A turn for one read and the handing on of its records: at most READ_CONCURRENCY reads between disk and sink.
+      const turn = await this.turns.acquire();
+      let bytesRead: number;
+      try {
+        if (this.stopped) return;
+        // After a pause the file may have been truncated and rewritten past the read position.
+        if ((turn.paused || lag === 'waited') && !(await this.verify(e, fh, true))) continue;
+        const tl = e.tail.length;
+        const buf = Buffer.allocUnsafe(tl + size);
+        const { bytesRead: got } = await fh.read(buf, 0, tl + size, e.readOffset - tl);
+        if (this.stopped) return;
+        // Truncated and written again past the read position between two reads: other bytes before it.
+        if (tl > 0 && got >= tl && buf.compare(e.tail, 0, tl, 0, tl) !== 0) {
+          if (await this.verify(e, fh, true)) await this.replaceContent(e, await this.readPrefix(fh), 'replaced');
+          continue;
+        }
+        bytesRead = Math.max(0, got - tl);
+        if (bytesRead > 0) {
+          e.atEnd = false;
+          e.rateBytes += bytesRead;
+          await this.process(e, buf.subarray(tl, got));
+        }
+      } finally {
+        turn.release();
       }
-      const bytesRead = Math.max(0, got - tl);
       if (bytesRead > 0) {
-        e.rateBytes += bytesRead;
-        await this.process(e, buf.subarray(tl, got));
         size = bytesRead === size ? READ_LARGE : READ_SMALL;
         share += bytesRead;
         if (share >= FAIR_SHARE) {
@@ -749,6 +782,7 @@ export class FileSource implements Source {
       const now = Date.now();
       e.seenSize = st.size;
       e.seenMtime = st.mtimeMs;
+      e.atEnd = true;
       this.armFlush(e);
       this.measureRate(e, now);
       const quiet = now - e.lastData;
@@ -805,20 +839,23 @@ export class FileSource implements Source {
     return st;
   }
 
-  /** Waits while the sink is under pressure or acknowledgements lag. false: give the slot up. */
-  private async gate(e: Entry): Promise<'go' | 'waited' | 'release'> {
-    const pressure = this.o.pressure;
+  /**
+   * Waits while this file's acknowledgements lag (MAX_ANCHORS dates not yet acknowledged). 'release':
+   * give the slot to a waiting file. The sink's pressure is not looked at here: ReadTurns holds every
+   * reader back while it lasts.
+   */
+  private async waitForAcks(e: Entry): Promise<'go' | 'waited' | 'release'> {
     const lagging = () => (e.content?.unackedAnchors ?? 0) >= MAX_ANCHORS;
-    if (!(pressure && pressure.fill > PAUSE_ABOVE) && !lagging()) return 'go';
-    this.paused++;
+    if (!lagging()) return 'go';
+    this.lagging++;
     this.updateGauges();
     try {
-      while (!this.stopped && ((pressure && pressure.fill > RESUME_BELOW) || lagging())) {
+      while (!this.stopped && lagging()) {
         if (this.queue.size > 0) return 'release';
         await sleep(100);
       }
     } finally {
-      this.paused--;
+      this.lagging--;
       this.updateGauges();
     }
     return this.stopped ? 'release' : 'waited';
@@ -865,11 +902,11 @@ export class FileSource implements Source {
       e.flushTimer = undefined;
       if (this.stopped || e.finished) return;
       const quiet = Date.now() - e.lastData;
-      if (e.busy || quiet < timeout) {
+      if (e.busy || quiet < timeout || !e.atEnd) {
         e.flushTimer = setTimeout(() => {
           e.flushTimer = undefined;
           this.armFlush(e);
-        }, Math.max(10, timeout - quiet));
+        }, e.atEnd ? Math.max(10, timeout - quiet) : timeout);
         e.flushTimer.unref?.();
         return;
       }
