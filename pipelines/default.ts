@@ -86,6 +86,9 @@ const rules: Rule[] = [
       /\bComparisonError\b|\bInvalidSpecError\b|\bSyncError\b|Manifest generation error|Failed to load (?:live|target) state|Failed to compare desired state|\bSync operation to \S+ failed|one or more (?:objects|synchronization tasks) (?:failed|completed unsuccessfully)|operation \(phase: (?:Failed|Error)\)|failed to sync cluster/i,
       // Argo CD's per-resource sync result (`status: SyncFailed`).
       /\bstatus"?:\s*"?SyncFailed\b/,
+      // Helm's (and Tiller's) own words for a failed upgrade or install of a named release, and the atomic
+      // rollback that follows one.
+      /\b(?:Upgrade|Install|Rollback) "[^"\n]+" failed\b|\b(?:Upgrade|Install) failed and atomic is set\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -169,8 +172,13 @@ const rules: Rule[] = [
       /\bscavenge might not succeed\b|<--- Last few GCs --->|<--- JS stacktrace --->/,
       // The bare message line of an OutOfMemoryError whose class name is on the line before.
       /^\s*(?:Direct buffer memory|Compressed class space|Metaspace)\s*$/,
+      // The JVM failing to get native memory from the OS (hs_err banner, the VM warning before it).
+      /insufficient memory for the Java Runtime Environment|Native memory allocation \((?:mmap|malloc)\) failed|\bos::commit_memory\([^)\n]*\) failed/,
+      // PostgreSQL's postmaster reporting a backend killed by SIGKILL (the kernel's OOM killer on Linux).
+      /\bwas terminated by signal 9(?:: Killed)?\b/,
     ],
-    exclude: CONFIG_DUMP,
+    // A container status field saying it was not OOM killed.
+    exclude: [...CONFIG_DUMP, /"?OOMKilled"?\s*[:=]\s*"?false\b/i],
   }),
   // Signals and faults the kernel (or a runtime's crash handler) reports for a process: segfaults,
   // general protection faults, traps, oopses and panics, core dumps.
@@ -218,6 +226,9 @@ const rules: Rule[] = [
       /\bfailed (?:at least the \w+ number of |[\w-]+ )?health[ -]?checks?\b|"(?:health_check_failure|eject_unhealthy)_event"|\bcheck (?:time out|protocol \w+ error) with peer\b|\bdisable check peer\b|\bfailed in response to (?:GET|HEAD) request to \/\S*health/i,
       /\bhealthz check \S+ failed|\[-\]\S+ failed\b|\b(?:readyz|livez|healthz) check failed|failing or missing response from|FailedDiscoveryCheck/i,
       /"status"\s*:\s*"(?:DOWN|OUT_OF_SERVICE)"|with status Unhealthy|health[_ ]?status:? "?unhealthy|unhealthy (?:TCP|HTTP|timeout) increment|service unhealthy \(responded with|Health checks failed with these codes|Target\.(?:FailedHealthChecks|ResponseCodeMismatch|Timeout)\b|\bagent: Check [^\n]{0,120}(?:failed|critical|timed out)/i,
+      // A load balancer with no healthy target left (AWS ELB/ALB's warning; Envoy's "no healthy upstream" stays a
+      // refusal, below).
+      /\bcontains a healthy target\. Requests are being routed to all targets\b|\bno healthy targets?\b/i,
       /VRRP_Script\(\S+\) failed|\bScript `?\S+`? now returning [1-9]|Keepalived\w*\[\d+\]: [^\n]{0,120}exited due to signal/,
     ],
     exclude: HEALTHY,
@@ -325,6 +336,8 @@ const rules: Rule[] = [
       /\bThe server is not operational\b|\b0x8007203A\b|(?:ldap|active directory)[^\n]{0,120}ServiceUnavailableException|error (?:when |while )?connecting to (?:the )?(?:LDAP|Active Directory)\b/i,
       // sssd's back end gone offline (it could not reach its directory).
       /\b(?:SSSD|Backend) is offline\b/,
+      // FreeIPA's and Dogtag's words for a directory they cannot reach (install, discovery, pkispawn).
+      /\b(?:unable to access|cannot connect to|can'?t connect to) (?:the )?LDAP server\b|\bLDAP server is not (?:responding|reachable|available)\b|\bLDAP Error: cannot connect to\b|\bNO_LDAP_SERVER\b/i,
       // sssd's failover marking a directory server (or its port) as not working.
       /\bMarking (?:server|port \d+ of server) '[^']+' as 'not working'/,
       // ldap3's socket-level exceptions (open, send, receive, session terminated, pool exhausted).
