@@ -10,6 +10,8 @@
  * With --pods-root it is the DaemonSet's Kubernetes files profile instead (`kubernetesFiles:`): the
  * kubelet's pod log files under DIR (CRI), labelled from a node-scoped pods informer on the API of
  * FILE, followed until SIGTERM (nothing to print: the harness counts the store).
+ * RSD_MEMLOG=1 prints `MEM rss … heap used/total … ext … ab … q …` (MiB) to stderr every 500 ms: where a
+ * peak RSS comes from (heap, ArrayBuffers, the sink's memory queue).
  */
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -77,6 +79,12 @@ const rules = await loadRules({ defaults: true, pipelines: [], rules: [] });
 const templates = await createTemplateAssigner();
 const engine = detectionEngine({ rules, assignTemplate: templates.assign });
 
+if (process.env.RSD_MEMLOG) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(`MEM rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)}/${(m.heapTotal / 1048576).toFixed(0)} ext ${(m.external / 1048576).toFixed(0)} ab ${(m.arrayBuffers / 1048576).toFixed(0)} q ${(sink.queued().memoryBytes / 1048576).toFixed(1)}\n`);
+  }, 500).unref();
+}
 if (values['pods-root']) {
   // The files profile as `run` builds it for `kubernetesFiles:` (node-local, pods informer, positions),
   // live: findings$ never completes; SIGTERM from the harness ends the process.
