@@ -191,7 +191,7 @@ describe.skipIf(skip)('LokiSink → real Loki-protocol store (VictoriaLogs)', ()
     // The outage really went through the spool (memory was only 32 KiB) and the pushes really failed.
     expect(maxSpoolSegments).toBeGreaterThan(0);
     expect((await counter(metrics.sinkRequests, { sink: 'loki', status: 'error' })) - errorsBefore).toBeGreaterThan(0);
-    expect((await readdir(dir)).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.spool'))).toEqual([]);
     await rm(dir, { recursive: true, force: true });
   });
 });

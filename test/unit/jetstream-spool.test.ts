@@ -49,8 +49,10 @@ describe('findings spool on a failing disk', () => {
     const dir = disk ?? mkdtempSync(join(tmpdir(), 'rsd-devfull-'));
     const spool = new FindingSpool(dir, { maxBytes: 10 * 1024 * 1024, segmentItems: 10, onLoss: rec.onLoss });
     if (!disk) {
-      // No mount allowed: the 3rd segment onwards is /dev/full (every write fails with ENOSPC).
-      for (let s = 2; s < 20; s++) symlinkSync('/dev/full', join(dir, `seg-${String(500_000_000_000_000 + s).padStart(15, '0')}.ndjson`));
+      // No mount allowed: the 3rd segment onwards is /dev/full (every write fails with ENOSPC); made
+      // after the directory scan, so they are not taken for a previous run's segments.
+      await spool.opened;
+      for (let s = 2; s < 20; s++) symlinkSync('/dev/full', join(dir, `seg-${String(500_000_000_000_000 + s).padStart(15, '0')}.spool`));
     }
     // 150 findings of ~1 KiB: more than 64 KiB, written one tick at a time.
     for (let i = 0; i < 150; i++) {

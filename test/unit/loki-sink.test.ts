@@ -304,7 +304,7 @@ describe('LokiSink disk spool', () => {
     first.write(rs);
     await until(() => first.queued().spoolSegments > 0);
     await first.close(100);
-    const files = (await readdir(dir)).filter((f) => f.endsWith('.ndjson'));
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.spool'));
     expect(files.length).toBeGreaterThan(1);
 
     const up = await fakeLoki();
@@ -316,7 +316,7 @@ describe('LokiSink disk spool', () => {
     expect(new Set(up.got.flatMap((g) => g.lines))).toEqual(new Set(rs.map((r) => r.line)));
     expect(acked.map((r) => r.position?.key)).toEqual(Array(50).fill('cid'));
     await until(() => second.queued().spoolSegments === 0);
-    expect((await readdir(dir)).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.spool'))).toEqual([]);
   });
 
   it('gives each source only its own records, also those read back from the spool after a restart, and this run\'s after them', async () => {

@@ -1,75 +1,52 @@
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { LogRecord } from '../../model/log-record.ts';
+import { SegmentSpool, type Segment } from '../../delivery/spool.ts';
 
-/** One spooled batch: a file of NDJSON LogRecords, so acks (record.position) still work after a restart. */
+/** One spooled batch, in the project's one spool format: a frame per LogRecord, so acks (the handle's id) still work after a restart. */
 export interface SpoolSegment {
+  readonly segment: Segment;
   readonly seq: number;
-  readonly file: string;
   readonly bytes: number;
   readonly lines: number;
   /** Oldest entry time (epoch ms) in the segment, from its name; NaN when unknown. */
   readonly minTsMs: number;
 }
 
-const SEGMENT = /^seg-(\d{12})-(\d+)(?:-(-?\d+))?\.ndjson$/;
+const view = (segment: Segment): SpoolSegment => ({ segment, seq: segment.seq, bytes: segment.bytes, lines: Math.max(0, segment.count), minTsMs: segment.meta });
 
 /**
- * A directory of immutable segment files, oldest = lowest sequence number. Files are written to a
- * temporary name and renamed, so a crash never leaves a half segment under a real name. The size
- * bound is enforced by the sink (it knows which segment is in flight).
+ * The Loki sink's spool: each spilled batch is one whole segment (written to a temporary name,
+ * fsynced, renamed). The size bound is enforced by the sink (it knows which segment is in flight).
  */
 export class Spool {
   readonly dir: string;
-  private nextSeq = 1;
+  private readonly store: SegmentSpool;
 
   constructor(dir: string) {
     this.dir = dir;
+    this.store = new SegmentSpool(dir);
   }
 
   /** Creates the directory, removes leftovers of interrupted writes, and lists segments oldest first. */
   async open(): Promise<SpoolSegment[]> {
-    await mkdir(this.dir, { recursive: true });
-    const names = await readdir(this.dir);
-    const segs: SpoolSegment[] = [];
-    for (const name of names) {
-      const file = path.join(this.dir, name);
-      if (name.endsWith('.tmp')) {
-        await rm(file, { force: true });
-        continue;
-      }
-      const m = SEGMENT.exec(name);
-      if (!m) continue;
-      const st = await stat(file);
-      segs.push({ seq: Number(m[1]), file, bytes: st.size, lines: Number(m[2]), minTsMs: m[3] === undefined ? Number.NaN : Number(m[3]) });
-    }
-    segs.sort((a, b) => a.seq - b.seq);
-    const last = segs.at(-1);
-    if (last) this.nextSeq = last.seq + 1;
-    return segs;
+    const segs = await this.store.opened;
+    // A segment of an unknown count (not written by this sink) is counted now, for drop accounting.
+    for (const s of segs) if (s.count < 0) s.count = await this.store.count(s);
+    return segs.map(view);
   }
 
   async append(records: readonly LogRecord[], minTsMs: number): Promise<SpoolSegment> {
-    const seq = this.nextSeq++;
-    const ts = Number.isFinite(minTsMs) ? `-${Math.floor(minTsMs)}` : '';
-    const file = path.join(this.dir, `seg-${String(seq).padStart(12, '0')}-${records.length}${ts}.ndjson`);
-    let body = '';
-    for (const r of records) body += `${JSON.stringify(r)}\n`;
-    const data = Buffer.from(body, 'utf8');
-    await writeFile(`${file}.tmp`, data);
-    await rename(`${file}.tmp`, file);
-    return { seq, file, bytes: data.length, lines: records.length, minTsMs: Number.isFinite(minTsMs) ? Math.floor(minTsMs) : Number.NaN };
+    const seg = await this.store.write(records.map((r) => JSON.stringify(r)), { meta: Number.isFinite(minTsMs) ? Math.floor(minTsMs) : Number.NaN });
+    return view(seg);
   }
 
-  /** Records of a segment; lines that do not parse (disk damage) are skipped and counted. */
+  /** Records of a segment; frames that are damaged or do not hold a record are skipped and counted. */
   async read(seg: SpoolSegment): Promise<{ records: LogRecord[]; corrupt: number }> {
-    const text = await readFile(seg.file, 'utf8');
+    const { payloads, corrupt: damaged } = await this.store.read(seg.segment);
     const records: LogRecord[] = [];
-    let corrupt = 0;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
+    let corrupt = damaged;
+    for (const p of payloads) {
       try {
-        const r = JSON.parse(line) as LogRecord;
+        const r = JSON.parse(p) as LogRecord;
         if (typeof r.line === 'string' && typeof r.ts === 'string' && r.target) records.push(r);
         else corrupt++;
       } catch {
@@ -80,6 +57,6 @@ export class Spool {
   }
 
   async remove(seg: SpoolSegment): Promise<void> {
-    await rm(seg.file, { force: true });
+    await this.store.remove(seg.segment);
   }
 }
