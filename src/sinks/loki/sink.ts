@@ -1,44 +1,20 @@
-import { LRUCache } from 'lru-cache';
 import type { AckHandle, LogRecord } from '../../model/log-record.ts';
 import type { LogSink } from '../types.ts';
 import type { Pressure } from '../../delivery/pressure.ts';
 import { AckDirectory, acknowledge } from '../../delivery/acks.ts';
 import { metrics } from '../../metrics.ts';
 import { log } from '../../logger.ts';
-import { backoffMs, classify, streamsOf, type Outcome } from './classify.ts';
-import { encodeJsonBody } from './encode-json.ts';
-import { encodeProtobufBody } from './encode-protobuf.ts';
+import { sleep } from '../../delivery/backoff.ts';
+import { backoffMs } from './classify.ts';
+import { addEntry, newChunk, splitChunk, type Chunk } from './chunk.ts';
 import { toEntry, type Entry } from './entry.ts';
-import { groupByStream } from './group.ts';
 import { LabelBuilder } from './labels.ts';
 import { OncePerInterval } from './once.ts';
 import { resolveLokiOptions, type LokiSinkOptions, type ResolvedLokiOptions } from './options.ts';
+import { nextTake } from './schedule.ts';
+import { LokiSender } from './send.ts';
 import { Spool, type SpoolSegment } from './spool.ts';
-import { TokenBucket } from './token-bucket.ts';
-import { LokiTransport } from './transport.ts';
 import { OrderedAcks } from '../../delivery/ordered-acks.ts';
-
-/** A batch: what one push request carries. */
-interface Chunk {
-  entries: Entry[];
-  records: LogRecord[];
-  bytes: number;
-  createdAt: number;
-  /** Oldest entry time (epoch ms): decides whether live-first interleaving is safe. */
-  minTsMs: number;
-  /** Set when the chunk was read back from the spool: deleted once the chunk is done. */
-  seg?: SpoolSegment;
-  /** Whether `bytes` is counted in the memory tier (false for chunks read back from the spool). */
-  mem: boolean;
-  attempt: number;
-  consecutive429: number;
-  /** Position in write order (halves of a split chunk share it): acknowledgements follow this order. */
-  order: number;
-}
-
-function newChunk(now: number, order: number): Chunk {
-  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, mem: true, order };
-}
 
 /** Orders of segments left by a previous run: before everything this run writes, in spool order. */
 const PREVIOUS_RUN = -(2 ** 50);
@@ -79,10 +55,8 @@ export class LokiSink implements LogSink {
   readonly ready: Promise<void>;
 
   private readonly labels: LabelBuilder;
-  private readonly transport: LokiTransport;
+  private readonly sender: LokiSender;
   private readonly spool: Spool | undefined;
-  private readonly tenantBucket: TokenBucket;
-  private readonly streamBuckets: LRUCache<string, TokenBucket>;
   /** Handles by id, for records read back from the spool. */
   private readonly handles = new AckDirectory();
   /** Queue fill, kept current by updateGauges(). */
@@ -124,10 +98,8 @@ export class LokiSink implements LogSink {
     const o = this.options;
     this.name = o.name;
     this.labels = new LabelBuilder(o.maxLabelValues);
-    this.transport = new LokiTransport(o);
+    this.sender = new LokiSender(o, this.logOnce);
     this.spool = o.spool ? new Spool(o.spool.dir) : undefined;
-    this.tenantBucket = new TokenBucket(o.tenantRateBytes, o.tenantBurstBytes);
-    this.streamBuckets = new LRUCache({ max: 10_000, ttl: 600_000 });
     this.acks = new OrderedAcks<LogRecord>({
       maxHeldBytes: o.heldAckBytes,
       deliver: acknowledge,
@@ -178,12 +150,7 @@ export class LokiSink implements LogSink {
         this.track(this.open.order);
         this.batchTimer = setTimeout(() => this.wake(), o.batchWaitMs);
       }
-      this.open.entries.push(e);
-      this.open.records.push(r);
-      const tms = e.time.sec * 1000 + Math.floor(e.time.nanos / 1e6);
-      if (tms < this.open.minTsMs) this.open.minTsMs = tms;
-      this.open.bytes += e.bytes;
-      this.memBytes += e.bytes;
+      this.memBytes += addEntry(this.open, e, r);
       if (this.open.bytes >= o.batchBytes) this.sealOpen();
     }
     this.enforceMemoryBound();
@@ -235,7 +202,7 @@ export class LokiSink implements LogSink {
       }
     }
     await this.spillChain;
-    this.transport.close();
+    this.sender.close();
     this.updateGauges();
     this.notifyChange();
   }
@@ -385,18 +352,7 @@ export class LokiSink implements LogSink {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const onAbort = (): void => {
-        clearTimeout(t);
-        resolve();
-      };
-      const t = setTimeout(() => {
-        this.stopCtl.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      this.stopCtl.signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return ms <= 0 || this.stopped ? Promise.resolve() : sleep(ms, this.stopCtl.signal);
   }
 
   /** Next chunk to send, or undefined when nothing is due yet. */
@@ -413,21 +369,28 @@ export class LokiSink implements LogSink {
         this.batchTimer = setTimeout(() => this.wake(), due);
       }
     }
-    const oldestMem = this.sealed[0];
-    const backlog = this.spooled.length > 0 || (oldestMem !== undefined && now - oldestMem.createdAt > this.options.liveWindowMs);
-    if (!backlog) return this.sealed.shift();
-    // Backlog older than Loki's out-of-order window would be refused once newer lines of the same
-    // streams are in: then catch up strictly oldest first.
-    const oldestTs = this.spooled.length > 0 ? this.spooled[0]!.minTsMs : (oldestMem?.minTsMs ?? Infinity);
-    if (Number.isNaN(oldestTs) || now - oldestTs > this.options.outOfOrderWindowMs) {
-      const seg = this.spooled.shift();
-      return seg ? this.loadSegment(seg) : this.sealed.shift();
+    const choice = nextTake({
+      now,
+      sealed: this.sealed.length,
+      oldestSealedCreatedAt: this.sealed[0]?.createdAt,
+      oldestSealedMinTs: this.sealed[0]?.minTsMs,
+      spooled: this.spooled.length,
+      oldestSpooledMinTs: this.spooled[0]?.minTsMs,
+      liveWindowMs: this.options.liveWindowMs,
+      outOfOrderWindowMs: this.options.outOfOrderWindowMs,
+      liveTurn: this.liveTurn,
+    });
+    this.liveTurn = choice.liveTurn;
+    switch (choice.take) {
+      case 'newest':
+        return this.sealed.pop();
+      case 'spool':
+        return this.loadSegment(this.spooled.shift()!);
+      case 'oldest':
+        return this.sealed.shift();
+      default:
+        return undefined;
     }
-    this.liveTurn = !this.liveTurn;
-    if (this.liveTurn && this.sealed.length > 0) return this.sealed.pop();
-    const seg = this.spooled.shift();
-    if (seg) return this.loadSegment(seg);
-    return this.sealed.shift();
   }
 
   private async loadSegment(seg: SpoolSegment): Promise<Chunk | undefined> {
@@ -442,12 +405,7 @@ export class LokiSink implements LogSink {
       for (const r of records) {
         // The spool file has the handle's id (AckHandle.toJSON): the handle again, by id.
         r.ack = this.handles.resolve(r.ack as unknown);
-        const e = toEntry(r, this.labels, this.options.maxLineBytes);
-        c.entries.push(e);
-        c.records.push(r);
-        c.bytes += e.bytes;
-        const tms = e.time.sec * 1000 + Math.floor(e.time.nanos / 1e6);
-        if (tms < c.minTsMs) c.minTsMs = tms;
+        addEntry(c, toEntry(r, this.labels, this.options.maxLineBytes), r);
       }
       return c;
     } catch (err) {
@@ -487,46 +445,11 @@ export class LokiSink implements LogSink {
 
   private async send(chunk: Chunk): Promise<void> {
     const o = this.options;
-    const perStream = new Map<string, number>();
-    for (const e of chunk.entries) perStream.set(e.stream, (perStream.get(e.stream) ?? 0) + e.bytes);
-    // Client-side limits: wait for the tenant bucket and the slowest stream of this batch.
-    let delay = this.tenantBucket.delayMs();
-    for (const s of perStream.keys()) {
-      let b = this.streamBuckets.get(s);
-      if (!b) {
-        b = new TokenBucket(o.streamRateBytes, o.streamBurstBytes);
-        this.streamBuckets.set(s, b);
-      }
-      delay = Math.max(delay, b.delayMs());
-    }
-    if (delay > 0) await this.sleep(delay);
-    if (this.stopped) {
+    const outcome = await this.sender.send(chunk.entries, chunk.bytes, this.stopCtl.signal);
+    if (!outcome) {
       this.retry.unshift(chunk);
       return;
     }
-    this.tenantBucket.take(chunk.bytes);
-    for (const [s, n] of perStream) this.streamBuckets.get(s)?.take(n);
-
-    const streams = groupByStream(chunk.entries);
-    const body = o.format === 'json' ? encodeJsonBody(streams) : encodeProtobufBody(streams);
-    const end = metrics.sinkLatency.startTimer({ sink: this.name });
-    let outcome: Outcome;
-    try {
-      const res = await this.transport.push(body, this.stopCtl.signal);
-      metrics.sinkRequests.inc({ sink: this.name, status: String(res.status) });
-      outcome = classify(res.status, res.body, res.retryAfter);
-      if (outcome.kind !== 'delivered' && this.logOnce.allow(`status:${outcome.kind}:${'reason' in outcome ? outcome.reason : ''}`)) {
-        const streams = streamsOf(res.body);
-        log.warn({ component: 'loki', status: res.status, outcome: outcome.kind, reason: 'reason' in outcome ? outcome.reason : undefined, ...(streams.length ? { streams } : {}), body: res.body.slice(0, 512) }, 'loki push not fully accepted');
-      }
-    } catch (err) {
-      metrics.sinkRequests.inc({ sink: this.name, status: 'error' });
-      outcome = { kind: 'retry', reason: 'network', retryAfterMs: undefined };
-      if (!this.stopped && this.logOnce.allow('network')) log.warn({ component: 'loki', err: String(err) }, 'loki push failed: will retry');
-    } finally {
-      end();
-    }
-
     switch (outcome.kind) {
       case 'delivered':
         metrics.linesOut.inc({ sink: this.name }, chunk.entries.length);
@@ -605,27 +528,4 @@ export class LokiSink implements LogSink {
     return order;
   }
 
-}
-
-/** Halves a chunk; a spool segment stays with the second half so the file is deleted only when both went. */
-function splitChunk(c: Chunk): [Chunk, Chunk] {
-  const mid = Math.ceil(c.entries.length / 2);
-  const mk = (from: number, to: number): Chunk => {
-    const entries = c.entries.slice(from, to);
-    return {
-      entries,
-      records: c.records.slice(from, to),
-      bytes: entries.reduce((n, e) => n + e.bytes, 0),
-      createdAt: c.createdAt,
-      minTsMs: c.minTsMs,
-      attempt: c.attempt,
-      consecutive429: 0,
-      mem: c.mem,
-      order: c.order,
-    };
-  };
-  const a = mk(0, mid);
-  const b = mk(mid, c.entries.length);
-  if (c.seg) b.seg = c.seg;
-  return [a, b];
 }
