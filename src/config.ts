@@ -4,6 +4,8 @@ import { parseDuration } from './parse/timestamp.ts';
 import type { AnyComponent, ConfiguredComponent } from './components/component.ts';
 import { readComponents } from './components/configure.ts';
 import { COMPONENTS } from './components/registry.ts';
+import type { KubernetesValues } from './sources/kube/component.ts';
+import type { LokiValues } from './sinks/loki/component.ts';
 import { ConfigError, configErrorOf, readSecret } from './components/schema.ts';
 
 export { ConfigError, readSecret };
@@ -16,39 +18,10 @@ export { ConfigError, readSecret };
 
 export interface Config {
   cluster: string;
-  kubernetes: {
-    enabled: boolean;
-    kubeconfig?: string;
-    context?: string;
-    namespaces: string[];
-    labelSelector?: string;
-    fieldSelector?: string;
-    mode: 'cluster' | 'node-local' | 'sharded';
-    nodeName?: string;
-    shardIndex?: number;
-    shardCount?: number;
-    maxContainers?: number;
-    /** Unset: the Kubernetes source's own default (src/sources/kube/options.ts holds each default once). */
-    maxStreamsPerNode?: number;
-    lookbackSeconds?: number;
-    podStatus: boolean;
-    events: { enabled: boolean; namespaces?: string[] };
-  };
-  loki: {
-    url?: string;
-    tenant?: string;
-    format: 'protobuf' | 'json';
-    batchBytes?: number;
-    batchWaitMs?: number;
-    maxLineBytes?: number;
-    memoryQueueBytes?: number;
-    spool?: { dir: string; maxBytes: number };
-    tenantRateBytes?: number;
-    streamRateBytes?: number;
-    basicAuth?: { username: string; passwordFile?: string };
-    bearerTokenFile?: string;
-    tls: { caFile?: string; insecureSkipVerify: boolean };
-  };
+  /** The enabled `kubernetes:` component's options (src/sources/kube/component.ts), if any. */
+  kubernetes: KubernetesValues | undefined;
+  /** The enabled `loki:` component's options (src/sinks/loki/component.ts), if any. */
+  loki: LokiValues | undefined;
   nats: {
     servers: string[];
     tokenFile?: string;
@@ -188,9 +161,6 @@ export function parseConfig(text: string | null, file: string, env: NodeJS.Proce
   return config;
 }
 
-/** Loki's rule for tenant (org) IDs: up to 150 of these characters, and not "." or "..". */
-const TENANT = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
-
 /**
  * The config with every mistake collected instead of stopping at the first (`run --check` reports
  * them all; a field in error reads as its default). A document that is not YAML/JSON, or not a
@@ -218,13 +188,7 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
     } else setPath(root, path, kind === 'list' ? v.split(',').map((s) => s.trim()) : v);
   }
   const r = new Reader(file, root);
-  r.known('', ['cluster', 'kubernetes', 'loki', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
-  r.known('kubernetes', ['enabled', 'kubeconfig', 'context', 'namespaces', 'labelSelector', 'fieldSelector', 'mode', 'nodeName', 'shardIndex', 'shardCount', 'maxContainers', 'maxStreamsPerNode', 'lookback', 'podStatus', 'events']);
-  r.known('kubernetes.events', ['enabled', 'namespaces']);
-  r.known('loki', ['url', 'tenant', 'format', 'batchSize', 'batchWait', 'maxLineSize', 'memoryQueue', 'spool', 'tenantRate', 'streamRate', 'basicAuth', 'bearerTokenFile', 'tls']);
-  r.known('loki.spool', ['dir', 'maxSize']);
-  r.known('loki.basicAuth', ['username', 'passwordFile']);
-  r.known('loki.tls', ['caFile', 'insecureSkipVerify']);
+  r.known('', ['cluster', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
   r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue', 'provisionStreams']);
   r.known('nats.tls', ['caFile', 'certFile', 'keyFile']);
   r.known('state', ['store', 'dir', 'bucket']);
@@ -236,24 +200,6 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
   r.known('findings', ['stdout']);
   r.known('log', ['level']);
 
-  const mode = r.oneOf('kubernetes.mode', ['cluster', 'node-local', 'sharded'] as const, 'cluster');
-  const shardCount = r.int('kubernetes.shardCount', { min: 1 });
-  if (mode === 'sharded' && shardCount === undefined) r.fail('kubernetes.shardCount', 'required in sharded mode (or set SHARD_COUNT)');
-  const nodeName = r.str('kubernetes.nodeName');
-  if (mode === 'node-local' && !nodeName) r.fail('kubernetes.nodeName', 'required in node-local mode (set NODE_NAME from the downward API)');
-  const lokiUrl = r.str('loki.url');
-  if (lokiUrl !== undefined) {
-    try {
-      const u = new URL(lokiUrl);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') r.fail('loki.url', 'must be an http(s) URL');
-    } catch {
-      r.fail('loki.url', 'must be an http(s) URL');
-    }
-  }
-  const tenant = r.str('loki.tenant');
-  if (tenant !== undefined && (!TENANT.test(tenant) || tenant === '.' || tenant === '..')) r.fail('loki.tenant', "must be 1–150 of A-Z a-z 0-9 ! - _ . * ' ( ) (Loki's tenant ID rule)");
-  const spoolDir = r.str('loki.spool.dir');
-  const username = r.str('loki.basicAuth.username');
   const extraMasksRaw = (root.detect as Obj | undefined)?.miner as Obj | undefined;
   const extraMasks = extraMasksRaw?.extraMasks;
   if (extraMasks !== undefined && !(Array.isArray(extraMasks) && extraMasks.every((m) => isObj(m) && typeof m.pattern === 'string'))) {
@@ -261,18 +207,8 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
   }
   const cfg: Config = {
     cluster: r.str('cluster') ?? 'default',
-    kubernetes: {
-      // A host without Kubernetes (a services: section) does not try the API unless told to.
-      enabled: r.bool('kubernetes.enabled', !('services' in root)),
-      namespaces: r.list('kubernetes.namespaces') ?? [],
-      mode,
-      podStatus: r.bool('kubernetes.podStatus', true),
-      events: { enabled: r.bool('kubernetes.events.enabled', true) },
-    },
-    loki: {
-      format: r.oneOf('loki.format', ['protobuf', 'json'] as const, 'protobuf'),
-      tls: { insecureSkipVerify: r.bool('loki.tls.insecureSkipVerify', false) },
-    },
+    kubernetes: undefined,
+    loki: undefined,
     nats: { servers: r.list('nats.servers') ?? [], tls: {}, provisionStreams: r.bool('nats.provisionStreams', true) },
     state: { store: r.oneOf('state.store', ['auto', 'memory', 'file', 'jetstream-kv'] as const, 'auto'), dir: r.str('state.dir') ?? '/var/lib/robot-sre-detector' },
     pipelines: {
@@ -308,35 +244,10 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
       r.errors.push(err);
     }
   }
-  const k = cfg.kubernetes;
+  const of = <T>(key: string): T | undefined => cfg.components.find((c) => c.spec.key === key)?.options as T | undefined;
+  cfg.kubernetes = of<KubernetesValues>('kubernetes');
+  cfg.loki = of<LokiValues>('loki');
   const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);
-  opt(r.str('kubernetes.kubeconfig'), (v) => (k.kubeconfig = v));
-  opt(r.str('kubernetes.context'), (v) => (k.context = v));
-  opt(r.str('kubernetes.labelSelector'), (v) => (k.labelSelector = v));
-  opt(r.str('kubernetes.fieldSelector'), (v) => (k.fieldSelector = v));
-  opt(nodeName, (v) => (k.nodeName = v));
-  opt(r.int('kubernetes.shardIndex', { min: 0 }), (v) => (k.shardIndex = v));
-  opt(shardCount, (v) => (k.shardCount = v));
-  opt(r.list('kubernetes.events.namespaces'), (v) => (k.events.namespaces = v));
-  opt(r.int('kubernetes.maxContainers', { min: 1 }), (v) => (k.maxContainers = v));
-  opt(r.int('kubernetes.maxStreamsPerNode', { min: 1 }), (v) => (k.maxStreamsPerNode = v));
-  opt(r.duration('kubernetes.lookback'), (v) => (k.lookbackSeconds = Math.round(v / 1000)));
-  const l = cfg.loki;
-  opt(lokiUrl, (v) => (l.url = v));
-  opt(tenant, (v) => (l.tenant = v));
-  opt(r.bytes('loki.batchSize'), (v) => (l.batchBytes = v));
-  opt(r.duration('loki.batchWait'), (v) => (l.batchWaitMs = v));
-  opt(r.bytes('loki.maxLineSize'), (v) => (l.maxLineBytes = v));
-  opt(r.bytes('loki.memoryQueue'), (v) => (l.memoryQueueBytes = v));
-  opt(r.bytes('loki.tenantRate'), (v) => (l.tenantRateBytes = v));
-  opt(r.bytes('loki.streamRate'), (v) => (l.streamRateBytes = v));
-  if (spoolDir) l.spool = { dir: spoolDir, maxBytes: r.bytes('loki.spool.maxSize') ?? 512 * 1024 * 1024 };
-  if (username) {
-    l.basicAuth = { username };
-    opt(r.str('loki.basicAuth.passwordFile'), (v) => (l.basicAuth!.passwordFile = v));
-  }
-  opt(r.str('loki.bearerTokenFile'), (v) => (l.bearerTokenFile = v));
-  opt(r.str('loki.tls.caFile'), (v) => (l.tls.caFile = v));
   const n = cfg.nats;
   opt(r.str('nats.tokenFile'), (v) => (n.tokenFile = v));
   opt(r.str('nats.user'), (v) => (n.user = v));

@@ -90,7 +90,7 @@ async function check(file: string | undefined): Promise<number> {
     return 2;
   }
   const names = built.map((b) => b.key).join(',') || 'none';
-  process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes.enabled ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
+  process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki?.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
   return 0;
 }
 
@@ -185,74 +185,30 @@ export async function run(argv: string[]): Promise<number> {
   if (saved) engine.restore(JSON.parse(new TextDecoder().decode(saved)) as Record<string, unknown>);
   // Open episodes and suppression survive restarts and hand-overs: restored before the first record.
   const { LifecycleSaver } = await import('../state/lifecycle-saver.ts');
-  const shard = cfg.kubernetes.shardCount !== undefined && cfg.kubernetes.shardCount > 1 ? String(cfg.kubernetes.shardIndex ?? 0) : 'all';
+  const shards = cfg.kubernetes?.shardCount;
+  const shard = shards !== undefined && shards > 1 ? String(cfg.kubernetes?.shardIndex ?? 0) : 'all';
   const lifecycleSaver = new LifecycleSaver({ engine, store, key: stateKey('lifecycle', cfg.cluster, shard), log });
   const restored = await lifecycleSaver.restore();
   if (restored) log.info({ episodes: restored }, 'open episodes restored from the state store');
 
-  let logSink: LogSink | undefined;
-  if (cfg.loki.url) {
-    const { LokiSink } = await import('../sinks/loki/index.ts');
-    const password = readSecret(cfg.loki.basicAuth?.passwordFile, 'loki.basicAuth.passwordFile');
-    const bearer = readSecret(cfg.loki.bearerTokenFile, 'loki.bearerTokenFile');
-    const l = cfg.loki;
-    logSink = new LokiSink({
-      url: l.url!,
-      format: l.format,
-      tls: l.tls,
-      ...(l.tenant ? { tenant: l.tenant } : {}),
-      ...(l.basicAuth ? { basicAuth: { username: l.basicAuth.username, password: password ?? '' } } : {}),
-      ...(bearer ? { bearerToken: bearer } : {}),
-      ...(l.batchBytes ? { batchBytes: l.batchBytes } : {}),
-      ...(l.batchWaitMs ? { batchWaitMs: l.batchWaitMs } : {}),
-      ...(l.maxLineBytes ? { maxLineBytes: l.maxLineBytes } : {}),
-      ...(l.memoryQueueBytes ? { memoryQueueBytes: l.memoryQueueBytes } : {}),
-      ...(l.spool ? { spool: l.spool } : {}),
-      ...(l.tenantRateBytes ? { tenantRateBytes: l.tenantRateBytes } : {}),
-      ...(l.streamRateBytes ? { streamRateBytes: l.streamRateBytes } : {}),
-    });
-  } else {
-    log.warn('loki.url not set: lines are analysed but not stored');
-  }
-
-  const sources: Source[] = [];
-  if (cfg.kubernetes.enabled) {
-    const { createKubeSources } = await import('../sources/kube/index.ts');
-    const k = cfg.kubernetes;
-    const kube = createKubeSources({
-      cluster: cfg.cluster,
-      namespaces: k.namespaces,
-      mode: k.mode,
-      ...(k.maxContainers !== undefined ? { maxContainers: k.maxContainers } : {}),
-      ...(k.maxStreamsPerNode !== undefined ? { maxStreamsPerNode: k.maxStreamsPerNode } : {}),
-      ...(k.lookbackSeconds !== undefined ? { lookbackSeconds: k.lookbackSeconds } : {}),
-      podStatus: k.podStatus,
-      events: { enabled: k.events.enabled, ...(k.events.namespaces ? { namespaces: k.events.namespaces } : {}) },
-      stateStore: store,
-      // Back-pressure: while Loki's queue is nearly full, stop reading; the kubelet's files hold the backlog.
-      ...(logSink ? { pressure: logSink.pressure } : {}),
-      ...(k.kubeconfig ? { kubeconfigPath: k.kubeconfig } : {}),
-      ...(k.context ? { context: k.context } : {}),
-      ...(k.labelSelector ? { labelSelector: k.labelSelector } : {}),
-      ...(k.fieldSelector ? { fieldSelector: k.fieldSelector } : {}),
-      ...(k.nodeName ? { nodeName: k.nodeName } : {}),
-      ...(k.shardIndex !== undefined ? { shardIndex: k.shardIndex } : {}),
-      ...(k.shardCount !== undefined ? { shardCount: k.shardCount } : {}),
-    });
-    sources.push(kube.pods);
-    if (k.events.enabled) sources.push(kube.events);
-  }
-  // Optional components (src/components/registry.ts): files, journald, servers, extra findings sinks.
+  // Components (src/components/registry.ts): the log sink first, since its queue fill is the
+  // pressure every source reads; then sources, findings sinks and servers in registry order.
+  const file = configFile ?? '(defaults)';
+  const base = { cluster: cfg.cluster, store, file, checkOnly: false };
+  const sinkParts = await buildComponents(cfg.components.filter((c) => c.spec.kind === 'log-sink'), { ...base, pressure: NO_PRESSURE }, log);
+  const logSink: LogSink | undefined = sinkParts.built.find((b) => b.built.logSink)?.built.logSink;
+  if (!logSink) log.warn('loki.url not set: lines are analysed but not stored');
   const components: BuiltComponent[] = (
-    await buildComponents(cfg.components, { cluster: cfg.cluster, store, pressure: logSink?.pressure ?? NO_PRESSURE, file: values.config ?? process.env.CONFIG_FILE ?? '(defaults)', checkOnly: false }, log)
+    await buildComponents(cfg.components.filter((c) => c.spec.kind !== 'log-sink'), { ...base, pressure: logSink?.pressure ?? NO_PRESSURE }, log)
   ).built;
+  const sources: Source[] = [];
   const services: Service[] = [];
   for (const { built } of components) {
     sources.push(...(built.sources ?? []));
     findingSinks.push(...(built.findingSinks ?? []));
     services.push(...(built.services ?? []));
   }
-  if (sources.length === 0) log.warn('no sources enabled (kubernetes.enabled is false and no file, journald or services source is configured)');
+  if (sources.length === 0) log.warn('no sources enabled (kubernetes is off and no file, journald or services source is configured)');
 
   // Sources and sinks exist now: readiness is theirs to report.
   readiness.length = 0;

@@ -8,12 +8,13 @@
  */
 import type { Logger } from '../logger.ts';
 import type { Source } from '../sources/types.ts';
-import type { FindingSink } from '../sinks/types.ts';
+import type { FindingSink, LogSink } from '../sinks/types.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Pressure } from '../delivery/pressure.ts';
 import type { Schema, Values } from './schema.ts';
 
-export type ComponentKind = 'source' | 'findings-sink' | 'server';
+/** `log-sink` components are built first: their queue fill is the pressure every source reads. */
+export type ComponentKind = 'source' | 'log-sink' | 'findings-sink' | 'server';
 
 /** A long-running part that is neither a source nor a sink (an HTTP API, a watcher). */
 export interface Service {
@@ -27,6 +28,8 @@ export interface Service {
 /** What build() returns: whichever of the three the component is. */
 export interface Built {
   sources?: Source[];
+  /** Where every line goes (at most one per run). */
+  logSink?: LogSink;
   findingSinks?: FindingSink[];
   services?: Service[];
 }
@@ -63,8 +66,10 @@ export interface ComponentSpec<S extends Schema = Schema> {
   /** One sentence for docs/configuration.md. */
   readonly doc: string;
   readonly schema: S;
-  /** Whether the section as written turns the component on (e.g. `enabled: true`, or a non-empty list). */
-  enabled(options: Values<S>): boolean;
+  /** Whether the section as written turns the component on (e.g. `enabled: true`, or a non-empty list); the whole document for rules that span sections. */
+  enabled(options: Values<S>, document: Readonly<Record<string, unknown>>): boolean;
+  /** Configured (with its defaults) even when its section is absent, when this says so (the Kubernetes API source on a cluster). */
+  implicit?(document: Readonly<Record<string, unknown>>): boolean;
   /** Checks the schema cannot express; call ctx.fail(field, reason). */
   validate?(options: Values<S>, ctx: ValidateContext): void;
   /** Construct (no I/O beyond reading local files); import heavy modules lazily here. */

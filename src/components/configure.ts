@@ -12,7 +12,7 @@ type Obj = Record<string, unknown>;
 export function readComponents(document: Obj, file: string, components: readonly AnyComponent[]): ConfiguredComponent[] {
   const out: ConfiguredComponent[] = [];
   for (const spec of components) {
-    if (!(spec.key in document)) continue;
+    if (!(spec.key in document) && !spec.implicit?.(document)) continue;
     const options = readSection(spec.schema, document[spec.key], file, spec.key);
     const ctx: ValidateContext = {
       file,
@@ -22,7 +22,7 @@ export function readComponents(document: Obj, file: string, components: readonly
       },
     };
     spec.validate?.(options, ctx);
-    if (spec.enabled(options)) out.push({ spec, options });
+    if (spec.enabled(options, document)) out.push({ spec, options });
   }
   return out;
 }

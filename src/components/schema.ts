@@ -211,6 +211,21 @@ function readValue(spec: FieldSpec, v: unknown, file: string, field: string): un
 
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
+/** A default as a person writes it: sizes and durations kept in bytes or ms by the code read as `1MiB`, `10m`. */
+function shown(spec: FieldSpec): string {
+  const d = (spec as { default?: unknown }).default;
+  if (typeof d !== 'number') return String(d);
+  if (spec.type === 'bytes') {
+    for (const [unit, n] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) if (d >= n && d % n === 0) return `${d / n}${unit}`;
+    return String(d);
+  }
+  if (spec.type === 'duration') {
+    for (const [unit, n] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (d >= n && d % n === 0) return `${d / n}${unit}`;
+    return `${d}ms`;
+  }
+  return String(d);
+}
+
 /** One row per leaf field, for docs/configuration.md: `path`, type, default, doc. */
 export function schemaRows(schema: Schema, path: string): Array<{ field: string; type: string; default: string; doc: string }> {
   const rows: Array<{ field: string; type: string; default: string; doc: string }> = [];
@@ -222,7 +237,7 @@ export function schemaRows(schema: Schema, path: string): Array<{ field: string;
       continue;
     }
     const type = spec.type === 'enum' ? spec.values.map((x) => `\`${x}\``).join(' \\| ') : spec.type;
-    const d = spec.required ? '(required)' : spec.type === 'boolean' ? String(spec.default ?? false) : spec.default === undefined ? '' : Array.isArray(spec.default) ? spec.default.join(', ') : String(spec.default);
+    const d = spec.required ? '(required)' : spec.type === 'boolean' ? String(spec.default ?? false) : spec.default === undefined ? '' : Array.isArray(spec.default) ? spec.default.join(', ') : shown(spec);
     rows.push({ field, type, default: d, doc: spec.doc });
   }
   return rows;

@@ -314,20 +314,20 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
   it('mode=sharded: exactly manifests/overlays/sharded (StatefulSet, headless Service, SHARD_COUNT, jetstream-kv)', async () => {
     const objs = await template({ namespace: { create: true }, mode: 'sharded' });
     expectSameObjects(objs, ref('sharded'), 'sharded');
-    expect(renderedConfig(objs).kubernetes.mode).toBe('sharded');
+    expect(renderedConfig(objs).kubernetes?.mode).toBe('sharded');
   });
 
   it('mode=node-local: exactly manifests/overlays/node-local (DaemonSet, NODE_NAME, tolerations)', async () => {
     const objs = await template({ namespace: { create: true }, mode: 'node-local' });
     expectSameObjects(objs, ref('node-local'), 'node-local');
-    expect(renderedConfig(objs).kubernetes.nodeName).toBe('node-a');
+    expect(renderedConfig(objs).kubernetes?.nodeName).toBe('node-a');
   });
 
   it('loki.url, nats.url, alertmanager.urls, networkPolicy.loki and serviceMonitor.enabled: base + the ServiceMonitor component + the same config and NetworkPolicy edits in kustomize', async () => {
     const objs = await template(SINKS);
     expectSameObjects(objs, ref('sinks'), 'sinks');
     const cfg = renderedConfig(objs);
-    expect(cfg.loki.url).toBe('http://loki-gateway.logging.svc:80');
+    expect(cfg.loki?.url).toBe('http://loki-gateway.logging.svc:80');
     expect(cfg.nats.servers).toEqual(['nats://nats.messaging.svc:4222']);
     const am = cfg.components.find((c) => c.spec.key === 'alertmanager')?.options as { urls: string[]; resendInterval: number } | undefined;
     expect(am?.urls, 'the alertmanager section is parsed by the detector').toEqual(['http://alertmanager-operated.monitoring.svc:9093']);
@@ -338,7 +338,7 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     const objs = await template(NO_SINKS);
     expectSameObjects(objs, ref('no-sinks'), 'no sinks');
     const cfg = renderedConfig(objs);
-    expect(cfg.loki.url).toBeUndefined();
+    expect(cfg.loki?.url).toBeUndefined();
     expect(cfg.nats.servers).toEqual([]);
     expect(await template()).not.toEqual(objs);
   });
@@ -407,7 +407,7 @@ describe.skipIf(skip)('charts/robot-sre-detector with the real helm, against the
     const sts = workload(objs);
     expect((sts.spec as { replicas: number }).replicas).toBe(5);
     expect(podTemplate(sts).spec.containers[0]!.env?.find((e) => e.name === 'SHARD_COUNT')?.value).toBe('5');
-    expect(renderedConfig(objs).kubernetes.shardCount).toBe(5);
+    expect(renderedConfig(objs).kubernetes?.shardCount).toBe(5);
     expect(renderedConfig(objs).state.store).toBe('jetstream-kv');
   });
 

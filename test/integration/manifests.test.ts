@@ -303,7 +303,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
       const tpl = podTemplate(w);
       const c = detectorContainer(w);
       const cfg = detectorConfig(b);
-      expect(cfg.kubernetes.mode).toBe({ Deployment: 'cluster', DaemonSet: 'node-local', StatefulSet: 'sharded' }[w.kind]);
+      expect(cfg.kubernetes?.mode).toBe({ Deployment: 'cluster', DaemonSet: 'node-local', StatefulSet: 'sharded' }[w.kind]);
       // Operator rules: every configured file is mounted and parses.
       expect(cfg.pipelines.rules.length).toBeGreaterThan(0);
       for (const f of cfg.pipelines.rules) {
@@ -316,7 +316,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
         expect(c.volumeMounts?.some((vm) => vm.mountPath === d && tpl.spec.volumes?.find((v) => v.name === vm.name)?.configMap), `${d} is a ConfigMap mount`).toBe(true);
       }
       // The root filesystem is read-only: everything the detector writes is on an emptyDir.
-      for (const dir of [cfg.state.dir, cfg.loki.spool?.dir, cfg.nats.spoolDir, bundlesOptions(cfg)?.dir].filter((x): x is string => !!x)) {
+      for (const dir of [cfg.state.dir, cfg.loki?.spool.dir, cfg.nats.spoolDir, bundlesOptions(cfg)?.dir].filter((x): x is string => !!x)) {
         expect(writableMount(tpl, c, dir), `${dir} is on a writable emptyDir`).toBe(true);
       }
       // emptyDir usage (not memory-backed) counts against the pod's ephemeral-storage limit: the
@@ -327,7 +327,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
       expect(disk.reduce((n, v) => n + quantity(String((v.emptyDir as { sizeLimit?: string }).sizeLimit ?? 'Infinity')), 0), `${b}: emptyDir sizeLimits within ${limit}`).toBeLessThanOrEqual(quantity(limit!));
       // Loki and NATS addresses are ones the NetworkPolicy lets through.
       const allowed = egressRules(objs).flatMap((r) => r.ports ?? []).map((p) => p.port);
-      expect(allowed).toContain(Number(new URL(cfg.loki.url!).port || 80));
+      expect(allowed).toContain(Number(new URL(cfg.loki!.url!).port || 80));
       for (const s of cfg.nats.servers) expect(allowed).toContain(Number(new URL(s).port || 4222));
     });
 
@@ -428,7 +428,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const cfg = detectorConfig('overlays/small');
     const np = one(objs, 'NetworkPolicy');
     const egress = egressRules(objs);
-    for (const [url, name] of [[cfg.loki.url!, 'loki'], [cfg.nats.servers[0]!, 'nats']] as const) {
+    for (const [url, name] of [[cfg.loki!.url!, 'loki'], [cfg.nats.servers[0]!, 'nats']] as const) {
       const u = new URL(url);
       const [svcName, svcNs] = u.hostname.split('.');
       const svc = one(objs, 'Service', svcName);
@@ -461,7 +461,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const headless = one(objs, 'Service', spec.serviceName);
     expect((headless.spec as Obj).clusterIP).toBe('None');
     const cfg = detectorConfig('overlays/sharded');
-    expect(cfg.kubernetes.shardCount).toBe(spec.replicas);
+    expect(cfg.kubernetes?.shardCount).toBe(spec.replicas);
     const indexes = Array.from({ length: spec.replicas }, (_, i) => replicaIndexFromHostname(`${sts.metadata.name}-${i}`));
     expect(indexes).toEqual(Array.from({ length: spec.replicas }, (_, i) => i));
     // Shared cursors: a workload that moves to another replica resumes there.
@@ -473,8 +473,8 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const c = detectorContainer(ds);
     expect(c.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
     const cfg = detectorConfig('overlays/node-local');
-    expect(cfg.kubernetes.mode).toBe('node-local');
-    expect(cfg.kubernetes.nodeName).toBe('node-a');
+    expect(cfg.kubernetes?.mode).toBe('node-local');
+    expect(cfg.kubernetes?.nodeName).toBe('node-a');
     expect(podTemplate(ds).spec.tolerations?.length).toBeGreaterThan(0);
   });
 
@@ -512,7 +512,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const text = fileContent(objs, tpl, c, path);
     expect(text).toBeDefined();
     const cfg = parseConfig(text!, path, containerEnv(c, { 'spec.nodeName': 'node-a' }));
-    expect(cfg.kubernetes.enabled).toBe(false);
+    expect(cfg.kubernetes).toBeUndefined();
     const files = cfg.components.find((x) => x.spec.key === 'kubernetesFiles');
     expect(files?.options).toMatchObject({ root: '/var/log/pods', nodeName: 'node-a', events: { enabled: true } });
     expect((files!.options as { root: string }).root).toBe(mounts[0]!.mountPath);

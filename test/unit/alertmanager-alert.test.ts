@@ -96,8 +96,10 @@ describe('alertmanager config section', () => {
   });
 
   it('is off when absent or enabled: false; run --check reports an unreadable token file', async () => {
-    expect(parseConfig('cluster: x\n', 'c.yaml', {}).components).toEqual([]);
-    expect(parseConfig('alertmanager:\n  enabled: false\n  urls: [http://am:9093]\n', 'c.yaml', {}).components).toEqual([]);
+    const keys = (text: string) => parseConfig(text, 'c.yaml', {}).components.map((c) => c.spec.key);
+    // The Kubernetes API source is on by default; no alertmanager unless configured and enabled.
+    expect(keys('cluster: x\n')).toEqual(['kubernetes']);
+    expect(keys('alertmanager:\n  enabled: false\n  urls: [http://am:9093]\n')).toEqual(['kubernetes']);
     const cfg = parseConfig('alertmanager:\n  urls: [http://am:9093]\n  bearerTokenFile: /nonexistent/token\n', 'c.yaml', {});
     const { errors } = await buildComponents(cfg.components, { cluster: 'c', store: new MemoryStore(), pressure: { fill: 0 }, file: 'c.yaml', checkOnly: true }, createLogger('silent'));
     expect(errors.map((e) => e.error.message)).toEqual(['/nonexistent/token: field alertmanager.bearerTokenFile: cannot read secret file: ENOENT']);

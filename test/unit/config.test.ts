@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, loadConfig } from '../../src/config.ts';
+import { KUBE_DEFAULTS } from '../../src/sources/kube/options.ts';
 
 describe('config', () => {
   it('defaults make a runnable detector', () => {
     const c = parseConfig(null, '(defaults)', {});
     expect(c.cluster).toBe('default');
     expect(c.kubernetes).toMatchObject({ enabled: true, mode: 'cluster' });
-    // Defaults of the source's own options live in one place (src/sources/kube/options.ts).
-    expect(c.kubernetes.maxContainers).toBeUndefined();
-    expect(c.loki.format).toBe('protobuf');
+    // The schema shows the source's own default, written once (src/sources/kube/options.ts).
+    expect(c.kubernetes?.maxContainers).toBe(KUBE_DEFAULTS.maxContainers);
+    // No Loki without a URL: lines are analysed but not stored.
+    expect(c.loki).toBeUndefined();
     expect(c.nats.provisionStreams).toBe(true);
     expect(c.state.store).toBe('auto');
   });
@@ -20,9 +22,9 @@ describe('config', () => {
       { LOKI_URL: 'http://other:3100', RSD_NAMESPACES: 'x,y' },
     );
     expect(c.cluster).toBe('small');
-    expect(c.loki).toMatchObject({ url: 'http://other:3100', memoryQueueBytes: 16 * 1024 * 1024, batchWaitMs: 2000, spool: { dir: '/spool', maxBytes: 1024 ** 3 } });
-    expect(c.kubernetes.lookbackSeconds).toBe(300);
-    expect(c.kubernetes.namespaces).toEqual(['x', 'y']);
+    expect(c.loki).toMatchObject({ url: 'http://other:3100', memoryQueue: 16 * 1024 * 1024, batchWait: 2000, spool: { dir: '/spool', maxSize: 1024 ** 3 } });
+    expect(c.kubernetes?.lookback).toBe(300_000);
+    expect(c.kubernetes?.namespaces).toEqual(['x', 'y']);
   });
 
   it.each([

@@ -4,10 +4,10 @@ import { parseConfig } from '../../src/config.ts';
 describe('services: (a host without Kubernetes)', () => {
   it('turns the Kubernetes sources off unless asked, and reads its services', () => {
     const cfg = parseConfig('services:\n  host: db-1\n  list:\n    - { name: postgres, files: [/var/log/postgresql/*.log], units: [postgresql.service] }\n', 'c.yaml', {});
-    expect(cfg.kubernetes.enabled).toBe(false);
+    expect(cfg.kubernetes).toBeUndefined();
     expect(cfg.components.map((c) => c.spec.key)).toEqual(['services']);
-    expect(parseConfig('kubernetes: { enabled: true }\nservices:\n  list: [{ name: a, units: [a.service] }]\n', 'c.yaml', {}).kubernetes.enabled).toBe(true);
-    expect(parseConfig('cluster: x\n', 'c.yaml', {}).kubernetes.enabled).toBe(true);
+    expect(parseConfig('kubernetes: { enabled: true }\nservices:\n  list: [{ name: a, units: [a.service] }]\n', 'c.yaml', {}).kubernetes?.enabled).toBe(true);
+    expect(parseConfig('cluster: x\n', 'c.yaml', {}).kubernetes?.enabled).toBe(true);
   });
 
   it.each([

@@ -130,6 +130,9 @@ export interface ResolvedKubeOptions {
   pressure: Pressure | undefined;
 }
 
+/** Defaults the config schema (component.ts) shows as well: each written here only. */
+export const KUBE_DEFAULTS = { maxContainers: 2000, maxStreamsPerNode: 100, lookbackSeconds: 600 } as const;
+
 function positive(name: string, v: number | undefined, dflt: number): number {
   const n = v ?? dflt;
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`kube source: ${name} must be a positive number, got ${v}`);
@@ -152,7 +155,7 @@ export function resolveKubeOptions(o: KubeSourceOptions, env: NodeJS.ProcessEnv 
     }
     shardIndex = idx;
   }
-  const lookbackSeconds = positive('lookbackSeconds', o.lookbackSeconds, 600);
+  const lookbackSeconds = positive('lookbackSeconds', o.lookbackSeconds, KUBE_DEFAULTS.lookbackSeconds);
   if (lookbackSeconds > 3300) throw new RangeError('kube source: lookbackSeconds must stay under Loki\'s 1 h out-of-order window (≤ 3300)');
   return {
     kubeconfigPath: o.kubeconfigPath,
@@ -168,8 +171,8 @@ export function resolveKubeOptions(o: KubeSourceOptions, env: NodeJS.ProcessEnv 
     shardCount,
     excludeSelf: o.excludeSelf ?? true,
     selfPodName: o.selfPodName ?? env.POD_NAME ?? env.HOSTNAME ?? hostname(),
-    maxContainers: positive('maxContainers', o.maxContainers, 2000),
-    maxStreamsPerNode: positive('maxStreamsPerNode', o.maxStreamsPerNode, 100),
+    maxContainers: positive('maxContainers', o.maxContainers, KUBE_DEFAULTS.maxContainers),
+    maxStreamsPerNode: positive('maxStreamsPerNode', o.maxStreamsPerNode, KUBE_DEFAULTS.maxStreamsPerNode),
     connectsPerSecond: positive('connectsPerSecond', o.connectsPerSecond, 50),
     lookbackSeconds,
     maxResumeAgeSeconds: positive('maxResumeAgeSeconds', o.maxResumeAgeSeconds, 3000),
