@@ -72,4 +72,12 @@ export const metrics = {
   bundlesBuilt: mk.counter('bundles_built_total', 'Bundles finished, by outcome (done, failed)', ['outcome']),
   bundlesStored: mk.gauge('bundles_stored', 'Bundles the bundle server holds (building or finished, before their TTL)'),
   bundlesDiskBytes: mk.gauge('bundles_disk_bytes', 'Compressed bytes of the bundles on disk'),
+  lokiInsecureTls: mk.counter('loki_insecure_tls_total', 'Loki sinks started with TLS verification disabled (insecureSkipVerify)'),
+  lokiTruncatedLines: mk.counter('loki_truncated_lines_total', 'Lines longer than maxLineBytes, truncated with a marker before the push'),
+  lokiLabelsDemoted: mk.counter('loki_labels_demoted_total', 'Label values moved to structured metadata (cardinality cap, invalid or too long value), by label name and reason', ['label', 'reason']),
+  kubeResumeDuplicatesDropped: mk.counter('kube_resume_duplicates_dropped_total', 'Replayed log lines dropped after a reconnect because they had already been taken (cursor dedupe)'),
+  kubeLogStreamsPaused: mk.gauge('kube_log_streams_paused', 'Pod log streams not read right now because the downstream (sink) is under pressure'),
+  kubeLogReconnects: mk.counter('kube_log_reconnects_total', 'Pod log stream reconnects, by reason (eof, stalled, error, superseded)', ['reason']),
+  kubeForbidden: mk.gauge('kube_forbidden', '1 while RBAC forbids a verb on a resource the detector needs (see the logs and manifests/base/rbac.yaml)', ['verb', 'resource']),
+  findingPublishSeconds: mk.histogram('finding_publish_seconds', 'Time from publish() to a JetStream PubAck, queueing included', [], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120]),
 };

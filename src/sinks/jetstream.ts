@@ -9,9 +9,8 @@
 import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Backoff } from '../delivery/backoff.ts';
-import { Histogram } from '../prometheus.ts';
 import { log as defaultLog, type Logger } from '../logger.ts';
-import { metrics, registry } from '../metrics.ts';
+import { metrics } from '../metrics.ts';
 import type { Finding } from '../model/finding.ts';
 import { CONTENT_TYPE, encodeFinding, FindingTooLargeError } from '../nats/envelope.ts';
 import { FindingSpool, type SpoolItem } from './jetstream-spool.ts';
@@ -46,19 +45,6 @@ interface Item extends SpoolItem {
 
 /** Errors that will not go away by retrying the same message. */
 const PERMANENT_API_CODES = new Set([10054 /* message size exceeds maximum allowed */]);
-
-let latency: Histogram | null = null;
-function publishLatency(): Histogram {
-  latency ??=
-    (registry.getSingleMetric('rsd_finding_publish_seconds') as Histogram | undefined) ??
-    new Histogram({
-      name: 'rsd_finding_publish_seconds',
-      help: 'Time from publish() to a JetStream PubAck, queueing included',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
-      registers: [registry],
-    });
-  return latency;
-}
 
 export class JetStreamFindingSink implements FindingSink {
   readonly name = 'jetstream';
@@ -312,7 +298,7 @@ export class JetStreamFindingSink implements FindingSink {
       const it = batch[i] as Item;
       if (r.status === 'fulfilled') {
         metrics.natsPublish.inc({ outcome: r.value.duplicate ? 'duplicate' : 'stored' });
-        publishLatency().observe((Date.now() - it.enqueuedAt) / 1000);
+        metrics.findingPublishSeconds.observe((Date.now() - it.enqueuedAt) / 1000);
         done.add(it);
       } else {
         metrics.natsPublish.inc({ outcome: 'error' });

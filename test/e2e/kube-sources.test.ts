@@ -13,7 +13,6 @@ import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { acknowledge } from '../../src/delivery/acks.ts';
 import { createKubeSources, type KubeSourceOptions, type KubeSources } from '../../src/sources/kube/index.ts';
-import { forbiddenGauge } from '../../src/sources/kube/shared.ts';
 import { FileStore } from '../../src/state/file-store.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
 import { shouldSkip } from '../env/binaries.ts';
@@ -256,7 +255,7 @@ describe.skipIf(skip)('kube sources against a real kube-apiserver + kwok', () =>
     const r = await start({ kubeconfigPath: limitedKubeconfig }, true);
     await appendCriLines(file, [{ ts: ts(), line: 'still tailed' }]);
     await until('pod line', () => r.lines('limited-web').includes('still tailed'));
-    await until('forbidden reported', async () => ((await forbiddenGauge.get()).values.find((v) => v.labels.resource === 'events' && v.labels.verb === 'list')?.value ?? 0) === 1);
+    await until('forbidden reported', async () => ((await metrics.kubeForbidden.get()).values.find((v) => v.labels.resource === 'events' && v.labels.verb === 'list')?.value ?? 0) === 1);
     expect(r.s.events.unready()).toBeNull();
     const err = await r.s.api.json({ verb: 'list', resource: 'events', namespace: NS, path: `/api/v1/namespaces/${NS}/events` }).catch((e: Error) => e);
     expect((err as Error).message).toContain('RBAC forbids the detector to "list" events in namespace "shop"');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { registry } from '../../src/metrics.ts';
-import { pausedStreams } from '../../src/sources/kube/container-follower.ts';
+import { metrics } from '../../src/metrics.ts';
 import { createKubeSources, type KubeSources } from '../../src/sources/kube/index.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
 import { MemoryStore } from '../../src/state/memory-store.ts';
@@ -152,7 +152,7 @@ describe.skipIf(skip)('network faults on the Kubernetes path (Toxiproxy)', () =>
     let maxPaused = 0;
     let maxMemory = 0;
     const watch = setInterval(() => {
-      void pausedStreams.get().then((g) => (maxPaused = Math.max(maxPaused, g.values.reduce((n, v) => n + v.value, 0))));
+      void metrics.kubeLogStreamsPaused.get().then((g) => (maxPaused = Math.max(maxPaused, g.values.reduce((n, v) => n + v.value, 0))));
       maxMemory = Math.max(maxMemory, sink.queued().memoryBytes);
     }, 50);
     try {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/model/log-record.ts';
 import { backoffMs, classify, parseRetryAfter } from '../../src/sinks/loki/classify.ts';
 import { toEntry, truncateLine, TRUNCATION_MARKER } from '../../src/sinks/loki/entry.ts';
-import { LabelBuilder, labelsDemoted } from '../../src/sinks/loki/labels.ts';
+import { LabelBuilder } from '../../src/sinks/loki/labels.ts';
+import { metrics } from '../../src/metrics.ts';
 import { resolveLokiOptions } from '../../src/sinks/loki/options.ts';
 import { parseRfc3339Nano, recordTime, toNanoString } from '../../src/sinks/loki/timestamp.ts';
 import { TokenBucket } from '../../src/sinks/loki/token-bucket.ts';
@@ -68,12 +69,12 @@ describe('labels and structured metadata', () => {
 
   it('demotes label values beyond the per-name cap to structured metadata, and counts it', async () => {
     const b = new LabelBuilder(3);
-    const before = (await labelsDemoted.get()).values.find((v) => v.labels.label === 'container' && v.labels.reason === 'cardinality')?.value ?? 0;
+    const before = (await metrics.lokiLabelsDemoted.get()).values.find((v) => v.labels.label === 'container' && v.labels.reason === 'cardinality')?.value ?? 0;
     const containers = ['a', 'b', 'c', 'd', 'e', 'a'];
     const outs = containers.map((c) => b.build(rec({ target: { cluster: 'c1', namespace: 'ns', container: c } })));
     expect(outs.map((o) => o.labels.find(([n]) => n === 'container')?.[1] ?? null)).toEqual(['a', 'b', 'c', null, null, 'a']);
     expect(outs[3]!.metadata).toContainEqual(['container', 'd']);
-    const after = (await labelsDemoted.get()).values.find((v) => v.labels.label === 'container' && v.labels.reason === 'cardinality')?.value ?? 0;
+    const after = (await metrics.lokiLabelsDemoted.get()).values.find((v) => v.labels.label === 'container' && v.labels.reason === 'cardinality')?.value ?? 0;
     expect(after - before).toBe(2);
   });
 });

@@ -1,6 +1,5 @@
-import { Counter } from '../../prometheus.ts';
 import type { LogRecord } from '../../model/log-record.ts';
-import { registry } from '../../metrics.ts';
+import { metrics } from '../../metrics.ts';
 import { formatLabels, type LabelBuilder, type Pair } from './labels.ts';
 import { recordTime, type LokiTime } from './timestamp.ts';
 
@@ -15,11 +14,6 @@ export interface Entry {
   readonly bytes: number;
 }
 
-export const linesTruncated = new Counter({
-  name: 'rsd_loki_truncated_lines_total',
-  help: 'Lines longer than maxLineBytes, truncated with a marker before the push',
-  registers: [registry],
-});
 
 export const TRUNCATION_MARKER = ' …[truncated by robot-sre-detector]';
 const MARKER_BYTES = Buffer.byteLength(TRUNCATION_MARKER);
@@ -59,7 +53,7 @@ function pairsBytes(pairs: readonly Pair[]): number {
 export function toEntry(r: LogRecord, labels: LabelBuilder, maxLineBytes: number): Entry {
   const built = labels.build(r);
   const t = truncateLine(r.line, maxLineBytes);
-  if (t.truncated) linesTruncated.inc();
+  if (t.truncated) metrics.lokiTruncatedLines.inc();
   const metadata = t.truncated ? [...built.metadata, ['truncated', 'true'] as const] : built.metadata;
   return {
     stream: selectorOf(built.labels),

@@ -1,19 +1,12 @@
 import { LRUCache } from 'lru-cache';
-import { Counter } from '../../prometheus.ts';
 import type { LogRecord } from '../../model/log-record.ts';
-import { registry } from '../../metrics.ts';
+import { metrics } from '../../metrics.ts';
 import { log } from '../../logger.ts';
 import { OncePerInterval } from './once.ts';
 
 /** A name/value pair, used for both stream labels and structured metadata. */
 export type Pair = readonly [name: string, value: string];
 
-export const labelsDemoted = new Counter({
-  name: 'rsd_loki_labels_demoted_total',
-  help: 'Label values moved to structured metadata (cardinality cap, invalid or too long value), by label name and reason',
-  labelNames: ['label', 'reason'],
-  registers: [registry],
-});
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** Loki's default max_label_value_length is 2048; structured metadata values are kept shorter still. */
@@ -88,7 +81,7 @@ export class LabelBuilder {
       }
       const reason = value.length > MAX_LABEL_VALUE ? 'too_long' : this.admit(name, value) ? null : 'cardinality';
       if (reason) {
-        labelsDemoted.inc({ label: name, reason });
+        metrics.lokiLabelsDemoted.inc({ label: name, reason });
         if (this.warn.allow(`${name}:${reason}`)) {
           log.warn({ component: 'loki', label: name, reason, maxValues: this.maxValues }, 'loki label value demoted to structured metadata');
         }

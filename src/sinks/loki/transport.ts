@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { Counter } from '../../prometheus.ts';
-import { registry } from '../../metrics.ts';
+import { metrics } from '../../metrics.ts';
 import { log } from '../../logger.ts';
 import type { ResolvedLokiOptions } from './options.ts';
 
@@ -12,11 +11,6 @@ export interface PushResponse {
   retryAfter: string | undefined;
 }
 
-export const insecureTls = new Counter({
-  name: 'rsd_loki_insecure_tls_total',
-  help: 'Loki sinks started with TLS verification disabled (insecureSkipVerify)',
-  registers: [registry],
-});
 
 /** Only the start of an error body is kept: enough to classify, bounded in memory. */
 const MAX_BODY = 64 * 1024;
@@ -40,7 +34,7 @@ export class LokiTransport {
     if (isHttps) {
       const ca = o.tls.caFile ? readFileSync(o.tls.caFile) : undefined;
       if (o.tls.insecureSkipVerify) {
-        insecureTls.inc();
+        metrics.lokiInsecureTls.inc();
         log.warn({ component: 'loki', url: o.pushUrl.origin }, 'loki TLS certificate verification is DISABLED (insecureSkipVerify)');
       }
       this.agent = new https.Agent({ keepAlive: true, maxSockets: 4, ...(ca ? { ca } : {}), rejectUnauthorized: !o.tls.insecureSkipVerify });

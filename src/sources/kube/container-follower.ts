@@ -1,6 +1,5 @@
-import { Counter, Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
-import { metrics, registry } from '../../metrics.ts';
+import { metrics } from '../../metrics.ts';
 import type { AckHandle, LogRecord, RecordPosition, Target } from '../../model/log-record.ts';
 import { PAUSE_ABOVE, RESUME_BELOW, type Pressure } from '../../delivery/pressure.ts';
 import { KubeApiError, type KubeApi } from './api.ts';
@@ -11,22 +10,6 @@ import { LineSplitter, type SplitLine } from './line-splitter.ts';
 import type { StreamLimiter } from './stream-limiter.ts';
 import { floorToSecond, keyFromMs, splitTimestamp } from './timestamp.ts';
 
-export const resumeDuplicatesDropped = new Counter({
-  name: 'rsd_kube_resume_duplicates_dropped_total',
-  help: 'Replayed log lines dropped after a reconnect because they had already been taken (cursor dedupe)',
-  registers: [registry],
-});
-export const pausedStreams = new Gauge({
-  name: 'rsd_kube_log_streams_paused',
-  help: 'Pod log streams not read right now because the downstream (sink) is under pressure',
-  registers: [registry],
-});
-export const logStreamReconnects = new Counter({
-  name: 'rsd_kube_log_reconnects_total',
-  help: 'Pod log stream reconnects, by reason (eof, stalled, error, superseded)',
-  labelNames: ['reason'],
-  registers: [registry],
-});
 
 /** What the pod watch currently says about one container instance. */
 export type InstancePhase = 'running' | 'terminated' | 'previous' | 'waiting' | 'gone';
@@ -174,12 +157,12 @@ export class ContainerFollower {
       if (outcome === 'stopped') return;
       if (this.mode === 'previous' && outcome !== 'superseded') return;
       if (outcome === 'superseded') {
-        logStreamReconnects.inc({ reason: 'superseded' });
+        metrics.kubeLogReconnects.inc({ reason: 'superseded' });
         continue;
       }
       if (outcome === 'drained') return;
       if (outcome === 'stalled') {
-        logStreamReconnects.inc({ reason: 'stalled' });
+        metrics.kubeLogReconnects.inc({ reason: 'stalled' });
         continue;
       }
       // EOF: the kubelet ends a follow when the container exits. Give the pod status a moment to say so
@@ -194,14 +177,14 @@ export class ContainerFollower {
         }
         return;
       }
-      logStreamReconnects.inc({ reason: 'eof' });
+      metrics.kubeLogReconnects.inc({ reason: 'eof' });
     }
   }
 
   /** true: retry after backoff; false: give up on this instance. */
   private async onError(err: unknown): Promise<boolean> {
     const signal = this.abort.signal;
-    logStreamReconnects.inc({ reason: 'error' });
+    metrics.kubeLogReconnects.inc({ reason: 'error' });
     const phase = this.ctx.phase(this.spec.containerId);
     if (phase === 'gone') return false;
     if (err instanceof KubeApiError) {
@@ -312,9 +295,9 @@ export class ContainerFollower {
             // log file on the node stays the buffer. The stall watchdog sleeps meanwhile.
             clearTimeout(timer);
             timer = undefined;
-            pausedStreams.inc();
+            metrics.kubeLogStreamsPaused.inc();
             while (pressure.fill > RESUME_BELOW && !stream.signal.aborted) await sleep(100, stream.signal);
-            pausedStreams.dec();
+            metrics.kubeLogStreamsPaused.dec();
             if (stream.signal.aborted) throw new Error('aborted while paused');
             arm();
           }
@@ -360,7 +343,7 @@ export class ContainerFollower {
       }
       let h: string | undefined;
       if (filter && !filter.admit(key, () => (h = lineHash(msg)))) {
-        resumeDuplicatesDropped.inc();
+        metrics.kubeResumeDuplicatesDropped.inc();
         continue;
       }
       h ??= lineHash(msg);

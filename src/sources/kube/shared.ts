@@ -1,17 +1,10 @@
-import { Gauge } from '../../prometheus.ts';
 import { log } from '../../logger.ts';
-import { registry } from '../../metrics.ts';
+import { metrics } from '../../metrics.ts';
 import { KubeApi, type KubeApiError } from './api.ts';
 import { podFieldSelector } from './ownership.ts';
 import { PodInformer } from './pod-informer.ts';
 import type { ResolvedKubeOptions } from './options.ts';
 
-export const forbiddenGauge = new Gauge({
-  name: 'rsd_kube_forbidden',
-  help: '1 while RBAC forbids a verb on a resource the detector needs (see the logs and manifests/base/rbac.yaml)',
-  labelNames: ['verb', 'resource'],
-  registers: [registry],
-});
 
 const FORBIDDEN_LOG_EVERY_MS = 10 * 60_000;
 /**
@@ -84,7 +77,7 @@ export class KubeShared {
   }
 
   forbidden(e: KubeApiError): void {
-    forbiddenGauge.set({ verb: e.verb, resource: e.resource }, 1);
+    metrics.kubeForbidden.set({ verb: e.verb, resource: e.resource }, 1);
     const k = `${e.verb}/${e.resource}/${e.namespace ?? ''}`;
     if (this.unreachableAt > 0 && Date.now() - this.unreachableAt < RESTART_GRACE_MS) {
       if (this.forbiddenLogged.has(`restart:${k}`)) return;
@@ -103,7 +96,7 @@ export class KubeShared {
     if (this.apiError) log.info('kube API reachable again');
     this.apiError = null;
     for (const k of [...this.forbiddenLogged.keys()]) if (k.startsWith('restart:')) this.forbiddenLogged.delete(k);
-    if (resource) for (const verb of ['list', 'watch']) forbiddenGauge.set({ verb, resource }, 0);
+    if (resource) for (const verb of ['list', 'watch']) metrics.kubeForbidden.set({ verb, resource }, 0);
   }
 
   /** Null when the API answers; else why not (for /readyz). */
