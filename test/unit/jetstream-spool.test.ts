@@ -3,43 +3,20 @@
  * mount one, else /dev/full, which answers every write with ENOSPC), and a segment whose tail is
  * torn or corrupt. Each loss is reported with its count and the spool keeps working.
  */
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FindingSpool, type SpoolLoss } from '../../src/sinks/jetstream-spool.ts';
+import { smallDisk, unmountAll } from '../helpers/small-disk.ts';
 
 const item = (i: number) => ({ subject: 'ops.findings.x', msgId: `id-${i}`, payload: JSON.stringify({ n: i, pad: 'p'.repeat(900) }) });
-const mounts: string[] = [];
-afterAll(() => {
-  for (const m of mounts) {
-    try {
-      execFileSync('umount', [m]);
-    } catch {
-      // already gone
-    }
-    rmSync(m, { recursive: true, force: true });
-  }
-});
+afterAll(unmountAll);
 
 function lossRecorder(): { losses: Record<SpoolLoss, number>; errors: string[]; onLoss: (r: SpoolLoss, n: number, e?: Error) => void } {
   const losses: Record<SpoolLoss, number> = { write_error: 0, corrupt: 0 };
   const errors: string[] = [];
   return { losses, errors, onLoss: (r, n, e) => ((losses[r] += n), e && errors.push((e as NodeJS.ErrnoException).code ?? e.message)) };
-}
-
-/** A directory on a 64 KiB tmpfs, or null when mounting is not allowed here. */
-function smallDisk(): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'rsd-fulldisk-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
-    mounts.push(dir);
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
 }
 
 describe('findings spool on a failing disk', () => {

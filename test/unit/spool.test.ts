@@ -5,7 +5,6 @@
  * left under a real name; files of the earlier format are still replayed. The Loki sink replays the good
  * part of a damaged segment and counts the rest.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,22 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { frame, SegmentSpool, unframe, type SpoolLoss } from '../../src/delivery/spool.ts';
+import { smallDisk, unmountAll } from '../helpers/small-disk.ts';
 import { LokiSink } from '../../src/sinks/loki/sink.ts';
 import { SourceAcks } from '../../src/delivery/acks.ts';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord } from '../../src/model/log-record.ts';
 
 const dirs: string[] = [];
-const mounts: string[] = [];
 afterAll(() => {
-  for (const m of mounts) {
-    try {
-      execFileSync('umount', [m]);
-    } catch {
-      // already gone
-    }
-  }
-  for (const d of [...dirs, ...mounts]) rmSync(d, { recursive: true, force: true });
+  unmountAll();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 const tmp = (): string => {
   const d = mkdtempSync(join(tmpdir(), 'rsd-spool-'));
@@ -130,12 +123,8 @@ describe('the spool format', () => {
   });
 
   it('a full disk: a whole segment is refused with ENOSPC and leaves nothing behind; appends count their loss and the spool goes on', async (ctx) => {
-    const dir = mkdtempSync(join(tmpdir(), 'rsd-spool-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
-      mounts.push(dir);
-    } catch {
-      rmSync(dir, { recursive: true, force: true });
+    const dir = smallDisk();
+    if (!dir) {
       // jetstream-spool.test.ts covers this with /dev/full where mounting is not allowed.
       ctx.skip();
       return;
