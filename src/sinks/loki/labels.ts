@@ -1,8 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { LogRecord } from '../../model/log-record.ts';
-import { metrics } from '../../metrics.ts';
-import { log } from '../../logger.ts';
-import { OncePerInterval } from './once.ts';
+import { lokiEvents } from '../../internal-events/loki.ts';
 
 /** A name/value pair, used for both stream labels and structured metadata. */
 export type Pair = readonly [name: string, value: string];
@@ -61,7 +59,6 @@ export class LabelBuilder {
   private readonly maxValues: number;
   private readonly ttlMs: number;
   private readonly seen = new Map<string, LRUCache<string, true>>();
-  private readonly warn = new OncePerInterval(60_000);
   private lastPurge = 0;
 
   constructor(maxValues: number, ttlMs = 3_600_000) {
@@ -81,10 +78,7 @@ export class LabelBuilder {
       }
       const reason = value.length > MAX_LABEL_VALUE ? 'too_long' : this.admit(name, value) ? null : 'cardinality';
       if (reason) {
-        metrics.lokiLabelsDemoted.inc({ label: name, reason });
-        if (this.warn.allow(`${name}:${reason}`)) {
-          log.warn({ component: 'loki', label: name, reason, maxValues: this.maxValues }, 'loki label value demoted to structured metadata');
-        }
+        lokiEvents.labelDemoted({ label: name, reason }, 1, { maxValues: this.maxValues });
         metadata.push([name, clip(value, MAX_METADATA_VALUE)]);
       } else {
         labels.push([name, value]);

@@ -2,19 +2,18 @@
  * Sending one batch: wait for the client-side token buckets (the tenant's and those of the batch's
  * streams, kept under Loki's ingestion limits), encode it (protobuf+snappy or JSON), push it, and
  * turn the answer into an Outcome. Counts requests and latency, and logs an answer that is not a
- * full acceptance once per kind and reason per minute. What the Outcome does to the queues is the
+ * full acceptance (src/internal-events/loki.ts: once per kind and reason per minute). What the Outcome does to the queues is the
  * sink's business (src/sinks/loki/sink.ts).
  */
 import { LRUCache } from 'lru-cache';
 import { sleep } from '../../delivery/backoff.ts';
-import { log } from '../../logger.ts';
+import { lokiEvents } from '../../internal-events/loki.ts';
 import { metrics } from '../../metrics.ts';
 import { classify, streamsOf, type Outcome } from './classify.ts';
 import { encodeJsonBody } from './encode-json.ts';
 import { encodeProtobufBody } from './encode-protobuf.ts';
 import type { Entry } from './entry.ts';
 import { groupByStream } from './group.ts';
-import type { OncePerInterval } from './once.ts';
 import type { ResolvedLokiOptions } from './options.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { LokiTransport } from './transport.ts';
@@ -25,11 +24,9 @@ export class LokiSender {
   /** Per stream, bounded: a stream idle for 10 minutes starts again with a full bucket. */
   private readonly streamBuckets = new LRUCache<string, TokenBucket>({ max: 10_000, ttl: 600_000 });
   private readonly o: ResolvedLokiOptions;
-  private readonly logOnce: OncePerInterval;
 
-  constructor(o: ResolvedLokiOptions, logOnce: OncePerInterval) {
+  constructor(o: ResolvedLokiOptions) {
     this.o = o;
-    this.logOnce = logOnce;
     this.transport = new LokiTransport(o);
     this.tenantBucket = new TokenBucket(o.tenantRateBytes, o.tenantBurstBytes);
   }
@@ -61,14 +58,14 @@ export class LokiSender {
       const res = await this.transport.push(body, signal);
       metrics.sinkRequests.inc({ sink: name, status: String(res.status) });
       const outcome = classify(res.status, res.body, res.retryAfter);
-      if (outcome.kind !== 'delivered' && this.logOnce.allow(`status:${outcome.kind}:${'reason' in outcome ? outcome.reason : ''}`)) {
+      if (outcome.kind !== 'delivered') {
         const refused = streamsOf(res.body);
-        log.warn({ component: 'loki', status: res.status, outcome: outcome.kind, reason: 'reason' in outcome ? outcome.reason : undefined, ...(refused.length ? { streams: refused } : {}), body: res.body.slice(0, 512) }, 'loki push not fully accepted');
+        lokiEvents.pushNotAccepted({ outcome: outcome.kind, reason: outcome.reason }, 1, { status: res.status, ...(refused.length ? { streams: refused } : {}), body: res.body.slice(0, 512) });
       }
       return outcome;
     } catch (err) {
       metrics.sinkRequests.inc({ sink: name, status: 'error' });
-      if (!signal.aborted && this.logOnce.allow('network')) log.warn({ component: 'loki', err: String(err) }, 'loki push failed: will retry');
+      if (!signal.aborted) lokiEvents.pushFailed({}, 1, { err: String(err) });
       return { kind: 'retry', reason: 'network', retryAfterMs: undefined };
     } finally {
       end();

@@ -3,13 +3,13 @@ import type { LogSink } from '../types.ts';
 import type { Pressure } from '../../delivery/pressure.ts';
 import { AckDirectory, acknowledge } from '../../delivery/acks.ts';
 import { metrics } from '../../metrics.ts';
+import { lokiEvents } from '../../internal-events/loki.ts';
 import { log } from '../../logger.ts';
 import { sleep } from '../../delivery/backoff.ts';
 import { backoffMs } from './classify.ts';
 import { addEntry, newChunk, splitChunk, type Chunk } from './chunk.ts';
 import { toEntry, type Entry } from './entry.ts';
 import { LabelBuilder } from './labels.ts';
-import { OncePerInterval } from './once.ts';
 import { resolveLokiOptions, type LokiSinkOptions, type ResolvedLokiOptions } from './options.ts';
 import { nextTake } from './schedule.ts';
 import { LokiSender } from './send.ts';
@@ -62,7 +62,6 @@ export class LokiSink implements LogSink {
   /** Queue fill, kept current by updateGauges(). */
   private readonly queueFill = { fill: 0 };
   readonly pressure: Pressure = this.queueFill;
-  private readonly logOnce = new OncePerInterval(60_000);
 
   private open: Chunk | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -98,18 +97,13 @@ export class LokiSink implements LogSink {
     const o = this.options;
     this.name = o.name;
     this.labels = new LabelBuilder(o.maxLabelValues);
-    this.sender = new LokiSender(o, this.logOnce);
+    this.sender = new LokiSender(o);
     this.spool = o.spool ? new Spool(o.spool.dir) : undefined;
     this.acks = new OrderedAcks<LogRecord>({
       maxHeldBytes: o.heldAckBytes,
       deliver: acknowledge,
-      onDiscard: (lines) => {
-        // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
-        metrics.sinkAcksDiscarded.inc({ sink: this.name }, lines);
-        if (this.logOnce.allow('acks_discarded')) {
-          log.warn({ component: 'loki', lines }, 'loki sink: delivered batches waiting for older ones exceed the bound; some will not be acknowledged (re-read after a restart, not lost)');
-        }
-      },
+      // Never acknowledged: the source re-reads these lines after a restart; Loki drops the duplicates.
+      onDiscard: (lines) => lokiEvents.acksDiscarded({ sink: this.name }, lines),
       onHeld: (bytes) => metrics.sinkAcksHeldBytes.set({ sink: this.name }, bytes),
     });
     this.ready = this.init();
@@ -142,7 +136,7 @@ export class LokiSink implements LogSink {
       } catch (err) {
         // A malformed record must not take the whole batch (or the caller) down with it.
         this.drop('invalid_record', 1);
-        if (this.logOnce.allow('invalid_record')) log.warn({ component: 'loki', err: String(err) }, 'loki sink: record could not be converted');
+        lokiEvents.invalidRecord({}, 1, { err: String(err) });
         continue;
       }
       if (!this.open) {
@@ -216,7 +210,7 @@ export class LokiSink implements LogSink {
       segs = await this.spool.open();
     } catch (err) {
       // Keep running on memory alone; every spill attempt will then count as spool_error.
-      log.error({ component: 'loki', err, dir: this.spool.dir }, 'loki spool cannot be opened');
+      lokiEvents.spoolOpenFailed({}, 1, { err, dir: this.spool.dir });
       return;
     }
     for (const s of segs) {
@@ -279,7 +273,7 @@ export class LokiSink implements LogSink {
       } catch (err) {
         this.drop('spool_error', c.records.length);
         this.untrack(c.order);
-        if (this.logOnce.allow('spool_error')) log.error({ component: 'loki', err }, 'loki spool write failed: batch dropped');
+        lokiEvents.spoolWriteFailed({}, 1, { err });
       } finally {
         this.spilling--;
         this.spillingBytes -= c.bytes;
@@ -302,10 +296,7 @@ export class LokiSink implements LogSink {
   }
 
   private drop(reason: string, lines: number): void {
-    metrics.dropped.inc({ component: 'loki', reason }, lines);
-    if (this.logOnce.allow(`drop:${reason}`)) {
-      log.warn({ component: 'loki', reason, lines }, 'loki sink dropped records; see rsd_dropped_total{component="loki"}');
-    }
+    lokiEvents.dropped({ reason }, lines);
   }
 
   /** After every change of memBytes or spoolBytes: the gauges and the queue fill sources read. */
@@ -413,7 +404,7 @@ export class LokiSink implements LogSink {
       this.updateGauges();
       this.drop('spool_error', seg.lines);
       this.untrack(order);
-      if (this.logOnce.allow('spool_read')) log.error({ component: 'loki', err }, 'loki spool segment unreadable: dropped');
+      lokiEvents.spoolUnreadable({}, 1, { err });
       await spool.remove(seg).catch(() => undefined);
       return undefined;
     }
@@ -463,7 +454,7 @@ export class LokiSink implements LogSink {
           for (const r of outcome.reasons) {
             const n = Math.min(r.count, chunk.entries.length - refused);
             if (n <= 0) break;
-            metrics.dropped.inc({ component: 'loki', reason: r.reason }, n);
+            this.drop(r.reason, n);
             refused += n;
           }
           metrics.linesOut.inc({ sink: this.name }, Math.max(0, chunk.entries.length - refused));
@@ -472,7 +463,7 @@ export class LokiSink implements LogSink {
         return;
       case 'failed':
         // Nothing was ingested: not acknowledged, so the source can re-read after the fix.
-        metrics.dropped.inc({ component: 'loki', reason: outcome.reason }, chunk.entries.length);
+        this.drop(outcome.reason, chunk.entries.length);
         await this.finish(chunk, false);
         return;
       case 'retry': {
