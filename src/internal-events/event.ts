@@ -21,8 +21,11 @@ export interface EventSpec<L extends Record<string, string>> {
 }
 
 export interface InternalEvent<L extends Record<string, string>> {
-  /** `n` occurrences (lines, batches…) with `labels`; `fields` are extra log context (an error, a count). */
-  (labels: L, n?: number, fields?: Record<string, unknown>): void;
+  /**
+   * `n` occurrences (lines, batches…) with `labels`; `fields` are extra log context (an error, a count);
+   * `logger` for a component that was handed its own (SDK users pass one), else the events' logger.
+   */
+  (labels: L, n?: number, fields?: Record<string, unknown>, logger?: Pick<Logger, Level>): void;
   readonly spec: EventSpec<L>;
 }
 
@@ -34,12 +37,12 @@ export function setEventLogger(logger: Pick<Logger, Level>): void {
 
 export function defineEvent<L extends Record<string, string> = Record<string, never>>(spec: EventSpec<L>): InternalEvent<L> {
   const once = new OncePerInterval(spec.everyMs ?? 60_000);
-  const emit = (labels: L, n = 1, fields: Record<string, unknown> = {}): void => {
+  const emit = (labels: L, n = 1, fields: Record<string, unknown> = {}, logger: Pick<Logger, Level> = sink): void => {
     spec.count?.(labels, n);
     const key = Object.values(labels).join('\u0000');
     if (spec.everyMs !== 0 && !once.allow(key)) return;
     const obj: Record<string, unknown> = { component: spec.component, ...labels, ...(spec.count ? { n } : {}), ...fields };
-    sink[spec.level](obj, spec.message);
+    logger[spec.level](obj, spec.message);
   };
   return Object.assign(emit, { spec });
 }

@@ -11,6 +11,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-
 import { Backoff } from '../delivery/backoff.ts';
 import { log as defaultLog, type Logger } from '../logger.ts';
 import { metrics } from '../metrics.ts';
+import { jetstreamEvents } from '../internal-events/jetstream.ts';
 import type { Finding } from '../model/finding.ts';
 import { CONTENT_TYPE, encodeFinding, FindingTooLargeError } from '../nats/envelope.ts';
 import { FindingSpool, type SpoolItem } from './jetstream-spool.ts';
@@ -51,7 +52,6 @@ export class JetStreamFindingSink implements FindingSink {
   private readonly opts: Required<Omit<JetStreamSinkOptions, 'spoolDir' | 'source' | 'connection'>> & { source?: string };
   private readonly log: Logger;
   private readonly spool: FindingSpool | null;
-  private lastSpoolErrorLog = 0;
   private readonly queue: Item[] = [];
   private inFlight = 0;
   private queueBytes = 0;
@@ -61,8 +61,6 @@ export class JetStreamFindingSink implements FindingSink {
   private closing = false;
   private wakeUp: (() => void) | null = null;
   private readonly pump: Promise<void>;
-  private dropsSinceLog = 0;
-  private lastDropLog = 0;
   private failureStreak = 0;
   /** Between failed publish rounds: from retryBase to 2× it, doubling to retryMax (src/delivery/backoff.ts). */
   private readonly retry: Backoff;
@@ -87,11 +85,7 @@ export class JetStreamFindingSink implements FindingSink {
           segmentItems: Math.max(1, Math.min(1_000, Math.floor(this.opts.maxQueue / 2))),
           onLoss: (reason, n, err) => {
             if (n > 0) this.drop(n, `spool_${reason}`);
-            const now = Date.now();
-            if (err && now - this.lastSpoolErrorLog >= 10_000) {
-              this.lastSpoolErrorLog = now;
-              this.log.warn({ reason, findings: n, err: err.message }, 'findings spool write failed; the spool goes on with the next write (logged at most every 10 s)');
-            }
+            if (err) jetstreamEvents.spoolWriteFailed({}, 1, { reason, findings: n, err: err.message }, this.opts.logger);
           },
         })
       : null;
@@ -109,8 +103,9 @@ export class JetStreamFindingSink implements FindingSink {
     try {
       enc = encodeFinding(finding, this.opts.source ? { source: this.opts.source } : {});
     } catch (err) {
-      this.drop(1, err instanceof FindingTooLargeError ? 'too_large' : 'invalid');
-      this.log.warn({ finding_id: finding.finding_id, err: (err as Error).message }, 'finding refused');
+      const reason = err instanceof FindingTooLargeError ? 'too_large' : 'invalid';
+      this.drop(1, reason);
+      jetstreamEvents.findingRefused({ reason }, 1, { finding_id: finding.finding_id, err: (err as Error).message }, this.opts.logger);
       return;
     }
     const item: Item = { subject: enc.subject, msgId: enc.msgId, payload: enc.payload, bytes: enc.bytes, enqueuedAt: Date.now() };
@@ -186,14 +181,7 @@ export class JetStreamFindingSink implements FindingSink {
   }
 
   private drop(n: number, reason: string): void {
-    metrics.dropped.inc({ component: 'jetstream', reason }, n);
-    this.dropsSinceLog += n;
-    const now = Date.now();
-    if (now - this.lastDropLog >= 10_000) {
-      this.log.warn({ dropped: this.dropsSinceLog, reason }, 'findings dropped');
-      this.dropsSinceLog = 0;
-      this.lastDropLog = now;
-    }
+    jetstreamEvents.dropped({ reason }, n, {}, this.opts.logger);
   }
 
   private gauges(): void {
@@ -305,7 +293,7 @@ export class JetStreamFindingSink implements FindingSink {
         const err = r.reason as Error;
         if (err instanceof JetStreamApiError && PERMANENT_API_CODES.has(err.code)) {
           this.drop(1, 'rejected');
-          this.log.error({ msgId: it.msgId, err: err.message }, 'JetStream refused a finding');
+          jetstreamEvents.messageRejected({}, 1, { msgId: it.msgId, err: err.message }, this.opts.logger);
           done.add(it);
         } else {
           firstError ??= err;
@@ -324,9 +312,7 @@ export class JetStreamFindingSink implements FindingSink {
     }
     if (firstError) {
       const e: Error = firstError;
-      if (this.failureStreak === 0 || this.failureStreak % 20 === 0) {
-        this.log.warn({ err: e.message, pending: this.queue.length }, 'publishing findings failed; will retry');
-      }
+      jetstreamEvents.publishFailed({}, 1, { err: e.message, pending: this.queue.length }, this.opts.logger);
       return false;
     }
     return true;
