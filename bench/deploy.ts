@@ -46,9 +46,12 @@ try {
   await cp(`${root}/manifests/base/pipelines/site.ts`, join(dir, 'pipelines/site.ts'));
   await cp(`${root}/manifests/base/config/rules.yaml`, join(dir, 'rules.yaml'));
   let cfg = await readFile(`${root}/manifests/base/config/config.yaml`, 'utf8');
-  cfg = cfg.replace('/etc/robot-sre-detector/pipelines', join(dir, 'pipelines')).replace('/etc/robot-sre-detector/config/rules.yaml', join(dir, 'rules.yaml'))
+  cfg = cfg.replace('/etc/robot-sre-detector/pipelines', join(dir, 'pipelines')).replace(/\/etc\/robot-sre-detector\/[\w-]+\/rules\.yaml/, join(dir, 'rules.yaml'))
     .replaceAll('/var/lib/robot-sre-detector', join(dir, 'state')).replace('http://loki.robot-sre-detector.svc:3100', loki.lokiUrl).replace('nats://nats.robot-sre-detector.svc:4222', nats.url)
     .replace('  mode: cluster', `  kubeconfig: ${env.adminKubeconfig}\n  mode: cluster`);
+  // A mount path the replacements above missed would make the run fail late and obscurely: fail here.
+  const unmapped = /\/etc\/robot-sre-detector\S*/.exec(cfg);
+  if (unmapped) throw new Error(`bench/deploy.ts: the base config names ${unmapped[0]}, which this bench does not map to its temp dir`);
   await writeFile(join(dir, 'config.yaml'), cfg);
   execFileSync(process.execPath, [`${root}/src/cli.ts`, 'streams', 'apply', '--server', nats.url], { stdio: 'inherit' });
   const nodeFlags = process.env.NODE_FLAGS ? process.env.NODE_FLAGS.split(/\s+/).filter(Boolean) : deploymentNodeFlags();
