@@ -258,7 +258,11 @@ export function describeSample(s: Sample): string {
   return s.kind === 'log' ? s.line! : `[event ${s.involvedObject?.kind ?? 'Pod'} ${s.type ?? 'Warning'} ${s.reason}] ${s.message}`;
 }
 
-function report(r: EvalResult, verbose: boolean, title: string): string {
+/**
+ * The per-type table always; the missed and falsely flagged lines only when `showLines`: by default for the
+ * dev half only, so nobody writes a rule from a held-out line by reading the output.
+ */
+function report(r: EvalResult, verbose: boolean, title: string, showLines: boolean): string {
   const lines: string[] = [title];
   const pad = (s: string, n: number) => s.padEnd(n);
   lines.push(`${pad('incident_type', 26)} ${pad('samples', 8)} ${pad('hits', 5)} ${pad('recall', 7)} 95% interval`);
@@ -273,6 +277,10 @@ function report(r: EvalResult, verbose: boolean, title: string): string {
   lines.push(`ordinary/near-miss samples: ${r.ordinary}, with findings: ${r.false_positives} (fp_rate ${r.fp_rate.toFixed(4)}, 95% ${flo.toFixed(3)}–${fhi.toFixed(3)})`);
   lines.push(`novelty/volume findings (not counted): ${r.novelty_on_ordinary} ordinary, ${r.novelty_on_incidents} incident samples`);
   const cut = (s: string) => (verbose || s.length <= 220 ? s : `${s.slice(0, 217)}...`);
+  if (!showLines && (r.misses.length || r.fps.length)) {
+    lines.push('', `${r.misses.length} misses and ${r.fps.length} false positives; their lines are not shown for the held-out half (--show-test-lines shows them)`);
+    return lines.join('\n') + '\n';
+  }
   if (r.misses.length) {
     lines.push('', `MISSES (${r.misses.length}):`);
     for (const m of r.misses) {
@@ -296,6 +304,7 @@ if (import.meta.main) {
       pipeline: { type: 'string' },
       'no-second-stage': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'show-test-lines': { type: 'boolean', default: false },
     },
   });
   const split = values.split as Split;
@@ -309,7 +318,9 @@ if (import.meta.main) {
       ? await loadRules({ secondStage: false })
       : undefined;
   const r = await evaluate(resolve(values.corpus!), { split, attribution, ...(rules ? { rules } : {}) });
-  process.stderr.write(report(r, values.verbose!, `corpus split: ${split}, attribution: ${attribution}${values.pipeline ? `, rules: ${values.pipeline}` : noSecond ? ', without the second stage' : ''}`));
+  // 'all' and 'legacy' hold test samples too: only dev shows its lines by default.
+  const showLines = split === 'dev' || values['show-test-lines']!;
+  process.stderr.write(report(r, values.verbose!, `corpus split: ${split}, attribution: ${attribution}${values.pipeline ? `, rules: ${values.pipeline}` : noSecond ? ', without the second stage' : ''}`, showLines));
   const out = {
     split,
     attribution,

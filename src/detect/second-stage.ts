@@ -13,6 +13,19 @@ import type { LogRecord } from '../model/log-record.ts';
 import { metrics } from '../metrics.ts';
 import { Classifier, type ClassifierModel } from './classifier.ts';
 
+/**
+ * A line that says something came back (HAProxy's `Server … is UP`, `connection recovered`, `is healthy
+ * again`) and names no failure is the end of an incident, not one: the second stage never types it. The
+ * rules keep their own recovery handling (the lifecycle's recovered findings); this only keeps the
+ * classifier from reading "server", "backend" and "health" as a failure.
+ */
+const RECOVERY = /\b(?:is|are|went|came|back|now)\s+(?:up|online|healthy|reachable)\b|\b(?:recovered|reconnected|restored)\b/i;
+const FAILURE = /\b(?:fail\w*|error\w*|unable|cannot|can't|refused|denied|timed?\s*out|timeout|killed|panic\w*|fatal|down|unreachable|unavailable|lost|insufficient)\b/i;
+
+export function statesRecovery(text: string): boolean {
+  return RECOVERY.test(text) && !FAILURE.test(text);
+}
+
 export interface SecondStageOptions {
   model: ClassifierModel;
   /** The named class's posterior must reach this (0..1). */
@@ -52,7 +65,8 @@ export class SecondStage {
     if (cached !== undefined) {
       label = cached;
     } else {
-      const p = this.#classifier.predict(t?.text ?? text);
+      const line = t?.text ?? text;
+      const p = statesRecovery(line) ? null : this.#classifier.predict(line);
       label = p !== null && p.posterior >= this.minPosterior && p.margin >= this.minMargin ? p.label : null;
       if (t !== undefined) {
         if (this.#byTemplate.size >= this.#maxTemplates) {

@@ -15,7 +15,7 @@ import { modelSource, trainOnDev } from '../../scripts/train-classifier.ts';
 import { classify, signature } from '../../src/detect/builders.ts';
 import { Classifier, ORDINARY_CLASS, trainClassifier } from '../../src/detect/classifier.ts';
 import { loadRules } from '../../src/detect/rulesets.ts';
-import { SecondStage } from '../../src/detect/second-stage.ts';
+import { SecondStage, statesRecovery } from '../../src/detect/second-stage.ts';
 import { createTemplateAssigner } from '../../src/detect/templates.ts';
 import { metrics } from '../../src/metrics.ts';
 import type { LogRecord, Target } from '../../src/model/log-record.ts';
@@ -60,6 +60,26 @@ describe('second stage: mechanics', () => {
     // Not warning-or-worse: never shown to the classifier.
     expect(engine.process([rec('INFO replica lagging behind primary badly')])).toEqual([]);
     expect(engine.process([rec('ERROR replica lagging behind primary badly')]).map((f) => f.incident_type)).toEqual(['db_role_capacity_error']);
+  });
+
+  it('a line that says something came back, and names no failure, is never typed', async () => {
+    // Dev half's ordinary lines (HAProxy, NATS) and the phrasings around them.
+    for (const l of [
+      '2023-04-04 15:54:26 [WARNING]  (8) : Server csg-gateway/csggateway-app-2 is UP. 2 active and 0 backup servers online.',
+      '2019/11/14 03:48:14.622499 [WRN] nats reconnected',
+      'WARN connection to message broker restored',
+    ]) expect(statesRecovery(l), l).toBe(true);
+    // A failure named beside it wins; "nodes are available" is not a recovery.
+    for (const l of [
+      'rbd: mapping succeeded but /dev/rbd5 is not accessible, rbd: map failed: (22) Invalid argument',
+      '0/2 nodes are available: 1 Insufficient memory, 2 Insufficient pods.',
+      'Server backend/srv1 is DOWN, reason: Layer4 connection problem',
+      'WARN broker reconnected, then lost again: message broker unreachable',
+    ]) expect(statesRecovery(l), l).toBe(false);
+    const stage = new SecondStage({ model, minPosterior: 0.5, minMargin: 0 });
+    const engine = await engineWith(stage);
+    expect(engine.process([rec('ERROR message broker unreachable, cannot publish')])).toHaveLength(1);
+    expect((await engineWith(stage)).process([rec('WARN message broker connection restored')])).toEqual([]);
   });
 
   it('below the thresholds, or nearer ordinary: no finding', async () => {
