@@ -6,6 +6,7 @@ import { readComponents } from './components/configure.ts';
 import { COMPONENTS } from './components/registry.ts';
 import type { KubernetesValues } from './sources/kube/component.ts';
 import type { LokiValues } from './sinks/loki/component.ts';
+import type { NatsValues } from './nats/component.ts';
 import { ConfigError, configErrorOf, readSecret } from './components/schema.ts';
 
 export { ConfigError, readSecret };
@@ -22,19 +23,8 @@ export interface Config {
   kubernetes: KubernetesValues | undefined;
   /** The enabled `loki:` component's options (src/sinks/loki/component.ts), if any. */
   loki: LokiValues | undefined;
-  nats: {
-    servers: string[];
-    tokenFile?: string;
-    user?: string;
-    passwordFile?: string;
-    nkeySeedFile?: string;
-    credsFile?: string;
-    tls: { caFile?: string; certFile?: string; keyFile?: string };
-    spoolDir?: string;
-    maxQueue?: number;
-    /** Apply the stream layout (streams apply) at start: default true. */
-    provisionStreams: boolean;
-  };
+  /** The enabled `nats:` component's options (src/nats/component.ts), if any. */
+  nats: NatsValues | undefined;
   state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
   pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[]; watch: boolean };
   detect: { allowedLatenessMs: number; maxKeysPerRule: number; stateTtlMs: number; templates: boolean; minerMaxClusters: number; extraMasks: Array<{ pattern: string; name?: string }> };
@@ -188,9 +178,7 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
     } else setPath(root, path, kind === 'list' ? v.split(',').map((s) => s.trim()) : v);
   }
   const r = new Reader(file, root);
-  r.known('', ['cluster', 'nats', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
-  r.known('nats', ['servers', 'tokenFile', 'user', 'passwordFile', 'nkeySeedFile', 'credsFile', 'tls', 'spoolDir', 'maxQueue', 'provisionStreams']);
-  r.known('nats.tls', ['caFile', 'certFile', 'keyFile']);
+  r.known('', ['cluster', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
   r.known('state', ['store', 'dir', 'bucket']);
   r.known('pipelines', ['defaults', 'dirs', 'files', 'rules', 'watch']);
   r.known('detect', ['allowedLateness', 'maxKeysPerRule', 'stateTtl', 'templates', 'miner']);
@@ -209,7 +197,7 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
     cluster: r.str('cluster') ?? 'default',
     kubernetes: undefined,
     loki: undefined,
-    nats: { servers: r.list('nats.servers') ?? [], tls: {}, provisionStreams: r.bool('nats.provisionStreams', true) },
+    nats: undefined,
     state: { store: r.oneOf('state.store', ['auto', 'memory', 'file', 'jetstream-kv'] as const, 'auto'), dir: r.str('state.dir') ?? '/var/lib/robot-sre-detector' },
     pipelines: {
       defaults: r.bool('pipelines.defaults', true),
@@ -247,20 +235,10 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
   const of = <T>(key: string): T | undefined => cfg.components.find((c) => c.spec.key === key)?.options as T | undefined;
   cfg.kubernetes = of<KubernetesValues>('kubernetes');
   cfg.loki = of<LokiValues>('loki');
+  cfg.nats = of<NatsValues>('nats');
   const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);
-  const n = cfg.nats;
-  opt(r.str('nats.tokenFile'), (v) => (n.tokenFile = v));
-  opt(r.str('nats.user'), (v) => (n.user = v));
-  opt(r.str('nats.passwordFile'), (v) => (n.passwordFile = v));
-  opt(r.str('nats.nkeySeedFile'), (v) => (n.nkeySeedFile = v));
-  opt(r.str('nats.credsFile'), (v) => (n.credsFile = v));
-  opt(r.str('nats.tls.caFile'), (v) => (n.tls.caFile = v));
-  opt(r.str('nats.tls.certFile'), (v) => (n.tls.certFile = v));
-  opt(r.str('nats.tls.keyFile'), (v) => (n.tls.keyFile = v));
-  opt(r.str('nats.spoolDir'), (v) => (n.spoolDir = v));
-  opt(r.int('nats.maxQueue', { min: 1 }), (v) => (n.maxQueue = v));
   opt(r.str('state.bucket'), (v) => (cfg.state.bucket = v));
-  if (cfg.state.store === 'jetstream-kv' && n.servers.length === 0) r.fail('state.store', 'jetstream-kv needs nats.servers');
+  if (cfg.state.store === 'jetstream-kv' && !cfg.nats) r.fail('state.store', 'jetstream-kv needs nats.servers');
   return { config: cfg, errors: r.errors };
 }
 

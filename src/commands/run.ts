@@ -1,7 +1,7 @@
 import { parseCommand } from './args.ts';
 import type { Subscription } from 'rxjs';
 import { readFileSync } from 'node:fs';
-import { loadConfig, readConfig, readSecret, type Config } from '../config.ts';
+import { loadConfig, readConfig, type Config } from '../config.ts';
 import type { Rule } from '../detect/types.ts';
 import { log } from '../logger.ts';
 import { loadRules } from '../detect/rulesets.ts';
@@ -90,7 +90,7 @@ async function check(file: string | undefined): Promise<number> {
     return 2;
   }
   const names = built.map((b) => b.key).join(',') || 'none';
-  process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki?.url ?? 'off'}, nats=${cfg.nats.servers.length ? 'on' : 'off'}, kubernetes=${cfg.kubernetes ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
+  process.stdout.write(`config ok: cluster=${cfg.cluster}, ${rules.length} rules, loki=${cfg.loki?.url ?? 'off'}, nats=${cfg.nats ? 'on' : 'off'}, kubernetes=${cfg.kubernetes ? cfg.kubernetes.mode : 'off'}, components=${names}\n`);
   return 0;
 }
 
@@ -119,27 +119,19 @@ export async function run(argv: string[]): Promise<number> {
   const routes: Routes = {};
   const server = await startServer({ host: cfg.server.host, port: cfg.server.port, readiness, routes });
 
-  // NATS first: it carries findings and, when present, the shared state store.
+  // NATS first: the connection carries findings and, when present, the shared state store, so it is
+  // opened before any component is built (the `nats` component's sink gets it through BuildContext.nats).
   let nc: NatsConnection | null = null;
   let connection: Promise<NatsConnection> | undefined;
   let stateNc: NatsConnection | null = null;
   const findingSinks: FindingSink[] = [];
-  if (cfg.nats.servers.length) {
-    const { connectNats } = await import('../nats/connection.ts');
-    const { JetStreamFindingSink } = await import('../sinks/jetstream.ts');
-    connection = connectNats({
-      servers: cfg.nats.servers,
-      ...(cfg.nats.tokenFile ? { token: readSecret(cfg.nats.tokenFile, 'nats.tokenFile')! } : {}),
-      ...(cfg.nats.user ? { user: cfg.nats.user, pass: readSecret(cfg.nats.passwordFile, 'nats.passwordFile') ?? '' } : {}),
-      ...(cfg.nats.nkeySeedFile ? { nkeySeedFile: cfg.nats.nkeySeedFile } : {}),
-      ...(cfg.nats.credsFile ? { credsFile: cfg.nats.credsFile } : {}),
-      tls: cfg.nats.tls,
-      name: `robot-sre-detector/${cfg.cluster}`,
-    });
-    findingSinks.push(new JetStreamFindingSink({ connection, source: `robot-sre-detector/${cfg.cluster}`, ...(cfg.nats.spoolDir ? { spoolDir: cfg.nats.spoolDir } : {}), ...(cfg.nats.maxQueue ? { maxQueue: cfg.nats.maxQueue } : {}) }));
+  if (cfg.nats) {
+    const { openNatsConnection } = await import('../nats/component.ts');
+    connection = openNatsConnection(cfg.nats, cfg.cluster);
+    connection.catch(() => undefined); // the findings sink reports a failed connect; start-up does not wait for it
     // The state store and stream provisioning need a live connection; findings do not wait for it.
     if ((cfg.state.store !== 'file' && cfg.state.store !== 'memory') || cfg.nats.provisionStreams) {
-      nc = await Promise.race([connection, new Promise<null>((r) => setTimeout(() => r(null), 5_000).unref())]);
+      nc = await Promise.race([connection.catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), 5_000).unref())]);
       if (!nc) log.warn('NATS not reachable within 5s: using a local state store until restart, streams not provisioned');
     }
     if (nc && cfg.nats.provisionStreams) {
@@ -154,7 +146,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     stateNc = cfg.state.store === 'file' || cfg.state.store === 'memory' ? null : nc;
   }
-  if (cfg.findingsToStdout || findingSinks.length === 0) findingSinks.push(new StdoutFindingSink('ndjson'));
+  // Without NATS, findings go to stdout (as with findings.stdout).
+  if (cfg.findingsToStdout || !cfg.nats) findingSinks.push(new StdoutFindingSink('ndjson'));
   const store = await openStateStore(cfg, stateNc);
 
   let templates: TemplateAssigner | undefined;
@@ -194,7 +187,7 @@ export async function run(argv: string[]): Promise<number> {
   // Components (src/components/registry.ts): the log sink first, since its queue fill is the
   // pressure every source reads; then sources, findings sinks and servers in registry order.
   const file = configFile ?? '(defaults)';
-  const base = { cluster: cfg.cluster, store, file, checkOnly: false };
+  const base = { cluster: cfg.cluster, store, file, checkOnly: false, ...(connection ? { nats: connection } : {}) };
   const sinkParts = await buildComponents(cfg.components.filter((c) => c.spec.kind === 'log-sink'), { ...base, pressure: NO_PRESSURE }, log);
   const logSink: LogSink | undefined = sinkParts.built.find((b) => b.built.logSink)?.built.logSink;
   if (!logSink) log.warn('loki.url not set: lines are analysed but not stored');
@@ -220,7 +213,7 @@ export async function run(argv: string[]): Promise<number> {
       return errs.length ? `custom rule stopped: ${errs.map((e) => `${e.rule}: ${e.error}`).join('; ')}` : null;
     },
   );
-  log.info({ cluster: cfg.cluster, rules: rules.length, port: cfg.server.port, state: store.kind, loki: !!logSink, nats: cfg.nats.servers.length > 0 }, 'robot-sre-detector started');
+  log.info({ cluster: cfg.cluster, rules: rules.length, port: cfg.server.port, state: store.kind, loki: !!logSink, nats: !!cfg.nats }, 'robot-sre-detector started');
 
   const sub: Subscription = findings$({ sources, engine, ...(logSink ? { logSink } : {}), live: true }).subscribe({
     next: (f) => {

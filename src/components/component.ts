@@ -6,6 +6,7 @@
  * starting, and docs/configuration.md is generated from the schemas. Adding a component is one spec
  * module plus one line in `registry.ts`.
  */
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../logger.ts';
 import type { Source } from '../sources/types.ts';
 import type { FindingSink, LogSink } from '../sinks/types.ts';
@@ -55,6 +56,8 @@ export interface BuildContext {
   readonly file: string;
   /** Options of the other configured components by key (e.g. the bundle server reads `services`). */
   optionsOf(key: string): unknown;
+  /** The NATS connection when `nats.servers` is set: opened by `run` before any build, shared by the findings sink and the JetStream KV state store. */
+  readonly nats?: Promise<NatsConnection>;
   /** `run --check`: construct and verify (files readable, secrets present), start nothing, hold nothing open. */
   readonly checkOnly: boolean;
 }

@@ -316,7 +316,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
         expect(c.volumeMounts?.some((vm) => vm.mountPath === d && tpl.spec.volumes?.find((v) => v.name === vm.name)?.configMap), `${d} is a ConfigMap mount`).toBe(true);
       }
       // The root filesystem is read-only: everything the detector writes is on an emptyDir.
-      for (const dir of [cfg.state.dir, cfg.loki?.spool.dir, cfg.nats.spoolDir, bundlesOptions(cfg)?.dir].filter((x): x is string => !!x)) {
+      for (const dir of [cfg.state.dir, cfg.loki?.spool.dir, cfg.nats?.spoolDir, bundlesOptions(cfg)?.dir].filter((x): x is string => !!x)) {
         expect(writableMount(tpl, c, dir), `${dir} is on a writable emptyDir`).toBe(true);
       }
       // emptyDir usage (not memory-backed) counts against the pod's ephemeral-storage limit: the
@@ -328,7 +328,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
       // Loki and NATS addresses are ones the NetworkPolicy lets through.
       const allowed = egressRules(objs).flatMap((r) => r.ports ?? []).map((p) => p.port);
       expect(allowed).toContain(Number(new URL(cfg.loki!.url!).port || 80));
-      for (const s of cfg.nats.servers) expect(allowed).toContain(Number(new URL(s).port || 4222));
+      for (const s of cfg.nats?.servers ?? []) expect(allowed).toContain(Number(new URL(s).port || 4222));
     });
 
     it('pod security: non-root, read-only root filesystem, all capabilities dropped, seccomp RuntimeDefault', () => {
@@ -428,7 +428,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const cfg = detectorConfig('overlays/small');
     const np = one(objs, 'NetworkPolicy');
     const egress = egressRules(objs);
-    for (const [url, name] of [[cfg.loki!.url!, 'loki'], [cfg.nats.servers[0]!, 'nats']] as const) {
+    for (const [url, name] of [[cfg.loki!.url!, 'loki'], [cfg.nats!.servers[0]!, 'nats']] as const) {
       const u = new URL(url);
       const [svcName, svcNs] = u.hostname.split('.');
       const svc = one(objs, 'Service', svcName);
@@ -446,7 +446,7 @@ describe.skipIf(skip)('manifests/ built with the real kustomize', () => {
     const job = one(objs, 'Job');
     const c = podTemplate(job).spec.containers[0]!;
     expect(c.args?.slice(0, 2)).toEqual(['streams', 'apply']);
-    expect(c.env?.find((e) => e.name === 'NATS_URL')?.value).toBe(cfg.nats.servers[0]);
+    expect(c.env?.find((e) => e.name === 'NATS_URL')?.value).toBe(cfg.nats?.servers[0]);
     expect(labelsMatch((np.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels, podTemplate(job).metadata.labels), 'the Job may reach NATS').toBe(true);
   });
 

@@ -11,7 +11,9 @@ describe('config', () => {
     expect(c.kubernetes?.maxContainers).toBe(KUBE_DEFAULTS.maxContainers);
     // No Loki without a URL: lines are analysed but not stored.
     expect(c.loki).toBeUndefined();
-    expect(c.nats.provisionStreams).toBe(true);
+    // No NATS without servers: findings go to stdout.
+    expect(c.nats).toBeUndefined();
+    expect(parseConfig('nats:\n  servers: [nats://n:4222]\n', 'c.yaml', {}).nats?.provisionStreams).toBe(true);
     expect(c.state.store).toBe('auto');
   });
 

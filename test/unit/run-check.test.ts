@@ -48,6 +48,19 @@ describe('run --check', () => {
     expect(r.stderr).toContain('2 problems');
   });
 
+  it('builds the Loki sink, the NATS findings sink and the Kubernetes source without starting them: their unreadable files are reported', async () => {
+    const r = await check([
+      'loki:', '  url: http://loki:3100', '  basicAuth: { username: u, passwordFile: /nonexistent/pw }',
+      'nats:', '  servers: [nats://127.0.0.1:1]', '  credsFile: /nonexistent/c.creds',
+      'kubernetes:', '  kubeconfig: /nonexistent/kubeconfig', '',
+    ].join('\n'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('loki: /nonexistent/pw: field loki.basicAuth.passwordFile: cannot read secret file: ENOENT');
+    expect(r.stderr).toContain('nats: nats.credsFile /nonexistent/c.creds is not readable: ENOENT');
+    expect(r.stderr).toContain('kubernetes: kubernetes.kubeconfig /nonexistent/kubeconfig is not readable: ENOENT');
+    expect(r.stderr).toContain('3 problems');
+  });
+
   it('a good config passes and says what it would run', async () => {
     const r = await check(['cluster: edge', 'kubernetes:', '  enabled: false', ''].join('\n'));
     expect(r.code).toBe(0);
