@@ -50,7 +50,6 @@ export class FindingSpool {
   private readonly segments: Segment[] = [];
   /** Segments taken by `shift` and not yet released: still on disk, still on the byte account. */
   private readonly taken = new Set<Segment>();
-  private scanned = false;
   private readonly onLoss: NonNullable<FindingSpoolOptions['onLoss']>;
 
   constructor(dir: string, opts: FindingSpoolOptions) {
@@ -62,11 +61,9 @@ export class FindingSpool {
     this.opened = this.store.opened.then(
       (previous) => {
         this.segments.unshift(...previous);
-        this.scanned = true;
       },
       (err: unknown) => {
         // No directory: every append will fail and be counted; the sink runs on memory.
-        this.scanned = true;
         this.onLoss('write_error', 0, err as Error);
       },
     );
@@ -80,9 +77,14 @@ export class FindingSpool {
     return n;
   }
 
-  /** True when nothing waits on disk; false while a previous run's segments are still being listed. */
+  /**
+   * True when nothing of this run waits on disk and the previous run's segments (once listed) are gone.
+   * While the directory is still being listed (the first milliseconds), only this run's segments count:
+   * new findings go to memory first, as on an empty spool, and the previous run's are read in after them.
+   * Callers that must see those wait for `opened` first (the sink's flush and refill do).
+   */
   isEmpty(): boolean {
-    return this.scanned && this.segments.length === 0;
+    return this.segments.length === 0;
   }
 
   /** Append; false when the spool is full (the caller decides what to drop). */

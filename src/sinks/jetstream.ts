@@ -145,6 +145,8 @@ export class JetStreamFindingSink implements FindingSink {
   /** Wait until everything queued is acknowledged, or the deadline (a duration in ms; above 10^12 an epoch-ms time, as the Loki sink reads it). */
   async flush(deadlineMs: number): Promise<void> {
     const until = deadlineMs > 1e12 ? deadlineMs : Date.now() + deadlineMs;
+    // A previous run's spool counts as queued: wait for its listing (milliseconds) before deciding.
+    await this.spool?.opened;
     this.wake();
     while (Date.now() < until && (this.queue.length > 0 || (this.spool && !this.spool.isEmpty()))) {
       await sleep(Math.min(20, Math.max(1, until - Date.now())));
@@ -252,6 +254,7 @@ export class JetStreamFindingSink implements FindingSink {
   private async refill(): Promise<void> {
     const spool = this.spool;
     if (!spool) return;
+    await spool.opened; // the previous run's segments are listed before the first refill
     while (!spool.isEmpty() && this.queue.length <= this.opts.maxQueue / 2 && this.queueBytes <= this.opts.maxQueueBytes / 2) {
       const seg = await spool.shift();
       if (!seg) break;
