@@ -3,7 +3,7 @@
  * The same table validates the YAML (file, field, reason), fills defaults, types the options the
  * component receives, and generates docs/configuration.md, so a default is written exactly once.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseDuration } from '../parse/timestamp.ts';
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'bytes' | 'duration' | 'list' | 'enum' | 'mapping' | 'mappings';
@@ -99,6 +99,18 @@ export function readSecret(file: string | undefined, what: string): string | und
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
     throw new ConfigError(file, what, `cannot read secret file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/**
+ * For `run --check`: throws when `file` (a config field's value) cannot be read (or, with X_OK, entered),
+ * naming the field and the errno, never the content.
+ */
+export function checkReadable(file: string, field: string, mode: number = constants.R_OK): void {
+  try {
+    accessSync(file, mode);
+  } catch (err) {
+    throw new Error(`${field} ${file} is not readable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

@@ -4,10 +4,9 @@
  * provisioning need it before any other component is built, and hands it to the sink's build through
  * `BuildContext.nats`.
  */
-import { accessSync, constants } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { defineComponent, type BuildContext, type Built } from '../components/component.ts';
-import { defineSchema, readSecret, type Values } from '../components/schema.ts';
+import { checkReadable, defineSchema, readSecret, type Values } from '../components/schema.ts';
 import type { NatsConnectOptions } from './connection.ts';
 
 export const natsSchema = defineSchema({
@@ -77,12 +76,7 @@ async function buildFindingSink(o: NatsValues, ctx: BuildContext): Promise<Built
   if (ctx.checkOnly) {
     natsConnectOptions(o, ctx.cluster); // the secret files
     for (const [field, file] of [['nkeySeedFile', o.nkeySeedFile], ['credsFile', o.credsFile], ['tls.caFile', o.tls.caFile], ['tls.certFile', o.tls.certFile], ['tls.keyFile', o.tls.keyFile]] as const) {
-      if (!file) continue;
-      try {
-        accessSync(file, constants.R_OK);
-      } catch (err) {
-        throw new Error(`nats.${field} ${file} is not readable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
+      if (file) checkReadable(file, `nats.${field}`);
     }
     return {};
   }

@@ -2,7 +2,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
-import { defineSchema, type Values } from '../../components/schema.ts';
+import { checkReadable, defineSchema, type Values } from '../../components/schema.ts';
 import { checkPriority } from './entry.ts';
 import { hostOf, hostTarget } from '../host-target.ts';
 
@@ -84,13 +84,7 @@ export async function buildJournaldSource(o: Values<typeof journaldSchema>, ctx:
       const { NOT_FOUND } = await import('./source.ts');
       throw new Error(NOT_FOUND(o.journalctl));
     }
-    if (o.directory) {
-      try {
-        accessSync(o.directory, constants.R_OK | constants.X_OK);
-      } catch (err) {
-        throw new Error(`journald.directory ${o.directory} is not readable: ${(err as Error).message}`);
-      }
-    }
+    if (o.directory) checkReadable(o.directory, 'journald.directory', constants.R_OK | constants.X_OK);
     return {};
   }
   const { JournaldSource } = await import('./source.ts');

@@ -3,9 +3,8 @@
  * default (the section may be absent), except on a host whose config has a `services:` section and
  * does not turn it on. The sources' defaults live in options.ts (KUBE_DEFAULTS); the schema shows them.
  */
-import { accessSync, constants } from 'node:fs';
 import { defineComponent, type BuildContext, type Built } from '../../components/component.ts';
-import { defineSchema, type Values } from '../../components/schema.ts';
+import { checkReadable, defineSchema, type Values } from '../../components/schema.ts';
 import { KUBE_DEFAULTS, resolveKubeOptions, type KubeSourceOptions } from './options.ts';
 
 export const kubernetesSchema = defineSchema({
@@ -78,13 +77,7 @@ async function buildKubeSources(o: KubernetesValues, ctx: BuildContext): Promise
   const options: KubeSourceOptions = { ...kubeSourceOptions(o, ctx.cluster), stateStore: ctx.store, pressure: ctx.pressure };
   if (ctx.checkOnly) {
     resolveKubeOptions(options);
-    if (o.kubeconfig) {
-      try {
-        accessSync(o.kubeconfig, constants.R_OK);
-      } catch (err) {
-        throw new Error(`kubernetes.kubeconfig ${o.kubeconfig} is not readable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-    }
+    if (o.kubeconfig) checkReadable(o.kubeconfig, 'kubernetes.kubeconfig');
     return {};
   }
   const { createKubeSources } = await import('./index.ts');
