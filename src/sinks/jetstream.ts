@@ -77,7 +77,7 @@ export class JetStreamFindingSink implements FindingSink {
       logger: o.logger ?? defaultLog,
       ...(o.source ? { source: o.source } : {}),
     };
-    this.log = this.opts.logger.child({ component: 'jetstream-sink' });
+    this.log = this.opts.logger.child({ component: 'jetstream' }); // the label of its metrics, as its internal events log it
     this.retry = new Backoff({ baseMs: this.opts.retryBaseMs * 2, maxMs: this.opts.retryMaxMs, floorMs: this.opts.retryBaseMs });
     this.spool = o.spoolDir
       ? new FindingSpool(o.spoolDir, {
