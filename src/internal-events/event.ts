@@ -23,7 +23,8 @@ export interface EventSpec<L extends Record<string, string>> {
 export interface InternalEvent<L extends Record<string, string>> {
   /**
    * `n` occurrences (lines, batches…) with `labels`; `fields` are extra log context (an error, a count);
-   * `logger` for a component that was handed its own (SDK users pass one), else the events' logger.
+   * `logger`: the component's own (a BuildContext's `log`, or one an SDK user passed, as a child bound to
+   * `component`), else the events' logger, on which the event names the component itself.
    */
   (labels: L, n?: number, fields?: Record<string, unknown>, logger?: Pick<Logger, Level>): void;
   readonly spec: EventSpec<L>;
@@ -41,7 +42,7 @@ export function defineEvent<L extends Record<string, string> = Record<string, ne
     spec.count?.(labels, n);
     const key = Object.values(labels).join('\u0000');
     if (spec.everyMs !== 0 && !once.allow(key)) return;
-    const obj: Record<string, unknown> = { component: spec.component, ...labels, ...(spec.count ? { n } : {}), ...fields };
+    const obj: Record<string, unknown> = { ...(logger === sink ? { component: spec.component } : {}), ...labels, ...(spec.count ? { n } : {}), ...fields };
     logger[spec.level](obj, spec.message);
   };
   return Object.assign(emit, { spec });

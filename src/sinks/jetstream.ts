@@ -85,7 +85,7 @@ export class JetStreamFindingSink implements FindingSink {
           segmentItems: Math.max(1, Math.min(1_000, Math.floor(this.opts.maxQueue / 2))),
           onLoss: (reason, n, err) => {
             if (n > 0) this.drop(n, `spool_${reason}`);
-            if (err) jetstreamEvents.spoolWriteFailed({}, 1, { reason, findings: n, err: err.message }, this.opts.logger);
+            if (err) jetstreamEvents.spoolWriteFailed({}, 1, { reason, findings: n, err: err.message }, this.log);
           },
         })
       : null;
@@ -105,7 +105,7 @@ export class JetStreamFindingSink implements FindingSink {
     } catch (err) {
       const reason = err instanceof FindingTooLargeError ? 'too_large' : 'invalid';
       this.drop(1, reason);
-      jetstreamEvents.findingRefused({ reason }, 1, { finding_id: finding.finding_id, err: (err as Error).message }, this.opts.logger);
+      jetstreamEvents.findingRefused({ reason }, 1, { finding_id: finding.finding_id, err: (err as Error).message }, this.log);
       return;
     }
     const item: Item = { subject: enc.subject, msgId: enc.msgId, payload: enc.payload, bytes: enc.bytes, enqueuedAt: Date.now() };
@@ -183,7 +183,7 @@ export class JetStreamFindingSink implements FindingSink {
   }
 
   private drop(n: number, reason: string): void {
-    jetstreamEvents.dropped({ reason }, n, {}, this.opts.logger);
+    jetstreamEvents.dropped({ reason }, n, {}, this.log);
   }
 
   private gauges(): void {
@@ -296,7 +296,7 @@ export class JetStreamFindingSink implements FindingSink {
         const err = r.reason as Error;
         if (err instanceof JetStreamApiError && PERMANENT_API_CODES.has(err.code)) {
           this.drop(1, 'rejected');
-          jetstreamEvents.messageRejected({}, 1, { msgId: it.msgId, err: err.message }, this.opts.logger);
+          jetstreamEvents.messageRejected({}, 1, { msgId: it.msgId, err: err.message }, this.log);
           done.add(it);
         } else {
           firstError ??= err;
@@ -315,7 +315,7 @@ export class JetStreamFindingSink implements FindingSink {
     }
     if (firstError) {
       const e: Error = firstError;
-      jetstreamEvents.publishFailed({}, 1, { err: e.message, pending: this.queue.length }, this.opts.logger);
+      jetstreamEvents.publishFailed({}, 1, { err: e.message, pending: this.queue.length }, this.log);
       return false;
     }
     return true;

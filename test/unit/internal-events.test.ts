@@ -43,4 +43,11 @@ describe('internal events', () => {
     expect((await get()) - before).toBe(11);
     expect(rec.lines).toEqual([{ level: 'warn', obj: { component: 'loki', reason: 'test_reason', n: 5 }, msg: 'loki sink dropped records; see rsd_dropped_total{component="loki"}' }]);
   });
+
+  it('through a component\'s own logger (already bound to its component) the event does not name it again', () => {
+    const own = recorder();
+    const ev = defineEvent<{ reason: string }>({ component: 'files', level: 'warn', message: 'position write failed: will retry' });
+    ev({ reason: 'x' }, 1, { id: 'a' }, own as never);
+    expect(own.lines).toEqual([{ level: 'warn', obj: { reason: 'x', id: 'a' }, msg: 'position write failed: will retry' }]);
+  });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../logger.ts';
-import { metrics } from '../../metrics.ts';
+import { sourceEvents } from '../../internal-events/sources.ts';
 import { stateKey, type StateStore } from '../../state/store.ts';
 
 /**
@@ -295,7 +295,6 @@ export class PositionStore {
   private readonly writer: KeyedWriter;
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
-  private lastWarn = 0;
 
   constructor(o: PositionStoreOptions) {
     this.o = o;
@@ -326,7 +325,7 @@ export class PositionStore {
       const j = this.decode<FileRecordJson>(await this.o.store.get(this.key(id)));
       return j && j.v === 1 ? j : null;
     } catch (err) {
-      this.warn(err, id, 'position load failed: the file is treated as new');
+      sourceEvents.filePositionLoadFailed({}, 1, { err: (err as Error).message, id, store: this.o.store.kind }, this.o.log);
       return null;
     }
   }
@@ -377,16 +376,9 @@ export class PositionStore {
       if (rec) await this.o.store.put(this.key(id), Buffer.from(JSON.stringify(rec)));
       else await this.o.store.delete(this.key(id));
     } catch (err) {
-      metrics.filesPositionErrors.inc();
-      this.warn(err, id, 'position write failed: will retry');
+      sourceEvents.filePositionWriteFailed({}, 1, { err: (err as Error).message, id, store: this.o.store.kind }, this.o.log);
       this.schedule(id);
     }
   }
 
-  private warn(err: unknown, id: string, msg: string): void {
-    const now = Date.now();
-    if (now - this.lastWarn < 60_000) return;
-    this.lastWarn = now;
-    this.o.log.warn({ err: (err as Error).message, id, store: this.o.store.kind }, msg);
-  }
 }

@@ -8,7 +8,7 @@
  * --after-cursor`: nothing acknowledged is read twice, nothing after it is skipped.
  */
 import type { Logger } from '../../logger.ts';
-import { metrics } from '../../metrics.ts';
+import { sourceEvents } from '../../internal-events/sources.ts';
 import type { StateStore } from '../../state/store.ts';
 
 export interface CursorJson {
@@ -47,7 +47,6 @@ export class JournalCursor {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | null = null;
   private again = false;
-  private lastWarn = 0;
 
   constructor(o: { store: StateStore; key: string; flushDelayMs: number; log: Logger }) {
     this.store = o.store;
@@ -155,12 +154,7 @@ export class JournalCursor {
           this.written = cursor;
         },
         (err: unknown) => {
-          metrics.journaldCursorErrors.inc();
-          const now = Date.now();
-          if (now - this.lastWarn > 60_000) {
-            this.lastWarn = now;
-            this.log.warn({ err: (err as Error).message, key: this.key, store: this.store.kind }, 'journald: cursor write failed; will retry');
-          }
+          sourceEvents.journaldCursorWriteFailed({}, 1, { err: (err as Error).message, key: this.key, store: this.store.kind }, this.log);
           this.schedule();
         },
       )
