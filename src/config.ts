@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration } from './parse/timestamp.ts';
 import type { AnyComponent, ConfiguredComponent } from './components/component.ts';
 import { readComponents } from './components/configure.ts';
 import { COMPONENTS } from './components/registry.ts';
+import { SETTINGS, type DetectSettings, type FindingsSettings, type LogSettings, type PipelinesSettings, type ServerSettings, type StateSettings } from './components/settings.ts';
 import type { KubernetesValues } from './sources/kube/component.ts';
 import type { LokiValues } from './sinks/loki/component.ts';
 import type { NatsValues } from './nats/component.ts';
@@ -25,101 +25,19 @@ export interface Config {
   loki: LokiValues | undefined;
   /** The enabled `nats:` component's options (src/nats/component.ts), if any. */
   nats: NatsValues | undefined;
-  state: { store: 'auto' | 'memory' | 'file' | 'jetstream-kv'; dir: string; bucket?: string };
-  pipelines: { defaults: boolean; dirs: string[]; files: string[]; rules: string[]; watch: boolean };
-  detect: { allowedLatenessMs: number; maxKeysPerRule: number; stateTtlMs: number; templates: boolean; minerMaxClusters: number; extraMasks: Array<{ pattern: string; name?: string }> };
-  server: { host: string; port: number; tap: { enabled: boolean; maxClients: number; maxRate: number } };
-  findingsToStdout: boolean;
-  logLevel: string;
+  /** The process's own sections (src/components/settings.ts): always present, defaults filled in. */
+  state: StateSettings;
+  pipelines: PipelinesSettings;
+  detect: DetectSettings;
+  server: ServerSettings;
+  findings: FindingsSettings;
+  log: LogSettings;
   /** Registered components (src/components/registry.ts) whose sections are present and enabled. */
   components: ConfiguredComponent[];
 }
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
-
-class Reader {
-  private readonly file: string;
-  private readonly root: Obj;
-  /** Every mistake found, so one run names them all; the value read is then the default. */
-  readonly errors: ConfigError[] = [];
-  constructor(file: string, root: Obj) {
-    this.file = file;
-    this.root = root;
-  }
-  private get(path: string): unknown {
-    let cur: unknown = this.root;
-    for (const part of path.split('.')) {
-      if (!isObj(cur)) return undefined;
-      cur = cur[part];
-    }
-    return cur;
-  }
-  /** Records a mistake and gives up on the field (the caller then uses its default). */
-  fail(path: string, reason: string): undefined {
-    this.errors.push(new ConfigError(this.file, path, reason));
-    return undefined;
-  }
-  str(path: string): string | undefined {
-    const v = this.get(path);
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string' || v.length === 0) return this.fail(path, 'must be a non-empty string');
-    return v;
-  }
-  bool(path: string, dflt: boolean): boolean {
-    const v = this.get(path);
-    if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'boolean') return this.fail(path, 'must be true or false') ?? dflt;
-    return v;
-  }
-  int(path: string, opts: { min?: number; max?: number } = {}): number | undefined {
-    const v = this.get(path);
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) return this.fail(path, 'must be an integer');
-    if (opts.min !== undefined && v < opts.min) return this.fail(path, `must be ≥ ${opts.min}`);
-    if (opts.max !== undefined && v > opts.max) return this.fail(path, `must be ≤ ${opts.max}`);
-    return v;
-  }
-  bytes(path: string): number | undefined {
-    const v = this.get(path);
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === 'number' && v > 0) return v;
-    const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(v) : null;
-    if (!m) return this.fail(path, 'must be a size like 64MiB or a number of bytes');
-    const unit = (m[2] ?? 'B').toLowerCase();
-    const mult: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-    return Math.floor(parseFloat(m[1]!) * mult[unit]!);
-  }
-  duration(path: string): number | undefined {
-    const v = this.get(path);
-    if (v === undefined || v === null) return undefined;
-    try {
-      return parseDuration(v as string | number);
-    } catch (err) {
-      return this.fail(path, (err as Error).message);
-    }
-  }
-  list(path: string): string[] | undefined {
-    const v = this.get(path);
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return this.fail(path, 'must be a list of strings');
-    return v as string[];
-  }
-  oneOf<T extends string>(path: string, allowed: readonly T[], dflt: T): T {
-    const v = this.get(path);
-    if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) return this.fail(path, `must be one of ${allowed.join(', ')}`) ?? dflt;
-    return v as T;
-  }
-  /** Unknown keys are mistakes (a typo silently ignored is a production outage). */
-  known(path: string, keys: string[]): void {
-    const v = path ? this.get(path) : this.root;
-    if (v === undefined || v === null) return;
-    if (!isObj(v)) return void this.fail(path || '(root)', 'must be a mapping');
-    for (const k of Object.keys(v)) if (!keys.includes(k)) this.fail(path ? `${path}.${k}` : k, `unknown field (allowed: ${keys.join(', ')})`);
-  }
-}
 
 /** Environment overrides, applied onto the parsed document before validation. */
 const ENV_OVERRIDES: Array<[string, string, 'string' | 'list' | 'int' | 'bool']> = [
@@ -177,69 +95,50 @@ export function readConfig(text: string | null, file: string, env: NodeJS.Proces
       setPath(root, path, n);
     } else setPath(root, path, kind === 'list' ? v.split(',').map((s) => s.trim()) : v);
   }
-  const r = new Reader(file, root);
-  r.known('', ['cluster', 'state', 'pipelines', 'detect', 'server', 'findings', 'log', ...components.map((c) => c.key)]);
-  r.known('state', ['store', 'dir', 'bucket']);
-  r.known('pipelines', ['defaults', 'dirs', 'files', 'rules', 'watch']);
-  r.known('detect', ['allowedLateness', 'maxKeysPerRule', 'stateTtl', 'templates', 'miner']);
-  r.known('detect.miner', ['maxClusters', 'extraMasks']);
-  r.known('server', ['host', 'port', 'tap']);
-  r.known('server.tap', ['enabled', 'maxClients', 'maxRate']);
-  r.known('findings', ['stdout']);
-  r.known('log', ['level']);
-
-  const extraMasksRaw = (root.detect as Obj | undefined)?.miner as Obj | undefined;
-  const extraMasks = extraMasksRaw?.extraMasks;
-  if (extraMasks !== undefined && !(Array.isArray(extraMasks) && extraMasks.every((m) => isObj(m) && typeof m.pattern === 'string'))) {
-    r.fail('detect.miner.extraMasks', 'must be a list of { pattern, name }');
+  const errors: ConfigError[] = [];
+  const known = ['cluster', ...SETTINGS.map((c) => c.key), ...components.map((c) => c.key)];
+  for (const k of Object.keys(root)) if (!known.includes(k)) errors.push(new ConfigError(file, k, `unknown field (allowed: ${known.join(', ')})`));
+  let cluster = 'default';
+  if (root.cluster !== undefined && root.cluster !== null) {
+    if (typeof root.cluster === 'string' && root.cluster.length > 0) cluster = root.cluster;
+    else errors.push(new ConfigError(file, 'cluster', 'must be a non-empty string'));
   }
-  const cfg: Config = {
-    cluster: r.str('cluster') ?? 'default',
-    kubernetes: undefined,
-    loki: undefined,
-    nats: undefined,
-    state: { store: r.oneOf('state.store', ['auto', 'memory', 'file', 'jetstream-kv'] as const, 'auto'), dir: r.str('state.dir') ?? '/var/lib/robot-sre-detector' },
-    pipelines: {
-      defaults: r.bool('pipelines.defaults', true),
-      dirs: r.list('pipelines.dirs') ?? [],
-      files: r.list('pipelines.files') ?? [],
-      rules: r.list('pipelines.rules') ?? [],
-      watch: r.bool('pipelines.watch', true),
-    },
-    detect: {
-      allowedLatenessMs: r.duration('detect.allowedLateness') ?? 10_000,
-      maxKeysPerRule: r.int('detect.maxKeysPerRule', { min: 10 }) ?? 10_000,
-      stateTtlMs: r.duration('detect.stateTtl') ?? 3_600_000,
-      templates: r.bool('detect.templates', true),
-      minerMaxClusters: r.int('detect.miner.maxClusters', { min: 10 }) ?? 5000,
-      extraMasks: (extraMasks as Array<{ pattern: string; name?: string }>) ?? [],
-    },
-    server: {
-      host: r.str('server.host') ?? '0.0.0.0',
-      port: r.int('server.port', { min: 0, max: 65535 }) ?? 8080,
-      tap: { enabled: r.bool('server.tap.enabled', false), maxClients: r.int('server.tap.maxClients', { min: 1, max: 64 }) ?? 4, maxRate: r.int('server.tap.maxRate', { min: 1, max: 10_000 }) ?? 200 },
-    },
-    findingsToStdout: r.bool('findings.stdout', false),
-    logLevel: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info'),
-    components: [],
-  };
-  // Each registered section is read on its own, so one component's mistake does not hide another's.
-  for (const spec of components) {
+  // Each section is read on its own, so one section's mistake does not hide another's; a section in
+  // error reads as its defaults (the rest of the config is still checked).
+  const settings = new Map<string, unknown>();
+  for (const spec of SETTINGS) {
     try {
-      cfg.components.push(...readComponents(root, file, [spec]));
+      settings.set(spec.key, readComponents(root, file, [spec])[0]!.options);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      r.errors.push(err);
+      errors.push(err);
+      settings.set(spec.key, readComponents({}, file, [spec])[0]!.options);
     }
   }
-  const of = <T>(key: string): T | undefined => cfg.components.find((c) => c.spec.key === key)?.options as T | undefined;
-  cfg.kubernetes = of<KubernetesValues>('kubernetes');
-  cfg.loki = of<LokiValues>('loki');
-  cfg.nats = of<NatsValues>('nats');
-  const opt = <T>(v: T | undefined, set: (v: T) => void) => v !== undefined && set(v);
-  opt(r.str('state.bucket'), (v) => (cfg.state.bucket = v));
-  if (cfg.state.store === 'jetstream-kv' && !cfg.nats) r.fail('state.store', 'jetstream-kv needs nats.servers');
-  return { config: cfg, errors: r.errors };
+  const configured: ConfiguredComponent[] = [];
+  for (const spec of components) {
+    try {
+      configured.push(...readComponents(root, file, [spec]));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
+    }
+  }
+  const of = <T>(key: string): T | undefined => configured.find((c) => c.spec.key === key)?.options as T | undefined;
+  const cfg: Config = {
+    cluster,
+    kubernetes: of<KubernetesValues>('kubernetes'),
+    loki: of<LokiValues>('loki'),
+    nats: of<NatsValues>('nats'),
+    state: settings.get('state') as StateSettings,
+    pipelines: settings.get('pipelines') as PipelinesSettings,
+    detect: settings.get('detect') as DetectSettings,
+    server: settings.get('server') as ServerSettings,
+    findings: settings.get('findings') as FindingsSettings,
+    log: settings.get('log') as LogSettings,
+    components: configured,
+  };
+  return { config: cfg, errors };
 }
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {

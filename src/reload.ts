@@ -67,7 +67,7 @@ async function contentHash(cfg: Config, pipelineFiles: readonly string[]): Promi
   return h.digest('hex');
 }
 
-const sectionsOf = (cfg: Config) => Object.fromEntries(RESTART_SECTIONS.map((k) => [k, JSON.stringify(k === 'findings' ? cfg.findingsToStdout : k === 'log' ? cfg.logLevel : (cfg as unknown as Record<string, unknown>)[k])]));
+const sectionsOf = (cfg: Config) => Object.fromEntries(RESTART_SECTIONS.map((k) => [k, JSON.stringify((cfg as unknown as Record<string, unknown>)[k])]));
 
 export class RuleReloader {
   private readonly opts: ReloaderOptions;

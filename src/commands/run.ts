@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parsed;
   if (values.check) return check(values.config ?? process.env.CONFIG_FILE);
   const cfg = loadConfig(values.config ?? process.env.CONFIG_FILE);
-  log.level = cfg.logLevel;
+  log.level = cfg.log.level;
   const rules = await loadRules({ defaults: cfg.pipelines.defaults, pipelines: await pipelineFilesOf(cfg), rules: cfg.pipelines.rules });
 
   // Signals are handled from the start: a SIGTERM during start-up ends in the same orderly shutdown.
@@ -147,18 +147,18 @@ export async function run(argv: string[]): Promise<number> {
     stateNc = cfg.state.store === 'file' || cfg.state.store === 'memory' ? null : nc;
   }
   // Without NATS, findings go to stdout (as with findings.stdout).
-  if (cfg.findingsToStdout || !cfg.nats) findingSinks.push(new StdoutFindingSink('ndjson'));
+  if (cfg.findings.stdout || !cfg.nats) findingSinks.push(new StdoutFindingSink('ndjson'));
   const store = await openStateStore(cfg, stateNc);
 
   let templates: TemplateAssigner | undefined;
   if (cfg.detect.templates) {
-    templates = await createTemplateAssigner({ store, scope: cfg.cluster, minerOptions: { maxClusters: cfg.detect.minerMaxClusters, extraMasks: cfg.detect.extraMasks } });
+    templates = await createTemplateAssigner({ store, scope: cfg.cluster, minerOptions: { maxClusters: cfg.detect.miner.maxClusters, extraMasks: cfg.detect.miner.extraMasks } });
   }
   const engine = detectionEngine({
     rules,
-    allowedLatenessMs: cfg.detect.allowedLatenessMs,
+    allowedLatenessMs: cfg.detect.allowedLateness,
     maxKeysPerRule: cfg.detect.maxKeysPerRule,
-    stateTtlMs: cfg.detect.stateTtlMs,
+    stateTtlMs: cfg.detect.stateTtl,
     ...(templates ? { assignTemplate: templates.assign } : {}),
     lifecycle: { source: `robot-sre-detector/${cfg.cluster}` },
   });

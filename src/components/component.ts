@@ -14,8 +14,11 @@ import type { StateStore } from '../state/store.ts';
 import type { Pressure } from '../delivery/pressure.ts';
 import type { Schema, Values } from './schema.ts';
 
-/** `log-sink` components are built first: their queue fill is the pressure every source reads. */
-export type ComponentKind = 'source' | 'log-sink' | 'findings-sink' | 'server';
+/**
+ * `log-sink` components are built first: their queue fill is the pressure every source reads.
+ * `settings` sections (src/components/settings.ts) are read, never built: the process's own options.
+ */
+export type ComponentKind = 'source' | 'log-sink' | 'findings-sink' | 'server' | 'settings';
 
 /** A long-running part that is neither a source nor a sink (an HTTP API, a watcher). */
 export interface Service {

@@ -4,6 +4,7 @@ import { parseConfig } from '../../src/config.ts';
 import { defineComponent } from '../../src/components/component.ts';
 import { buildComponents } from '../../src/components/configure.ts';
 import { renderComponentDocs, spliceComponentDocs } from '../../src/components/docs.ts';
+import { SETTINGS } from '../../src/components/settings.ts';
 import { COMPONENTS } from '../../src/components/registry.ts';
 import { defineSchema, readSection, type Values } from '../../src/components/schema.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -84,6 +85,6 @@ describe('docs/configuration.md', () => {
 
   it('holds exactly what the registered schemas generate (npm run docs:config)', () => {
     const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
-    expect(spliceComponentDocs(doc, COMPONENTS)).toBe(doc);
+    expect(spliceComponentDocs(doc, [...SETTINGS, ...COMPONENTS])).toBe(doc);
   });
 });
