@@ -249,8 +249,10 @@ export function schemaRows(schema: Schema, path: string): Array<{ field: string;
       continue;
     }
     const type = spec.type === 'enum' ? spec.values.map((x) => `\`${x}\``).join(' \\| ') : spec.type;
-    const d = spec.required ? '(required)' : spec.type === 'boolean' ? String(spec.default ?? false) : spec.default === undefined ? '' : Array.isArray(spec.default) ? spec.default.join(', ') : shown(spec);
-    rows.push({ field, type, default: d, doc: spec.doc });
+    const d = spec.required ? '(required)' : spec.type === 'boolean' ? String(spec.default ?? false) : spec.default === undefined ? '' : Array.isArray(spec.default) ? (spec.default.length ? spec.default.join(', ') : '[]') : shown(spec);
+    // An integer's range is part of what a reader needs to write a valid value.
+    const range = spec.type === 'integer' && (spec.min !== undefined || spec.max !== undefined) ? (spec.max === undefined ? `≥ ${spec.min}` : spec.min === undefined ? `≤ ${spec.max}` : `${spec.min}–${spec.max}`) : '';
+    rows.push({ field, type: range ? `${type} (${range})` : type, default: d, doc: spec.doc });
   }
   return rows;
 }

@@ -78,7 +78,7 @@ describe('configured components', () => {
 describe('docs/configuration.md', () => {
   it('renders one table row per leaf field', () => {
     const md = renderComponentDocs([example]);
-    expect(md).toContain('| `example.maxOpen` | integer | `100` | open files at most |');
+    expect(md).toContain('| `example.maxOpen` | integer (≥ 1) | `100` | open files at most |');
     expect(md).toContain('| `example.readFrom` | `start` \\| `end` | `end` |');
     expect(md).toContain('| `example.services[].name` | string | `(required)` | service name |');
   });
