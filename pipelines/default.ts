@@ -81,7 +81,7 @@ const rules: Rule[] = [
       // Helm hooks, atomic rollbacks, release storage
       /failed (?:pre|post)-(?:install|upgrade|delete|rollback)|rolled back due to atomic being set|(?:installation|upgrade) failed with atomic flag set|\bsh\.helm\.release\.v1\b[^\n]{0,200}(?:invalid|failed|Too long)|Error: release: not found|\bRelease not loaded\b/i,
       // Flux's event reasons and kustomize-controller's health gate
-      /\b(?:ReconciliationFailed|InstallFailed|UpgradeFailed|RollbackFailed|UninstallFailed|ArtifactFailed|GitOperationFailed|BuildFailed|HealthCheckFailed|DependencyNotReady)\b|health check failed after \d|dependency '[^']+' is not ready|failed to checkout and determine revision/,
+      /\b(?:ReconciliationFailed|InstallFailed|UpgradeFailed|RollbackFailed|UninstallFailed|ArtifactFailed|GitOperationFailed|BuildFailed|HealthCheckFailed|DependencyNotReady)\b|health check failed after \d|dependency '[^']+' is not ready|failed to checkout and determine revision|\bunable to clone '[^'\n]+'/,
       // Argo CD
       /\bComparisonError\b|\bInvalidSpecError\b|\bSyncError\b|Manifest generation error|Failed to load (?:live|target) state|Failed to compare desired state|\bSync operation to \S+ failed|one or more (?:objects|synchronization tasks) (?:failed|completed unsuccessfully)|operation \(phase: (?:Failed|Error)\)|failed to sync cluster/i,
       // Argo CD's per-resource sync result (`status: SyncFailed`).
@@ -176,6 +176,12 @@ const rules: Rule[] = [
       /insufficient memory for the Java Runtime Environment|Native memory allocation \((?:mmap|malloc)\) failed|\bos::commit_memory\([^)\n]*\) failed/,
       // PostgreSQL's postmaster reporting a backend killed by SIGKILL (the kernel's OOM killer on Linux).
       /\bwas terminated by signal 9(?:: Killed)?\b/,
+      // The Erlang VM's allocators giving up (`eheap_alloc: Cannot allocate N bytes of memory (of type "heap")`).
+      /\b[a-z_]+_alloc: Cannot (?:re)?allocate \d+ bytes of memory\b/,
+      // Platforms that kill an instance over its memory limit, in their own words: Cloud Run / Cloud Functions
+      // (`Memory limit of 512 MiB exceeded with 516 MiB used`), Heroku's R15, AWS Lambda's runtime killed by the
+      // sandbox (`Runtime exited with error: signal: killed`).
+      /\bMemory limit of [\d.]+ ?[KMGT]?i?B? exceeded with [\d.]+ ?[KMGT]?i?B? used\b|\bError R15 \(Memory quota vastly exceeded\)|\bRuntime exited with error: signal: killed\b/i,
     ],
     // A container status field saying it was not OOM killed.
     exclude: [...CONFIG_DUMP, /"?OOMKilled"?\s*[:=]\s*"?false\b/i],
@@ -229,6 +235,9 @@ const rules: Rule[] = [
       // A load balancer with no healthy target left (AWS ELB/ALB's warning; Envoy's "no healthy upstream" stays a
       // refusal, below).
       /\bcontains a healthy target\. Requests are being routed to all targets\b|\bno healthy targets?\b/i,
+      // Monitors declaring a database down: Redis Sentinel's subjective/objective down events, MaxScale's server
+      // state changes to Down, pgpool-II's health check degenerating a backend (a retry round still failing).
+      /\+sdown (?:master|slave|replica|sentinel) |\+odown master |\bServer changed state: [^\n]{0,300}(?:\b(?:master|slave|server|synced|relay_server)_down\b|-> \[Down\])|\bhealth check retrying on DB node: \d+ \(round:\d+\)|\breceived degenerate backend request\b|\bStarting degeneration\. shutdown host\b/,
       /VRRP_Script\(\S+\) failed|\bScript `?\S+`? now returning [1-9]|Keepalived\w*\[\d+\]: [^\n]{0,120}exited due to signal/,
     ],
     exclude: HEALTHY,

@@ -53,7 +53,24 @@ const V1_TYPES = [
   'nats_unavailable', 'db_connection_error', 'tls_cert_error', 'ldap_unreachable', 'panic_fatal',
 ] as const;
 
-const isTest = (url: string) => Number.parseInt(createHash('sha1').update(url).digest('hex').slice(0, 8), 16) % 100 < 40;
+/**
+ * Threads first added at the sixth freeze were split at `< 45` instead of `< 40` (SPLIT.md, "Sixth freeze"); these
+ * are the ones of them whose hash falls in [40, 45), so on the test side. Every other thread follows `< 40`.
+ */
+const SIXTH_FREEZE_TEST_AT_45 = new Set([
+  'https://github.com/bennettoxford/openprescribing/issues/5431',
+  'https://github.com/centrifuge/apps/pull/1924',
+  'https://github.com/dgraph-io/dgraph-lambda/pull/4',
+  'https://github.com/envoyproxy/envoy/issues/3908',
+  'https://github.com/helm/helm/issues/5006',
+  'https://github.com/keycloak/keycloak/pull/9561',
+  'https://github.com/redis/redis/issues/3983',
+  'https://github.com/sysown/proxysql/issues/3983',
+]);
+const isTest = (url: string) => {
+  const h = Number.parseInt(createHash('sha1').update(url).digest('hex').slice(0, 8), 16) % 100;
+  return h < 40 || (h < 45 && SIXTH_FREEZE_TEST_AT_45.has(url));
+};
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(resolve(CORPUS, file))).digest('hex');
 
 describe('incident corpus', () => {
