@@ -1,11 +1,11 @@
 /**
  * The one spool format (src/delivery/spool.ts) as both sinks use it: whole segments and appended ones,
  * read back in order across a restart; a truncated or corrupt file gives its good frames and counts the
- * bad ones; a full disk (a real 64 KiB tmpfs when this user may mount one) fails the write with nothing
+ * bad ones; a full disk (a real 64 KiB tmpfs when this user may mount one, else /dev/full) fails the write with nothing
  * left under a real name; files of the earlier format are still replayed. The Loki sink replays the good
  * part of a damaged segment and counts the rest.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -122,19 +122,20 @@ describe('the spool format', () => {
     expect(segs[1]!.seq).toBe(fresh.seq);
   });
 
-  it('a full disk: a whole segment is refused with ENOSPC and leaves nothing behind; appends count their loss and the spool goes on', async (ctx) => {
-    const dir = smallDisk();
-    if (!dir) {
-      // jetstream-spool.test.ts covers this with /dev/full where mounting is not allowed.
-      ctx.skip();
-      return;
-    }
+  it('a full disk: a whole segment is refused with ENOSPC and leaves nothing behind; appends count their loss and the spool goes on', async () => {
+    // A real 64 KiB tmpfs; where this user may not mount one, /dev/full (every write fails with ENOSPC)
+    // under the names the first whole segment and the appended one will take.
+    const disk = smallDisk();
+    const dir = disk ?? tmp();
     const rec = losses();
     const s = new SegmentSpool(dir, { onLoss: rec.onLoss });
+    await s.opened;
+    if (!disk) symlinkSync('/dev/full', join(dir, 'seg-500000000000000-100.spool.tmp'));
     const big = Array.from({ length: 100 }, (_, i) => JSON.stringify({ n: i, pad: 'x'.repeat(1000) }));
     await expect(s.write(big)).rejects.toMatchObject({ code: 'ENOSPC' });
     expect(readdirSync(dir)).toEqual([]);
     const small = await s.write(big.slice(0, 10));
+    if (!disk) symlinkSync('/dev/full', join(dir, 'seg-500000000000002.spool'));
     for (const p of big) s.append(p);
     await s.settle();
     expect(rec.seen.write_error).toBeGreaterThan(0);
