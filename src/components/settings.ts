@@ -5,8 +5,8 @@
  * docs/configuration.md generated), but nothing is built from them: `run` reads their values. Kind
  * `settings`: always read (absent means the defaults), never built.
  */
-import { defineComponent, type AnyComponent } from './component.ts';
-import { defineSchema, type Values } from './schema.ts';
+import { defineComponent, type AnyComponent, type ComponentSpec } from './component.ts';
+import { defineSchema, type Schema, type Values } from './schema.ts';
 
 const nothing = async () => ({});
 
@@ -87,38 +87,18 @@ function hasNats(doc: Readonly<Record<string, unknown>>): boolean {
   return Array.isArray(s) ? s.length > 0 : typeof s === 'string' && s.trim() !== '';
 }
 
+/** A settings section: always read (absent means its defaults), never built. */
+function settings<const S extends Schema>(key: string, doc: string, schema: S, validate?: ComponentSpec<S>['validate']): AnyComponent {
+  return defineComponent({ key, kind: 'settings', doc, schema, implicit: () => true, enabled: () => true, ...(validate ? { validate } : {}), build: nothing });
+}
+
 export const SETTINGS: readonly AnyComponent[] = [
-  defineComponent({
-    key: 'state',
-    kind: 'settings',
-    doc: 'Cursors, detector windows, open episodes and miner templates: what must survive a restart.',
-    schema: stateSchema,
-    implicit: () => true,
-    enabled: () => true,
-    validate(o, ctx) {
-      if (o.store === 'jetstream-kv' && !hasNats(ctx.document)) ctx.fail('store', 'jetstream-kv needs nats.servers');
-    },
-    build: nothing,
+  settings('state', 'Cursors, detector windows, open episodes and miner templates: what must survive a restart.', stateSchema, (o, ctx) => {
+    if (o.store === 'jetstream-kv' && !hasNats(ctx.document)) ctx.fail('store', 'jetstream-kv needs nats.servers');
   }),
-  defineComponent({
-    key: 'pipelines',
-    kind: 'settings',
-    doc: 'What is detected. This section and the files it names reload without a restart (see below).',
-    schema: pipelinesSchema,
-    implicit: () => true,
-    enabled: () => true,
-    build: nothing,
-  }),
-  defineComponent({ key: 'detect', kind: 'settings', doc: 'The detection engine.', schema: detectSchema, implicit: () => true, enabled: () => true, build: nothing }),
-  defineComponent({
-    key: 'server',
-    kind: 'settings',
-    doc: 'Health and metrics: started before everything else, so liveness answers from the first second.',
-    schema: serverSchema,
-    implicit: () => true,
-    enabled: () => true,
-    build: nothing,
-  }),
-  defineComponent({ key: 'findings', kind: 'settings', doc: 'Where findings go besides the findings sinks.', schema: findingsSchema, implicit: () => true, enabled: () => true, build: nothing }),
-  defineComponent({ key: 'log', kind: 'settings', doc: 'The detector’s own logs.', schema: logSchema, implicit: () => true, enabled: () => true, build: nothing }),
+  settings('pipelines', 'What is detected. This section and the files it names reload without a restart (see below).', pipelinesSchema),
+  settings('detect', 'The detection engine.', detectSchema),
+  settings('server', 'Health and metrics: started before everything else, so liveness answers from the first second.', serverSchema),
+  settings('findings', 'Where findings go besides the findings sinks.', findingsSchema),
+  settings('log', 'The detector’s own logs.', logSchema),
 ];
