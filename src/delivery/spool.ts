@@ -39,8 +39,8 @@ export interface Segment {
 export type SpoolLoss = 'write_error' | 'corrupt';
 
 export interface SegmentSpoolOptions {
-  /** Frames lost to a failed write (with the error) or a damaged frame read back: count them, log. */
-  onLoss?: (reason: SpoolLoss, frames: number, err?: Error) => void;
+  /** Frames lost to a failed write (with the error and the bytes taken off the segment's account) or a damaged frame read back: count them, log. */
+  onLoss?: (reason: SpoolLoss, frames: number, err?: Error, cut?: { seg: Segment; bytes: number }) => void;
 }
 
 const BASE = 500_000_000_000_000;
@@ -206,7 +206,7 @@ export class SegmentSpool {
         const bytes = Buffer.byteLength(text);
         target.bytes -= bytes;
         target.count -= batch.frames.length;
-        this.onLoss('write_error', batch.frames.length, err as Error);
+        this.onLoss('write_error', batch.frames.length, err as Error, { seg: target, bytes });
       }
     }).catch((err: unknown) => this.onLoss('write_error', 0, err as Error));
     return seg;

@@ -5,7 +5,7 @@ import { defineEvent } from './event.ts';
 const component = 'jetstream';
 
 export const jetstreamEvents = {
-  /** Findings that will never be published, by reason (overflow, shutdown, closed, too_large, invalid, rejected, spool_write_error, spool_corrupt). */
+  /** Findings that will never be published, by reason (overflow, shutdown, closed, too_large, invalid, rejected, spool_write_error, spool_read_error, spool_corrupt). */
   dropped: defineEvent<{ reason: string }>({
     component,
     level: 'warn',

@@ -24,8 +24,8 @@ export const lokiEvents = {
     count: ({ sink }, n) => metrics.sinkAcksDiscarded.inc({ sink }, n),
   }),
   spoolOpenFailed: defineEvent({ component, level: 'error', message: 'loki spool cannot be opened: running on the memory queue alone', everyMs: 0 }),
-  spoolWriteFailed: defineEvent({ component, level: 'error', message: 'loki spool write failed: batch dropped' }),
-  spoolUnreadable: defineEvent({ component, level: 'error', message: 'loki spool segment unreadable: dropped' }),
+  /** The disk refused a spill, or a segment could not be read back: its lines are dropped (counted as spool_error). */
+  spoolFailed: defineEvent({ component, level: 'error', message: 'loki spool write or read failed: batch dropped' }),
   /** A label value kept out of the stream labels (cardinality cap, too long): it goes to structured metadata. */
   labelDemoted: defineEvent<{ label: string; reason: string }>({
     component,

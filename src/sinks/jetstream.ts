@@ -3,8 +3,9 @@
  * pump publishes in order with Nats-Msg-Id = finding_id, so a retry after a lost PubAck, or the
  * same finding from another replica, is swallowed by the stream's duplicate window.
  *
- * While NATS is down findings wait in a bounded memory queue, then in an optional disk spool;
- * past both bounds the oldest are dropped, counted and logged.
+ * While NATS is down findings wait in the shared delivery buffer (src/delivery/buffer.ts): a bounded
+ * memory queue holding the newest, its oldest spilled to an optional disk spool; past both bounds the
+ * oldest are dropped, counted and logged.
  */
 import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
@@ -14,7 +15,8 @@ import { metrics } from '../metrics.ts';
 import { jetstreamEvents } from '../internal-events/jetstream.ts';
 import type { Finding } from '../model/finding.ts';
 import { CONTENT_TYPE, encodeFinding, FindingTooLargeError } from '../nats/envelope.ts';
-import { FindingSpool, type SpoolItem } from './jetstream-spool.ts';
+import { DeliveryBuffer } from '../delivery/buffer.ts';
+import { findingSpoolCodec, type QueuedFinding } from './jetstream-spool.ts';
 import type { FindingSink } from './types.ts';
 
 export interface JetStreamSinkOptions {
@@ -37,12 +39,7 @@ export interface JetStreamSinkOptions {
   logger?: Logger;
 }
 
-interface Item extends SpoolItem {
-  bytes: number;
-  /** Set when the item came from a spool segment: released once the whole segment is acked. */
-  seg?: { remaining: number; release: () => Promise<void> };
-  enqueuedAt: number;
-}
+type Item = QueuedFinding;
 
 /** Errors that will not go away by retrying the same message. */
 const PERMANENT_API_CODES = new Set([10054 /* message size exceeds maximum allowed */]);
@@ -51,10 +48,9 @@ export class JetStreamFindingSink implements FindingSink {
   readonly name = 'jetstream';
   private readonly opts: Required<Omit<JetStreamSinkOptions, 'spoolDir' | 'source' | 'connection'>> & { source?: string };
   private readonly log: Logger;
-  private readonly spool: FindingSpool | null;
-  private readonly queue: Item[] = [];
-  private inFlight = 0;
-  private queueBytes = 0;
+  private readonly buffer: DeliveryBuffer<Item>;
+  /** Write order of the next finding. */
+  private nextOrder = 0;
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
   private connected = false;
@@ -79,16 +75,20 @@ export class JetStreamFindingSink implements FindingSink {
     };
     this.log = this.opts.logger.child({ component: 'jetstream' }); // the label of its metrics, as its internal events log it
     this.retry = new Backoff({ baseMs: this.opts.retryBaseMs * 2, maxMs: this.opts.retryMaxMs, floorMs: this.opts.retryBaseMs });
-    this.spool = o.spoolDir
-      ? new FindingSpool(o.spoolDir, {
-          maxBytes: this.opts.spoolMaxBytes,
-          segmentItems: Math.max(1, Math.min(1_000, Math.floor(this.opts.maxQueue / 2))),
-          onLoss: (reason, n, err) => {
-            if (n > 0) this.drop(n, `spool_${reason}`);
-            if (err) jetstreamEvents.spoolWriteFailed({}, 1, { reason, findings: n, err: err.message }, this.log);
-          },
-        })
-      : null;
+    this.buffer = new DeliveryBuffer<Item>({
+      name: 'jetstream',
+      memory: { maxBytes: this.opts.maxQueueBytes, maxBatches: this.opts.maxQueue },
+      ...(o.spoolDir
+        ? { spool: { dir: o.spoolDir, maxBytes: this.opts.spoolMaxBytes, mode: 'append' as const, segmentBatches: Math.max(1, Math.min(1_000, Math.floor(this.opts.maxQueue / 2))) } }
+        : {}),
+      codec: findingSpoolCodec,
+      // Memory-only overflow and the spool's bound drop the oldest findings alike: fresher signals matter more.
+      reasons: { memoryFull: 'overflow', spoolFull: 'overflow', spoolError: 'spool_write_error', spoolReadError: 'spool_read_error', spoolCorrupt: 'spool_corrupt' },
+      onDrop: (reason, n, _orders, err) => {
+        if (n > 0) this.drop(n, reason);
+        if (err) jetstreamEvents.spoolWriteFailed({}, 1, { reason, findings: n, err: (err as Error).message }, this.log);
+      },
+    });
     this.pump = this.run(o.connection).catch((err: unknown) => {
       this.log.error({ err: (err as Error).message }, 'findings pump stopped');
     });
@@ -108,47 +108,22 @@ export class JetStreamFindingSink implements FindingSink {
       jetstreamEvents.findingRefused({ reason }, 1, { finding_id: finding.finding_id, err: (err as Error).message }, this.log);
       return;
     }
-    const item: Item = { subject: enc.subject, msgId: enc.msgId, payload: enc.payload, bytes: enc.bytes, enqueuedAt: Date.now() };
-    const full = this.queue.length >= this.opts.maxQueue || this.queueBytes + item.bytes > this.opts.maxQueueBytes;
-    // Once anything is on disk, new findings queue behind it so order is kept.
-    if (this.spool && (!this.spool.isEmpty() || full)) {
-      if (!this.spool.append(item)) {
-        void this.spool.dropOldest().then((n) => {
-          if (n > 0) this.drop(n, 'overflow');
-          if (!this.spool?.append(item)) this.drop(1, 'overflow');
-          this.gauges();
-        });
-      }
-    } else if (full) {
-      // Memory only: drop the oldest findings not awaiting a PubAck; fresher signals matter more.
-      while (
-        this.queue.length > this.inFlight &&
-        (this.queue.length >= this.opts.maxQueue || this.queueBytes + item.bytes > this.opts.maxQueueBytes)
-      ) {
-        const [old] = this.queue.splice(this.inFlight, 1);
-        if (old) this.queueBytes -= old.bytes;
-        this.drop(1, 'overflow');
-      }
-      this.enqueue(item);
-    } else {
-      this.enqueue(item);
-    }
-    this.gauges();
+    this.buffer.push({ subject: enc.subject, msgId: enc.msgId, payload: enc.payload, bytes: enc.bytes, order: this.nextOrder++, enqueuedAt: Date.now() });
     this.wake();
   }
 
   /** Findings not yet acknowledged by JetStream (memory + spool). */
   pending(): { memory: number; spoolBytes: number } {
-    return { memory: this.queue.length, spoolBytes: this.spool?.bytes() ?? 0 };
+    return { memory: this.buffer.memoryBatches(), spoolBytes: this.buffer.spoolBytes() };
   }
 
   /** Wait until everything queued is acknowledged, or the deadline (a duration in ms; above 10^12 an epoch-ms time, as the Loki sink reads it). */
   async flush(deadlineMs: number): Promise<void> {
     const until = deadlineMs > 1e12 ? deadlineMs : Date.now() + deadlineMs;
     // A previous run's spool counts as queued: wait for its listing (milliseconds) before deciding.
-    await this.spool?.opened;
+    await this.buffer.ready;
     this.wake();
-    while (Date.now() < until && (this.queue.length > 0 || (this.spool && !this.spool.isEmpty()))) {
+    while (Date.now() < until && (this.buffer.memoryBatches() > 0 || !this.buffer.empty())) {
       await sleep(Math.min(20, Math.max(1, until - Date.now())));
     }
   }
@@ -159,36 +134,14 @@ export class JetStreamFindingSink implements FindingSink {
     this.closing = true;
     this.wake();
     await this.pump;
-    if (!this.queue.length) {
-      await this.spool?.settle();
-      return;
-    }
-    if (this.spool) {
-      const segs = new Set(this.queue.map((i) => i.seg).filter((s) => s !== undefined));
-      for (const s of segs) await s.release();
-      await this.spool.prepend(this.queue);
-      this.log.info({ findings: this.queue.length }, 'unsent findings saved to the spool');
-    } else {
-      this.drop(this.queue.length, 'shutdown');
-      this.log.warn({ findings: this.queue.length }, 'unsent findings lost at shutdown (no spool configured)');
-    }
-    this.queue.length = 0;
-    this.queueBytes = 0;
-    this.gauges();
-  }
-
-  private enqueue(item: Item): void {
-    this.queue.push(item);
-    this.queueBytes += item.bytes;
+    const unsent = this.buffer.memoryBatches();
+    const lost = await this.buffer.persist([], 'shutdown');
+    if (lost) this.log.warn({ findings: lost }, 'unsent findings lost at shutdown (no spool configured)');
+    else if (unsent) this.log.info({ findings: unsent }, 'unsent findings saved to the spool');
   }
 
   private drop(n: number, reason: string): void {
     jetstreamEvents.dropped({ reason }, n, {}, this.log);
-  }
-
-  private gauges(): void {
-    metrics.sinkQueueBytes.set({ sink: 'jetstream', tier: 'memory' }, this.queueBytes);
-    metrics.sinkQueueBytes.set({ sink: 'jetstream', tier: 'spool' }, this.spool?.bytes() ?? 0);
   }
 
   private wake(): void {
@@ -234,9 +187,8 @@ export class JetStreamFindingSink implements FindingSink {
       this.log.error({ err: (err as Error).message }, 'NATS connection failed; findings stay queued'),
     );
     while (!this.closing) {
-      await this.refill();
-      if (!this.js || !this.connected || this.nc?.isClosed() || this.queue.length === 0) {
-        await this.idle(this.queue.length ? 1_000 : undefined);
+      if (!this.js || !this.connected || this.nc?.isClosed() || this.buffer.empty()) {
+        await this.idle(this.buffer.empty() ? undefined : 1_000);
         continue;
       }
       const ok = await this.publishBatch();
@@ -250,30 +202,17 @@ export class JetStreamFindingSink implements FindingSink {
     }
   }
 
-  /** Move spooled segments into memory while there is room. */
-  private async refill(): Promise<void> {
-    const spool = this.spool;
-    if (!spool) return;
-    await spool.opened; // the previous run's segments are listed before the first refill
-    while (!spool.isEmpty() && this.queue.length <= this.opts.maxQueue / 2 && this.queueBytes <= this.opts.maxQueueBytes / 2) {
-      const seg = await spool.shift();
-      if (!seg) break;
-      if (!seg.items.length) {
-        await seg.release();
-        continue;
-      }
-      const ref = { remaining: seg.items.length, release: seg.release };
-      const now = Date.now();
-      for (const it of seg.items) this.enqueue({ ...it, bytes: Buffer.byteLength(it.payload), seg: ref, enqueuedAt: now });
-    }
-    this.gauges();
-  }
-
   /** Publish the head of the queue; true when every message got a PubAck (or was permanently refused). */
   private async publishBatch(): Promise<boolean> {
     const js = this.js as JetStreamClient;
-    const batch = this.queue.slice(0, this.opts.maxInFlight);
-    this.inFlight = batch.length;
+    // The oldest first: the spool's, then memory's. Taken items are in flight: never dropped for the bound.
+    const batch: Item[] = [];
+    while (batch.length < this.opts.maxInFlight) {
+      const it = await this.buffer.takeOldest();
+      if (!it) break;
+      batch.push(it);
+    }
+    if (!batch.length) return true;
     // Sent back to back on one connection, so JetStream stores them in queue order.
     const results = await Promise.allSettled(
       batch.map((it) => {
@@ -282,7 +221,6 @@ export class JetStreamFindingSink implements FindingSink {
         return js.publish(it.subject, it.payload, { msgID: it.msgId, headers: h, timeout: this.opts.publishTimeoutMs, retries: 0 });
       }),
     );
-    this.inFlight = 0;
     const done = new Set<Item>();
     let firstError: Error | null = null;
     results.forEach((r, i) => {
@@ -303,19 +241,12 @@ export class JetStreamFindingSink implements FindingSink {
         }
       }
     });
-    if (done.size) {
-      const keep = this.queue.filter((it) => !done.has(it));
-      this.queue.length = 0;
-      this.queue.push(...keep);
-      this.queueBytes = keep.reduce((n, it) => n + it.bytes, 0);
-      for (const it of done) {
-        if (it.seg && --it.seg.remaining === 0) await it.seg.release();
-      }
-      this.gauges();
-    }
+    for (const it of done) await this.buffer.done(it);
+    // Not acknowledged: back at the head, in order (and droppable again while NATS stays away).
+    this.buffer.requeue(batch.filter((it) => !done.has(it)));
     if (firstError) {
       const e: Error = firstError;
-      jetstreamEvents.publishFailed({}, 1, { err: e.message, pending: this.queue.length }, this.log);
+      jetstreamEvents.publishFailed({}, 1, { err: e.message, pending: this.buffer.memoryBatches() }, this.log);
       return false;
     }
     return true;

@@ -1,6 +1,6 @@
 import type { LogRecord } from '../../model/log-record.ts';
 import type { Entry } from './entry.ts';
-import type { SpoolSegment } from './spool.ts';
+import type { Held } from '../../delivery/buffer.ts';
 
 /** A batch: what one push request carries. */
 export interface Chunk {
@@ -10,10 +10,8 @@ export interface Chunk {
   createdAt: number;
   /** Oldest entry time (epoch ms): decides whether live-first interleaving is safe. */
   minTsMs: number;
-  /** Set when the chunk was read back from the spool: deleted once the chunk is done. */
-  seg?: SpoolSegment;
-  /** Whether `bytes` is counted in the memory tier (false for chunks read back from the spool). */
-  mem: boolean;
+  /** The buffer's account of it once taken (src/delivery/buffer.ts). */
+  held?: Held;
   attempt: number;
   consecutive429: number;
   /** Position in write order (halves of a split chunk share it): acknowledgements follow this order. */
@@ -21,7 +19,7 @@ export interface Chunk {
 }
 
 export function newChunk(now: number, order: number): Chunk {
-  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, mem: true, order };
+  return { entries: [], records: [], bytes: 0, createdAt: now, minTsMs: Infinity, attempt: 0, consecutive429: 0, order };
 }
 
 /** Adds one converted record; returns the entry's bytes. */
@@ -34,7 +32,7 @@ export function addEntry(c: Chunk, e: Entry, r: LogRecord): number {
   return e.bytes;
 }
 
-/** Halves a chunk; a spool segment stays with the second half so the file is deleted only when both went. */
+/** Halves a chunk (the caller tells the buffer, so its account follows both halves). */
 export function splitChunk(c: Chunk): [Chunk, Chunk] {
   const mid = Math.ceil(c.entries.length / 2);
   const mk = (from: number, to: number): Chunk => {
@@ -47,12 +45,8 @@ export function splitChunk(c: Chunk): [Chunk, Chunk] {
       minTsMs: c.minTsMs,
       attempt: c.attempt,
       consecutive429: 0,
-      mem: c.mem,
       order: c.order,
     };
   };
-  const a = mk(0, mid);
-  const b = mk(mid, c.entries.length);
-  if (c.seg) b.seg = c.seg;
-  return [a, b];
+  return [mk(0, mid), mk(mid, c.entries.length)];
 }

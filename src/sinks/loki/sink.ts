@@ -8,16 +8,14 @@ import { log } from '../../logger.ts';
 import { sleep } from '../../delivery/backoff.ts';
 import { backoffMs } from './classify.ts';
 import { addEntry, newChunk, splitChunk, type Chunk } from './chunk.ts';
+import { DeliveryBuffer } from '../../delivery/buffer.ts';
 import { toEntry, type Entry } from './entry.ts';
 import { LabelBuilder } from './labels.ts';
 import { resolveLokiOptions, type LokiSinkOptions, type ResolvedLokiOptions } from './options.ts';
 import { nextTake } from './schedule.ts';
 import { LokiSender } from './send.ts';
-import { Spool, type SpoolSegment } from './spool.ts';
+import { lokiSpoolCodec } from './spool.ts';
 import { OrderedAcks } from '../../delivery/ordered-acks.ts';
-
-/** Orders of segments left by a previous run: before everything this run writes, in spool order. */
-const PREVIOUS_RUN = -(2 ** 50);
 
 /** Accepts either a duration (ms) or an absolute epoch-ms deadline: both readings exist in callers. */
 function deadlineAt(deadlineMs: number): number {
@@ -29,9 +27,11 @@ function deadlineAt(deadlineMs: number): number {
  * jittered backoff, never lets a permanent 4xx block the queue, keeps client-side token buckets
  * under Loki's limits, and acknowledges records only once Loki accepted them.
  *
- * Queue tiers, oldest data first: spool segments (disk) → sealed chunks (memory) → open chunk.
- * When memory is over its bound the oldest sealed chunk moves to the spool (or is dropped when
- * there is no spool); when the spool is over its bound its oldest segment is dropped.
+ * Queue tiers, oldest data first: spool segments (disk) → sealed chunks (memory) → open chunk, held by
+ * the shared delivery buffer (src/delivery/buffer.ts). When memory is over its bound the oldest sealed
+ * chunk moves to the spool (or is dropped when there is no spool); when the spool is over its bound its
+ * oldest segment is dropped. The open chunk, the one in flight and those waiting for a retry count
+ * against the memory bound but are never dropped for it.
  *
  * Ordering: with no backlog, chunks go out oldest first. Once the oldest chunk is older than
  * liveWindowMs (an outage), sending alternates newest / oldest, so the present is not starved
@@ -56,25 +56,17 @@ export class LokiSink implements LogSink {
 
   private readonly labels: LabelBuilder;
   private readonly sender: LokiSender;
-  private readonly spool: Spool | undefined;
   /** Handles by id, for records read back from the spool. */
   private readonly handles = new AckDirectory();
-  /** Queue fill, kept current by updateGauges(). */
-  private readonly queueFill = { fill: 0 };
-  readonly pressure: Pressure = this.queueFill;
+  /** Sealed chunks (memory) and spool segments (disk). */
+  private readonly buffer: DeliveryBuffer<Chunk>;
+  readonly pressure: Pressure;
 
   private open: Chunk | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
-  private readonly sealed: Chunk[] = [];
   /** Chunks that failed with a retryable error (or halves of a split one): sent before anything else. */
   private readonly retry: Chunk[] = [];
-  private readonly spooled: SpoolSegment[] = [];
   private inflight: Chunk | undefined;
-  private memBytes = 0;
-  private spoolBytes = 0;
-  private spilling = 0;
-  private spillingBytes = 0;
-  private spillChain: Promise<void> = Promise.resolve();
   private liveTurn = false;
   private flushing = 0;
   private closed = false;
@@ -89,8 +81,6 @@ export class LokiSink implements LogSink {
   private nextOrder = 0;
   /** Chunks not yet done (queued, spooled, spilling, in flight) and delivered ones held for older ones. */
   private readonly acks: OrderedAcks<LogRecord>;
-  /** Orders of spool segments, by segment sequence. */
-  private readonly segOrder = new Map<number, number>();
 
   constructor(options: LokiSinkOptions) {
     this.options = resolveLokiOptions(options);
@@ -98,7 +88,6 @@ export class LokiSink implements LogSink {
     this.name = o.name;
     this.labels = new LabelBuilder(o.maxLabelValues);
     this.sender = new LokiSender(o);
-    this.spool = o.spool ? new Spool(o.spool.dir) : undefined;
     this.acks = new OrderedAcks<LogRecord>({
       maxHeldBytes: o.heldAckBytes,
       deliver: acknowledge,
@@ -106,9 +95,29 @@ export class LokiSink implements LogSink {
       onDiscard: (lines) => lokiEvents.acksDiscarded({ sink: this.name }, lines),
       onHeld: (bytes) => metrics.sinkAcksHeldBytes.set({ sink: this.name }, bytes),
     });
+    this.buffer = new DeliveryBuffer<Chunk>({
+      name: this.name,
+      memory: { maxBytes: o.memoryQueueBytes },
+      ...(o.spool ? { spool: { dir: o.spool.dir, maxBytes: o.spool.maxBytes, mode: 'whole' as const } } : {}),
+      codec: lokiSpoolCodec({ labels: this.labels, maxLineBytes: o.maxLineBytes, handles: this.handles }),
+      reasons: { memoryFull: 'queue_full', spoolFull: 'spool_full', spoolError: 'spool_error', spoolCorrupt: 'spool_corrupt' },
+      onDrop: (reason, lines, orders, err) => {
+        this.drop(reason, lines);
+        if (err) lokiEvents.spoolFailed({}, 1, { err });
+        // Dropped chunks are done: younger delivered ones may now be acknowledged.
+        for (const order of orders) this.untrack(order);
+      },
+      onReplay: (orders, bytes) => {
+        for (const order of orders) this.track(order);
+        log.info({ component: 'loki', segments: orders.length, bytes }, 'loki spool found from a previous run: replaying');
+      },
+      onSettled: () => {
+        this.notifyChange();
+        this.wake();
+      },
+    });
+    this.pressure = this.buffer.pressure;
     this.ready = this.init();
-    // Spills must not race the spool's opening (it removes stale .tmp files and sets the next sequence).
-    this.spillChain = this.ready.catch(() => undefined);
     this.loop = this.ready.then(() => this.run());
     this.loop.catch((err: unknown) => log.error({ component: 'loki', err }, 'loki sink loop crashed'));
   }
@@ -119,7 +128,7 @@ export class LokiSink implements LogSink {
 
   /** Bytes waiting: memory (incl. the open and in-flight batches) and spool. */
   queued(): { memoryBytes: number; spoolBytes: number; spoolSegments: number } {
-    return { memoryBytes: this.memBytes, spoolBytes: this.spoolBytes, spoolSegments: this.spooled.length };
+    return { memoryBytes: this.buffer.memoryBytes(), spoolBytes: this.buffer.spoolBytes(), spoolSegments: this.buffer.spooled() };
   }
 
   write(records: readonly LogRecord[]): void {
@@ -129,6 +138,8 @@ export class LokiSink implements LogSink {
     }
     const o = this.options;
     const now = Date.now();
+    // Entry bytes are reserved in the buffer once per write (and before each chunk that seals).
+    let adding = 0;
     for (const r of records) {
       let e: Entry;
       try {
@@ -144,11 +155,16 @@ export class LokiSink implements LogSink {
         this.track(this.open.order);
         this.batchTimer = setTimeout(() => this.wake(), o.batchWaitMs);
       }
-      this.memBytes += addEntry(this.open, e, r);
-      if (this.open.bytes >= o.batchBytes) this.sealOpen();
+      adding += addEntry(this.open, e, r);
+      if (this.open.bytes >= o.batchBytes) {
+        this.buffer.reserve(adding);
+        adding = 0;
+        this.sealOpen();
+      }
     }
-    this.enforceMemoryBound();
-    this.updateGauges();
+    this.buffer.reserve(adding);
+    // Memory over its bound with nothing sealed: the open chunk is the oldest there is.
+    if (this.open && this.buffer.queuedBatches() === 0 && this.buffer.memoryBytes() > o.memoryQueueBytes) this.sealOpen();
     this.wake();
   }
 
@@ -182,130 +198,39 @@ export class LokiSink implements LogSink {
     // Whatever Loki has not taken: into the spool if there is one, else it is lost (counted).
     const left: Chunk[] = [...this.retry.splice(0)];
     if (this.inflight) left.push(this.inflight);
-    left.push(...this.sealed.splice(0));
-    if (this.open) left.push(this.open);
-    this.open = undefined;
     this.inflight = undefined;
-    for (const c of left) {
-      if (c.mem) this.memBytes -= c.bytes;
-      if (c.seg || !c.mem) continue; // still on disk: replayed on next start
-      if (this.spool) this.spill(c);
-      else {
-        this.drop('shutdown', c.records.length);
-        this.untrack(c.order);
-      }
-    }
-    await this.spillChain;
+    this.sealOpen();
+    await this.buffer.persist(left, 'shutdown');
     this.sender.close();
-    this.updateGauges();
     this.notifyChange();
   }
 
   // ---- queue management -------------------------------------------------------------------
 
   private async init(): Promise<void> {
-    if (!this.spool) return;
-    let segs: SpoolSegment[];
-    try {
-      segs = await this.spool.open();
-    } catch (err) {
-      // Keep running on memory alone; every spill attempt will then count as spool_error.
-      lokiEvents.spoolOpenFailed({}, 1, { err, dir: this.spool.dir });
-      return;
-    }
-    for (const s of segs) {
-      this.spooled.push(s);
-      this.spoolBytes += s.bytes;
-      this.segOrder.set(s.seq, PREVIOUS_RUN + s.seq);
-      this.track(PREVIOUS_RUN + s.seq);
-    }
-    if (segs.length) {
-      log.info({ component: 'loki', segments: segs.length, bytes: this.spoolBytes }, 'loki spool found from a previous run: replaying');
-    }
-    this.enforceSpoolBound();
-    this.updateGauges();
+    const { error } = await this.buffer.ready;
+    // Keep running on memory alone; every spill attempt will then count as spool_error.
+    if (error) lokiEvents.spoolOpenFailed({}, 1, { err: error, dir: this.options.spool?.dir });
   }
 
   private idle(): boolean {
-    return !this.picking && !this.open && this.sealed.length === 0 && this.retry.length === 0 && this.spooled.length === 0 && !this.inflight && this.spilling === 0;
+    return !this.picking && !this.open && this.retry.length === 0 && !this.inflight && this.buffer.empty();
   }
 
   private sealOpen(): void {
     if (!this.open) return;
-    this.sealed.push(this.open);
+    const c = this.open;
     this.open = undefined;
     if (this.batchTimer) clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
-  }
-
-  private enforceMemoryBound(): void {
-    while (this.memBytes > this.options.memoryQueueBytes) {
-      if (this.sealed.length === 0) {
-        if (!this.open) break;
-        this.sealOpen();
-      }
-      const victim = this.sealed.shift();
-      if (!victim) break;
-      this.memBytes -= victim.bytes;
-      // Spills waiting for the disk still hold their records in memory: bound them as well
-      // (at least 16 MiB, so a burst in one tick is not dropped while the disk has room).
-      if (this.spool && this.spillingBytes <= Math.max(this.options.memoryQueueBytes, 16 << 20)) this.spill(victim);
-      else {
-        this.drop('queue_full', victim.records.length);
-        this.untrack(victim.order);
-      }
-    }
-  }
-
-  /** Moves a memory chunk to the spool (in order: spills are chained). */
-  private spill(c: Chunk): void {
-    const spool = this.spool;
-    if (!spool) return;
-    this.spilling++;
-    this.spillingBytes += c.bytes;
-    this.spillChain = this.spillChain.then(async () => {
-      try {
-        const seg = await spool.append(c.records, c.minTsMs);
-        this.segOrder.set(seg.seq, c.order);
-        this.spooled.push(seg);
-        this.spoolBytes += seg.bytes;
-        this.enforceSpoolBound();
-      } catch (err) {
-        this.drop('spool_error', c.records.length);
-        this.untrack(c.order);
-        lokiEvents.spoolWriteFailed({}, 1, { err });
-      } finally {
-        this.spilling--;
-        this.spillingBytes -= c.bytes;
-        this.updateGauges();
-        this.notifyChange();
-        this.wake();
-      }
-    });
-  }
-
-  private enforceSpoolBound(): void {
-    const max = this.options.spool?.maxBytes ?? Infinity;
-    while (this.spoolBytes > max && this.spooled.length > 0) {
-      const seg = this.spooled.shift()!;
-      this.spoolBytes -= seg.bytes;
-      this.drop('spool_full', seg.lines);
-      this.untrack(this.takeSegOrder(seg));
-      this.spool?.remove(seg).catch(() => undefined);
-    }
+    this.buffer.push(c, { reserved: true });
   }
 
   private drop(reason: string, lines: number): void {
     lokiEvents.dropped({ reason }, lines);
   }
 
-  /** After every change of memBytes or spoolBytes: the gauges and the queue fill sources read. */
-  private updateGauges(): void {
-    metrics.sinkQueueBytes.set({ sink: this.name, tier: 'memory' }, Math.max(0, this.memBytes));
-    metrics.sinkQueueBytes.set({ sink: this.name, tier: 'spool' }, Math.max(0, this.spoolBytes));
-    const cap = this.options.memoryQueueBytes + (this.options.spool?.maxBytes ?? 0);
-    this.queueFill.fill = Math.min(1, Math.max(0, this.memBytes + this.spoolBytes) / cap);
-  }
+
 
   // ---- the send loop ----------------------------------------------------------------------
 
@@ -362,11 +287,11 @@ export class LokiSink implements LogSink {
     }
     const choice = nextTake({
       now,
-      sealed: this.sealed.length,
-      oldestSealedCreatedAt: this.sealed[0]?.createdAt,
-      oldestSealedMinTs: this.sealed[0]?.minTsMs,
-      spooled: this.spooled.length,
-      oldestSpooledMinTs: this.spooled[0]?.minTsMs,
+      sealed: this.buffer.queuedBatches(),
+      oldestSealedCreatedAt: this.buffer.oldestQueued()?.createdAt,
+      oldestSealedMinTs: this.buffer.oldestQueued()?.minTsMs,
+      spooled: this.buffer.spooled(),
+      oldestSpooledMinTs: this.buffer.oldestSpooledMeta(),
       liveWindowMs: this.options.liveWindowMs,
       outOfOrderWindowMs: this.options.outOfOrderWindowMs,
       liveTurn: this.liveTurn,
@@ -374,39 +299,13 @@ export class LokiSink implements LogSink {
     this.liveTurn = choice.liveTurn;
     switch (choice.take) {
       case 'newest':
-        return this.sealed.pop();
+        return this.buffer.takeNewest();
       case 'spool':
-        return this.loadSegment(this.spooled.shift()!);
+        return this.buffer.takeOldest(); // the spool's oldest
       case 'oldest':
-        return this.sealed.shift();
+        return this.buffer.takeOldest(); // nothing spooled: memory's oldest
       default:
         return undefined;
-    }
-  }
-
-  private async loadSegment(seg: SpoolSegment): Promise<Chunk | undefined> {
-    const spool = this.spool!;
-    const order = this.takeSegOrder(seg);
-    try {
-      const { records, corrupt } = await spool.read(seg);
-      if (corrupt) this.drop('spool_corrupt', corrupt);
-      const c = newChunk(Date.now(), order);
-      c.seg = seg;
-      c.mem = false;
-      for (const r of records) {
-        // The spool file has the handle's id (AckHandle.toJSON): the handle again, by id.
-        r.ack = this.handles.resolve(r.ack as unknown);
-        addEntry(c, toEntry(r, this.labels, this.options.maxLineBytes), r);
-      }
-      return c;
-    } catch (err) {
-      this.spoolBytes -= seg.bytes;
-      this.updateGauges();
-      this.drop('spool_error', seg.lines);
-      this.untrack(order);
-      lokiEvents.spoolUnreadable({}, 1, { err });
-      await spool.remove(seg).catch(() => undefined);
-      return undefined;
     }
   }
 
@@ -417,7 +316,7 @@ export class LokiSink implements LogSink {
       if (chunk) this.inflight = chunk;
       this.picking = false;
       if (!chunk) {
-        if (this.sealed.length || this.retry.length || this.spooled.length) continue;
+        if (this.buffer.queuedBatches() || this.retry.length || this.buffer.spooled()) continue;
         if (this.idle()) this.notifyChange();
         // An open chunk that is not due yet has its own timer; writes and spills wake us too.
         await this.waitWake();
@@ -476,6 +375,7 @@ export class LokiSink implements LogSink {
         // A batch above Loki's burst is refused forever: halve it after repeated 429s.
         if (chunk.consecutive429 >= o.splitAfter429 && chunk.entries.length > 1) {
           const [a, b] = splitChunk(chunk);
+          this.buffer.split(chunk, a, b);
           this.track(chunk.order); // two halves now, each finishing on its own
           this.retry.unshift(a, b);
         } else {
@@ -490,14 +390,9 @@ export class LokiSink implements LogSink {
   }
 
   private async finish(chunk: Chunk, ack: boolean): Promise<void> {
-    if (chunk.seg) {
-      this.spoolBytes -= chunk.seg.bytes;
-      await this.spool?.remove(chunk.seg).catch(() => undefined);
-    }
-    if (chunk.mem) this.memBytes -= chunk.bytes;
+    await this.buffer.done(chunk);
     chunk.entries = []; // finished: only the records are needed, for the acknowledgement
     this.acks.done(chunk.order, ack ? { records: chunk.records, bytes: chunk.bytes } : undefined);
-    this.updateGauges();
     this.notifyChange();
   }
 
@@ -511,12 +406,4 @@ export class LokiSink implements LogSink {
   private untrack(order: number): void {
     this.acks.done(order);
   }
-
-  /** The write order of a segment leaving the spool tier (loaded into a chunk, or dropped). */
-  private takeSegOrder(seg: SpoolSegment): number {
-    const order = this.segOrder.get(seg.seq) ?? PREVIOUS_RUN + seg.seq;
-    this.segOrder.delete(seg.seq);
-    return order;
-  }
-
 }
