@@ -13,6 +13,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import { log as defaultLog, type Logger } from '../logger.ts';
+import { Backoff } from '../delivery/backoff.ts';
 
 /**
  * TLS settings. An empty object changes nothing (config files carry `tls: {}` by default):
@@ -70,8 +71,9 @@ export function toClientOptions(o: NatsConnectOptions): NodeConnectionOptions {
 }
 
 function buildClientOptions(o: NatsConnectOptions): { options: NodeConnectionOptions; resetBackoff: () => void } {
-  let attempt = 0;
   const maxWait = o.reconnectMaxWaitMs ?? 10_000;
+  // The project's one backoff: 125 ms … 500 ms first, the ceiling doubling to maxWait.
+  const backoff = new Backoff({ baseMs: 500, maxMs: maxWait, floorMs: Math.min(125, maxWait) });
   const opts: NodeConnectionOptions = {
     servers: o.servers,
     name: o.name ?? 'robot-sre-detector',
@@ -81,11 +83,7 @@ function buildClientOptions(o: NatsConnectOptions): { options: NodeConnectionOpt
     timeout: o.timeoutMs ?? 10_000,
     // Growing waits with jitter so a fleet of replicas does not reconnect in lockstep after
     // a NATS restart; reset once connected (see watchStatus).
-    reconnectDelayHandler: () => {
-      attempt++;
-      const ceiling = Math.min(maxWait, 250 * 2 ** Math.min(attempt, 10));
-      return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-    },
+    reconnectDelayHandler: () => backoff.next(),
   };
   if (o.token) opts.token = o.token;
   if (o.user) {
@@ -107,7 +105,7 @@ function buildClientOptions(o: NatsConnectOptions): { options: NodeConnectionOpt
   return {
     options: opts,
     resetBackoff: () => {
-      attempt = 0;
+      backoff.reset();
     },
   };
 }
