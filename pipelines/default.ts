@@ -89,6 +89,9 @@ const rules: Rule[] = [
       // Helm's (and Tiller's) own words for a failed upgrade or install of a named release, and the atomic
       // rollback that follows one.
       /\b(?:Upgrade|Install|Rollback) "[^"\n]+" failed\b|\b(?:Upgrade|Install) failed and atomic is set\b/,
+      // Helm's hooks failing in its own words (`post-upgrade hooks failed: …`, the hook job's `Job failed:
+      // BackoffLimitExceeded`), and Argo CD's API refusing a sync while one runs.
+      /\b(?:pre|post)-(?:install|upgrade|delete|rollback) hooks failed\b|\bjob failed: BackoffLimitExceeded\b|\banother operation is already in progress\b/i,
     ],
     exclude: HEALTHY,
   }),
@@ -239,6 +242,15 @@ const rules: Rule[] = [
       // state changes to Down, pgpool-II's health check degenerating a backend (a retry round still failing).
       /\+sdown (?:master|slave|replica|sentinel) |\+odown master |\bServer changed state: [^\n]{0,300}(?:\b(?:master|slave|server|synced|relay_server)_down\b|-> \[Down\])|\bhealth check retrying on DB node: \d+ \(round:\d+\)|\breceived degenerate backend request\b|\bStarting degeneration\. shutdown host\b/,
       /VRRP_Script\(\S+\) failed|\bScript `?\S+`? now returning [1-9]|Keepalived\w*\[\d+\]: [^\n]{0,120}exited due to signal/,
+      // Replication managers declaring a primary dead or unreachable: orchestrator's failure analyses
+      // (`DeadMaster`, `UnreachableMaster`, `recover-dead-master`), repmgr's cluster check, MongoDB's replica set
+      // heartbeats giving up on a member.
+      /\b(?:DeadMaster|UnreachableMaster|DeadIntermediateMaster|UnreachableIntermediateMaster|DeadCoMaster)\b|\brecover-dead-(?:intermediate-)?master\b|\bregistered as an active primary but is unreachable\b|\bHeartbeat failed after max retries\b/,
+      // Gossip failure detectors (memberlist in Consul, Nomad, Serf) suspecting a member dead.
+      /\bSuspect \S+ has failed, no acks received\b|\bMarking \S+ as failed, suspect timeout reached\b/,
+      // A container killed for failing its healthcheck (Docker swarm's task error), Varnish's backend list with a
+      // probe window marked sick, kubectl unable to list an aggregated API's resources (its service is down).
+      /\bunhealthy container\b|\b\d+\/\d+\s+sick\s|\bcouldn'?t get resource list for [\w.-]+\/v\w+: the server is currently unable to handle the request\b/i,
     ],
     exclude: HEALTHY,
   }),
@@ -337,6 +349,9 @@ const rules: Rule[] = [
     title: 'LDAP unreachable', group: G, priority: next(),
     match: [
       /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91|200)\b|could not connect|ldap connection (?:has been |was |is )?(?:closed|lost|reset)|error ?code:? 0x(?:34|51|5b)\b|connect error|not reachable|could not be established|\berror:? timeout\b(?!\s*[=:]?\s*\d)|\b(?:ETIMEDOUT|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\b)/i,
+      // Name resolution failing for the directory's host: Node's `getaddrinfo ENOTFOUND`, Go's `no such host`,
+      // Java's UnknownHostException, when the line names LDAP or its ports.
+      /(?:ldap|active directory)[^\n]{0,200}(?:\bgetaddrinfo\b|\bENOTFOUND\b|\bEAI_AGAIN\b|\bno such host\b|UnknownHostException)|(?:\bgetaddrinfo\b|\bENOTFOUND\b|\bEAI_AGAIN\b|\bno such host\b|UnknownHostException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
       /(?:timed out|unreachable|refused|can'?t contact|cannot contact|unable to (?:connect|contact|reach)|failed to (?:connect|bind|contact)|CommunicationException|connection (?:error|failed|reset))[^\n]{0,200}ldap/i,
       // The directory's ports (389, 636, global catalog 3268/3269) and JNDI's exception for them.
       /:(?:389|636|3268|3269)\b[^\n]{0,120}(?:refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|unreachable|reset|closed)|(?:ECONNREFUSED|refused|timed out|\btimeout\b(?!\s*[=:]?\s*\d)|ETIMEDOUT|EHOSTUNREACH|CommunicationException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
@@ -344,13 +359,16 @@ const rules: Rule[] = [
       // for a directory, and clients saying they could not connect to it.
       /\bThe server is not operational\b|\b0x8007203A\b|(?:ldap|active directory)[^\n]{0,120}ServiceUnavailableException|error (?:when |while )?connecting to (?:the )?(?:LDAP|Active Directory)\b/i,
       // sssd's back end gone offline (it could not reach its directory).
-      /\b(?:SSSD|Backend) is offline\b/,
+      /\b(?:SSSD|Back ?end) is offline\b/,
       // FreeIPA's and Dogtag's words for a directory they cannot reach (install, discovery, pkispawn).
-      /\b(?:unable to access|cannot connect to|can'?t connect to) (?:the )?LDAP server\b|\bLDAP server is not (?:responding|reachable|available)\b|\bLDAP Error: cannot connect to\b|\bNO_LDAP_SERVER\b/i,
+      /\b(?:unable to access|cannot connect to|can'?t connect to) (?:the )?LDAP server\b|\bLDAP server (?:\S+ )?is not (?:responding|reachable|available)\b|\bFailed to verify that \S+ is an IPA [Ss]erver\b|\bLDAP Error: cannot connect to\b|\bNO_LDAP_SERVER\b/i,
       // sssd's failover marking a directory server (or its port) as not working.
       /\bMarking (?:server|port \d+ of server) '[^']+' as 'not working'/,
       // ldap3's socket-level exceptions (open, send, receive, session terminated, pool exhausted).
       /\bLDAPSocket(?:Open|Send|Receive|Close)Error\b|\bLDAPSessionTerminatedByServerError\b|\bLDAPServerPoolExhaustedError\b/,
+      // Ruby net-ldap's socket errors, JNDI's CommunicationException for a connection the directory closed,
+      // Keycloak's query failing for it.
+      /\bNet::LDAP::(?:LdapError|Error)\b[^\n]{0,40}socket error|\bCommunicationException: connection closed\b|\bModelException: LDAP Query failed\b|\bQuerying of LDAP failed\b/i,
       /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|ldaps?:\/\/\S+ closed\b/i,
     ],
   }),

@@ -11,6 +11,11 @@
  * posterior ≥ 0.95 and margin ≥ 14 nats: test macro recall 0.944 → 0.951 (+4 of 504 samples), false
  * positives unchanged (1 of 199), none of the 5,054 Loghub problem lines typed. Looser thresholds
  * gained more on the corpus but typed a quarter of the Loghub lines.
+ *
+ * 2026-12-07 (seventh freeze): retrained on the grown dev half, the model typed 2 of the 5,054 Loghub problem lines
+ * (BGL's `ciod: Error reading message prefix on CioStream socket …, Connection timed out`, as ldap_unreachable at
+ * margin 14.7); the margin floor went from 14 to 15 nats, the smallest whole value that types none of them (the next
+ * Loghub margin is 13.6). Chosen on Loghub alone, before the test half was measured with the new model.
  */
 import { classify, ruleSet } from '../src/detect/builders.ts';
 import { ORDINARY_CLASS } from '../src/detect/classifier.ts';
@@ -32,7 +37,7 @@ const DOMAIN: Readonly<Record<string, Domain>> = {
   panic_fatal: 'application',
 };
 
-export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 14 } as const;
+export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 15 } as const;
 
 const classifier = new SecondStage({ model: SECOND_STAGE_MODEL, ...SECOND_STAGE_THRESHOLDS });
 
