@@ -3,7 +3,7 @@
  * 10 CRI lines/s, followed by the file source in a child process with an immediately acknowledging
  * sink; after a warm-up, CPU seconds and RSS of the child over a window. Compare `cpuMicrosPerLine`
  * with bench:kube's at the same N (the API path: the same lines through the kube-apiserver).
- *   node bench/files-follow.ts [sizes=100,250,500] [windowSeconds=20]
+ *   [BENCH_CHILD_ARGS='--max-semi-space-size=4 …'] node bench/files-follow.ts [sizes=100,250,500] [windowSeconds=20]
  * Final line: one JSON object with every figure.
  */
 import { spawn } from 'node:child_process';
@@ -30,7 +30,8 @@ for (const n of sizes) {
     files.push(join(d, '0.log'));
     await writeFile(files[i]!, '');
   }
-  const p = spawn(process.execPath, [child, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // BENCH_CHILD_ARGS: V8 flags for the child (as bench/kube.ts takes them), e.g. the Deployment's NODE_OPTIONS.
+  const p = spawn(process.execPath, [...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean), child, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buf = '';
   const waiting: Array<(s: Sample) => void> = [];
   p.stdout.on('data', (d: Buffer) => {
@@ -63,6 +64,10 @@ for (const n of sizes) {
   const b = await sample();
   writing = false;
   await writer;
+  // Closing stdin ends the child (so a --cpu-prof profile is written); SIGTERM if it lingers.
+  const exited = new Promise((r) => p.once('exit', r));
+  p.stdin.end();
+  await Promise.race([exited, sleep(5000)]);
   p.kill('SIGTERM');
   const cpuS = (b.userUs - a.userUs + b.systemUs - a.systemUs) / 1e6;
   const observed = (b.lines - a.lines) / windowS;
