@@ -4,16 +4,10 @@
  * pipelines/default.test.yaml; every line is a dev sample or a dev ordinary line of the corpus, with its
  * public source in the corpus file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { formatFailure, loadRuleTests, runRuleTestFile } from '../../src/commands/rule-tests.ts';
-
-const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
+import { describeRuleCases, type RuleCase } from '../helpers/rule-cases.ts';
 
 /** [case name, line, type it must be, type it must not be] */
-const CASES: Array<[string, string, string | null, string | null]> = [
+const CASES: RuleCase[] = [
   ["Helm: post-upgrade hooks failed (debug line)", "helm.go:88: [debug] post-upgrade hooks failed: job failed: BackoffLimitExceeded", "release_reconcile_failed", null],
   ["Helm: post-upgrade hook timed out is the release's failure, not a dependency timeout", "post-upgrade hooks failed: timed out waiting for the condition", "release_reconcile_failed", "dependency_timeout"],
   ["Helm v2: the hook job hit its backoff limit", "Error: Job failed: BackoffLimitExceeded", "release_reconcile_failed", null],
@@ -43,22 +37,4 @@ const CASES: Array<[string, string, string | null, string | null]> = [
   ["MRBS got its LDAP connection (logged at error level) is not a failure", "[Tue Jun 05 17:03:44.152185 2018] [:error] [pid 1904] [client 172.16.40.202:51193] authLdapAction: Got LDAP connection, referer: http://172.16.11.16/mrbs/web/admin.php", null, "ldap_unreachable"],
 ];
 
-function yaml(): string {
-  const tests = CASES.map(([name, line, type, notType], i) => {
-    const out = [`  - name: ${q(name)}`, `    labels: { namespace: ns-${i}, pod: app-${i} }`, '    input:', `      - line: ${q(line)}`];
-    if (type) out.push('    expect:', `      - { type: ${type} }`);
-    if (notType) out.push('    expect_none:', `      - { type: ${notType} }`);
-    return out.join('\n');
-  });
-  return `rules:\n  defaults: true\ntests:\n${tests.join('\n')}\n`;
-}
-
-describe('default rules: patterns of the seventh freeze (dev lines)', async () => {
-  const f = join(mkdtempSync(join(tmpdir(), 'rsd-seventh-freeze-')), 'seventh.test.yaml');
-  writeFileSync(f, yaml());
-  const results = await runRuleTestFile(await loadRuleTests(f));
-
-  it.each(results.map((r) => [r.name, r] as const))('%s', (_name, r) => {
-    expect(r.ok, formatFailure(r)).toBe(true);
-  });
-});
+describeRuleCases('default rules: patterns of the seventh freeze (dev lines)', CASES);

@@ -4,16 +4,10 @@
  * pipelines/default.test.yaml; every line is a dev sample or a dev ordinary line of the corpus, with its
  * public source in the corpus file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { formatFailure, loadRuleTests, runRuleTestFile } from '../../src/commands/rule-tests.ts';
-
-const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
+import { describeRuleCases, type RuleCase } from '../helpers/rule-cases.ts';
 
 /** [case name, line, type it must be, type it must not be] */
-const CASES: Array<[string, string, string | null, string | null]> = [
+const CASES: RuleCase[] = [
   ['Erlang VM heap allocator gives up', 'eheap_alloc: Cannot allocate 441485240 bytes of memory (of type "heap").', 'oom_killed', null],
   ['Cloud Run instance over its memory limit', 'Memory limit of 5120 MiB exceeded with 5261 MiB used.', 'oom_killed', null],
   ['Heroku R15 memory quota vastly exceeded', '2022-01-10T10:58:37.192749+00:00 heroku[worker.1]: Error R15 (Memory quota vastly exceeded)', 'oom_killed', null],
@@ -30,22 +24,4 @@ const CASES: Array<[string, string, string | null, string | null]> = [
   ['Flux cannot clone its Git source', "unable to clone 'ssh://git@github.com/amithapa/k8-deployments', error: Certificate", 'release_reconcile_failed', null],
 ];
 
-function yaml(): string {
-  const tests = CASES.map(([name, line, type, notType], i) => {
-    const out = [`  - name: ${q(name)}`, `    labels: { namespace: ns-${i}, pod: app-${i} }`, '    input:', `      - line: ${q(line)}`];
-    if (type) out.push('    expect:', `      - { type: ${type} }`);
-    if (notType) out.push('    expect_none:', `      - { type: ${notType} }`);
-    return out.join('\n');
-  });
-  return `rules:\n  defaults: true\ntests:\n${tests.join('\n')}\n`;
-}
-
-describe('default rules: patterns of the sixth freeze (dev lines)', async () => {
-  const f = join(mkdtempSync(join(tmpdir(), 'rsd-sixth-freeze-')), 'sixth.test.yaml');
-  writeFileSync(f, yaml());
-  const results = await runRuleTestFile(await loadRuleTests(f));
-
-  it.each(results.map((r) => [r.name, r] as const))('%s', (_name, r) => {
-    expect(r.ok, formatFailure(r)).toBe(true);
-  });
-});
+describeRuleCases('default rules: patterns of the sixth freeze (dev lines)', CASES);
