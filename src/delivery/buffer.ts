@@ -101,8 +101,8 @@ export class DeliveryBuffer<B extends Buffered> {
    * and counts every spill as a spool error). Never rejects.
    */
   readonly ready: Promise<{ error?: unknown }>;
-  /** How full it is (src/delivery/pressure.ts), kept current on every change. */
-  readonly pressure = { fill: 0 };
+  /** How full it is (src/delivery/pressure.ts), kept current on every change, and what full means in bytes. */
+  readonly pressure: { fill: number; readonly capacityBytes: number };
   private readonly o: DeliveryBufferOptions<B>;
   private readonly store: SegmentSpool | undefined;
   private readonly queue: B[] = [];
@@ -124,6 +124,7 @@ export class DeliveryBuffer<B extends Buffered> {
 
   constructor(o: DeliveryBufferOptions<B>) {
     this.o = o;
+    this.pressure = { fill: 0, capacityBytes: o.memory.maxBytes + (o.spool?.maxBytes ?? 0) };
     this.store = o.spool
       ? new SegmentSpool(o.spool.dir, {
           // Appends report the frames a refused write lost (whole writes reject instead).

@@ -5,6 +5,8 @@
  */
 export interface Pressure {
   readonly fill: number;
+  /** The bytes a fill of 1 stands for, when the sink knows it: a reader that brings much at once can keep its own headroom. */
+  readonly capacityBytes?: number;
 }
 
 /** No log sink: nothing ever pushes back. */

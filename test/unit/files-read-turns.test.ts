@@ -60,4 +60,29 @@ describe('ReadTurns: reads of all files take turns', () => {
   it('rejects a concurrency below 1', () => {
     expect(() => new ReadTurns({ concurrency: 0 })).toThrow(/at least 1/);
   });
+
+  it('a queue too small for the reads in flight pauses earlier, leaving room for them; a large one keeps 0.9 / 0.7', async () => {
+    // 4 reads of 256 KiB, twice that as sink entries: 2 MiB in flight. A 4 MiB queue pauses above 0.5.
+    const small = { fill: 0.6, capacityBytes: 4 << 20 };
+    const t1 = new ReadTurns({ concurrency: 4, pressure: small, readBytes: 256 * 1024 });
+    let got: unknown;
+    void t1.acquire().then((t) => (got = t));
+    await sleep(10);
+    expect(t1.paused).toBe(true);
+    expect(got).toBeUndefined();
+    small.fill = 0.3;
+    await sleep(120);
+    expect(got).toBeDefined();
+    t1.close();
+    // A 64 MiB queue: the overshoot fits above 0.9, the usual thresholds apply.
+    const big = { fill: 0.85, capacityBytes: 64 << 20 };
+    const t2 = new ReadTurns({ concurrency: 4, pressure: big, readBytes: 256 * 1024 });
+    (await t2.acquire()).release();
+    expect(t2.paused).toBe(false);
+    big.fill = 0.95;
+    void t2.acquire();
+    await sleep(10);
+    expect(t2.paused).toBe(true);
+    t2.close();
+  });
 });

@@ -176,7 +176,7 @@ export class FileSource implements Source {
     this.log = o.log;
     this.batcher = new Batcher(o.batchMaxRecords ?? 1000, o.batchMaxWaitMs ?? 50);
     this.records$ = this.batcher.subject.asObservable();
-    this.turns = new ReadTurns({ concurrency: READ_CONCURRENCY, ...(o.pressure ? { pressure: o.pressure } : {}), onPause: () => this.updateGauges() });
+    this.turns = new ReadTurns({ concurrency: READ_CONCURRENCY, readBytes: READ_LARGE, ...(o.pressure ? { pressure: o.pressure } : {}), onPause: () => this.updateGauges() });
     this.positions = new PositionStore({
       store: o.store,
       scope: o.scope,
