@@ -13,7 +13,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { binaries, envDir, kwokCrdFiles, requireBinary, type Binaries } from './binaries.ts';
 import { ensureOrThrow } from './ensure.ts';
 import { httpCall, httpStream, type HttpResponse, type HttpStream } from './http.ts';
-import { freePorts } from './ports.ts';
+import { freePort, freePorts } from './ports.ts';
 import { managedProcess, type ManagedProcess } from './process.ts';
 
 export { appendCriLines, criLine, type CriLine } from './cri.ts';
@@ -170,8 +170,8 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'rsd-kube-'));
   const started: ManagedProcess[] = [];
   try {
-    const [etcdClient, etcdPeer, apiPort, kwokPort] = await freePorts(4);
-    if (etcdClient === undefined || etcdPeer === undefined || apiPort === undefined || kwokPort === undefined) throw new Error('no ports');
+    const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
+    if (etcdClient === undefined || etcdPeer === undefined || apiPort === undefined) throw new Error('no ports');
     const server = `https://127.0.0.1:${apiPort}`;
 
     const { caFile, certFile, keyFile } = makeServingCert(dir);
@@ -292,22 +292,34 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeEnv> {
       }
     }
 
-    const kwok = managedProcess({
-      name: 'kwok',
-      command: kwokBin,
-      args: [
-        `--kubeconfig=${kwokKubeconfig}`,
-        '--manage-all-nodes=true',
-        '--node-ip=127.0.0.1', `--node-port=${kwokPort}`, `--server-address=127.0.0.1:${kwokPort}`,
-        `--config=${join(envDir, 'kwok', 'stages.yaml')}`,
-        '--enable-crds=Logs,ClusterLogs',
-      ],
-      logFile: join(dir, 'kwok.log'),
-      // cmux on the port: plain HTTP reaches the same handlers as the apiserver's TLS connection.
-      ready: { url: `http://127.0.0.1:${kwokPort}/healthz` },
-      readyTimeoutMs,
-    });
-    await kwok.start();
+    // kwok's port is taken just before it starts (seconds after the others: an outgoing connection of
+    // another test could have been handed it meanwhile), and taken again when the bind still loses.
+    let kwokPort = 0;
+    let kwok: ManagedProcess | undefined;
+    for (let attempt = 1; !kwok; attempt++) {
+      kwokPort = await freePort();
+      const p = managedProcess({
+        name: 'kwok',
+        command: kwokBin,
+        args: [
+          `--kubeconfig=${kwokKubeconfig}`,
+          '--manage-all-nodes=true',
+          '--node-ip=127.0.0.1', `--node-port=${kwokPort}`, `--server-address=127.0.0.1:${kwokPort}`,
+          `--config=${join(envDir, 'kwok', 'stages.yaml')}`,
+          '--enable-crds=Logs,ClusterLogs',
+        ],
+        logFile: join(dir, 'kwok.log'),
+        // cmux on the port: plain HTTP reaches the same handlers as the apiserver's TLS connection.
+        ready: { url: `http://127.0.0.1:${kwokPort}/healthz` },
+        readyTimeoutMs,
+      });
+      try {
+        await p.start();
+        kwok = p;
+      } catch (err) {
+        if (attempt >= 3 || !String(err).includes('address already in use')) throw err;
+      }
+    }
     started.push(kwok);
 
     let firstNode: string | undefined;
