@@ -225,17 +225,15 @@ export class DeliveryBuffer<B extends Buffered> {
 
   // ---- the owner's side ----------------------------------------------------------------------
 
-  /** Bytes (and batches) the owner holds outside the queue: counted against the memory bound. */
-  reserve(bytes: number, batches = 0): void {
+  /** Bytes the owner holds outside the queue (a batch being filled): counted against the memory bound. */
+  reserve(bytes: number): void {
     this.reservedBytes += bytes;
-    this.reservedBatches += batches;
     this.makeRoomInMemory();
     this.gauges();
   }
 
-  unreserve(bytes: number, batches = 0): void {
+  unreserve(bytes: number): void {
     this.reservedBytes -= bytes;
-    this.reservedBatches -= batches;
     this.gauges();
   }
 
@@ -274,9 +272,7 @@ export class DeliveryBuffer<B extends Buffered> {
     const toSpool: B[] = [];
     for (const b of bs) (b.held?.tier === 'spool' ? toSpool : toMemory).push(b);
     for (const b of toMemory) {
-      this.reservedBytes -= b.bytes;
-      this.reservedBatches--;
-      b.held = undefined;
+      this.fromReserved(b);
       this.queuedBytes += b.bytes;
     }
     this.queue.unshift(...toMemory);
@@ -290,12 +286,10 @@ export class DeliveryBuffer<B extends Buffered> {
     const held = b.held;
     b.held = undefined;
     let removed: Promise<void> | undefined;
-    if (!held || held.tier === 'memory') {
-      if (held) {
-        this.reservedBytes -= b.bytes;
-        this.reservedBatches--;
-      }
-    } else if (--held.share.remaining === 0) {
+    if (held?.tier === 'memory') {
+      this.reservedBytes -= b.bytes;
+      this.reservedBatches--;
+    } else if (held && --held.share.remaining === 0) {
       removed = this.releaseSegmentOf(held.share);
     }
     this.gauges();
@@ -331,10 +325,7 @@ export class DeliveryBuffer<B extends Buffered> {
     const firstOnDisk = this.disk[0]?.orders[0] ?? Infinity;
     for (const b of all) {
       if (b.held?.tier === 'spool') shares.add(b.held.share);
-      else if (b.held?.tier === 'memory') {
-        this.reservedBytes -= b.bytes;
-        this.reservedBatches--;
-      }
+      else if (b.held?.tier === 'memory') this.fromReserved(b);
       b.held = undefined;
       if (!this.store || this.spoolBroken) {
         const n = this.o.codec.items(b);
@@ -368,11 +359,19 @@ export class DeliveryBuffer<B extends Buffered> {
 
   // ---- inside ---------------------------------------------------------------------------------
 
+  /** A batch taken from the queue: its bytes stay on the memory account as the owner's. */
   private toReserved(b: B): void {
     this.queuedBytes -= b.bytes;
     this.reservedBytes += b.bytes;
     this.reservedBatches++;
     b.held = { tier: 'memory' };
+  }
+
+  /** A taken memory batch leaves the owner's reservation (back to the queue, or to disk at shutdown). */
+  private fromReserved(b: B): void {
+    this.reservedBytes -= b.bytes;
+    this.reservedBatches--;
+    b.held = undefined;
   }
 
   private async takeSpooled(): Promise<B | undefined> {
