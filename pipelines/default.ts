@@ -92,6 +92,9 @@ const rules: Rule[] = [
       // Helm's hooks failing in its own words (`post-upgrade hooks failed: …`, the hook job's `Job failed:
       // BackoffLimitExceeded`), and Argo CD's API refusing a sync while one runs.
       /\b(?:pre|post)-(?:install|upgrade|delete|rollback) hooks failed\b|\bjob failed: BackoffLimitExceeded\b|\banother operation is already in progress\b/i,
+      // Helm refusing a chart whose kubeVersion constraint the cluster does not meet, and Crossplane failing to
+      // compose a composite resource's managed resources.
+      /\bchart requires kubeVersion: [^\n]{1,80} which is incompatible with Kubernetes\b|\bcannot compose resources\b/i,
     ],
     exclude: HEALTHY,
   }),
@@ -185,6 +188,9 @@ const rules: Rule[] = [
       // (`Memory limit of 512 MiB exceeded with 516 MiB used`), Heroku's R15, AWS Lambda's runtime killed by the
       // sandbox (`Runtime exited with error: signal: killed`).
       /\bMemory limit of [\d.]+ ?[KMGT]?i?B? exceeded with [\d.]+ ?[KMGT]?i?B? used\b|\bError R15 \(Memory quota vastly exceeded\)|\bRuntime exited with error: signal: killed\b/i,
+      // Allocation failures in more runtimes' and databases' words: .NET's SOS analysis of a managed OOM, R's
+      // vectors, GHC's heap, Oracle's shared pool (ORA-04031), ClickHouse's server-wide memory tracker.
+      /\bManaged OOM occurred\b|\bDidn't have enough memory to (?:allocate|commit)\b|\bcannot allocate vector of size\b|\bHeap exhausted;|\bCurrent maximum heap size is \d+ bytes\b|\bunable to allocate \d+ bytes of shared memory\b|\bMemory limit \(total\) exceeded\b/i,
     ],
     // A container status field saying it was not OOM killed.
     exclude: [...CONFIG_DUMP, /"?OOMKilled"?\s*[:=]\s*"?false\b/i],
@@ -251,6 +257,13 @@ const rules: Rule[] = [
       // A container killed for failing its healthcheck (Docker swarm's task error), Varnish's backend list with a
       // probe window marked sick, kubectl unable to list an aggregated API's resources (its service is down).
       /\bunhealthy container\b|\b\d+\/\d+\s+sick\s|\bcouldn'?t get resource list for [\w.-]+\/v\w+: the server is currently unable to handle the request\b/i,
+      // Monitors and status services declaring a dependency down in their own words: Kibana's status service turning
+      // red, etcd's cluster health, monit's protocol test, Uptime Kuma's failing monitor, Cassandra's gossip, Caddy's
+      // active health checker, dockerd's container health check erroring.
+      /\bStatus changed from \w+ to red\b|\bcluster (?:may be|is) unhealthy\b|\bfailed protocol test\b|\bFailing: [^\n]{1,300}\| Interval: \d+ seconds\b|\bInetAddress \S+ is now DOWN\b|\bstatus code out of tolerances\b|\bHealth check for container [0-9a-f]{12,64} error\b/i,
+      // A load balancer's backends reported UNHEALTHY (the GKE ingress annotation), and the API aggregator finding
+      // an aggregated API without endpoints or answering 5xx.
+      /\bingress\.kubernetes\.io\/backends:\s*\{[^\n]*"UNHEALTHY"|\bendpoints for service\/\S+ in "[^"]+" have no addresses\b|\bloading OpenAPI spec for "[^"]+" failed with:[^\n]{0,120}ResponseCode: 5\d\d\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -348,7 +361,7 @@ const rules: Rule[] = [
     id: 'ldap-unreachable', incident_type: 'ldap_unreachable', domain: 'identity', severity: 'error',
     title: 'LDAP unreachable', group: G, priority: next(),
     match: [
-      /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91|200)\b|could not connect|ldap connection (?:has been |was |is )?(?:closed|lost|reset)|error ?code:? 0x(?:34|51|5b)\b|connect error|not reachable|could not be established|\berror:? timeout\b(?!\s*[=:]?\s*\d)|\b(?:ETIMEDOUT|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\b)/i,
+      /(?:ldap|active directory)[^\n]{0,200}(?:timed out|time out|i\/o timeout|read timeout|connect(?:ion)? timeout(?![=:_ ]*\d)|\btimeout (?:exceeded|expired|occurred|error|while)|unreachable|refused|can'?t contact|cannot contact|could not contact|unable to (?:connect|contact|reach|bind)|failed to (?:connect|bind|contact|reach)|connection (?:error|failed|reset|closed|lost|timed)|\bconnect failed\b|can'?t connect to (?:the )?server|server (?:is )?down|SERVER_DOWN|unavailable|no route|deadline exceeded|CommunicationException|network error|error code (?:52|81|91)|result code (?:52|81|91|200)\b|could not connect|ldap connection (?:has been |was |is )?(?:closed|lost|reset)|error ?code:? 0x(?:34|51|5b)\b|connect error|not reachable|could not be established|\berror:? timeout\b(?!\s*[=:]?\s*\d)|\b(?:ETIMEDOUT|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH)\b)/i,
       // Name resolution failing for the directory's host: Node's `getaddrinfo ENOTFOUND`, Go's `no such host`,
       // Java's UnknownHostException, when the line names LDAP or its ports.
       /(?:ldap|active directory)[^\n]{0,200}(?:\bgetaddrinfo\b|\bENOTFOUND\b|\bEAI_AGAIN\b|\bno such host\b|UnknownHostException)|(?:\bgetaddrinfo\b|\bENOTFOUND\b|\bEAI_AGAIN\b|\bno such host\b|UnknownHostException)[^\n]{0,120}:(?:389|636|3268|3269)\b/i,
@@ -370,6 +383,9 @@ const rules: Rule[] = [
       // Keycloak's query failing for it.
       /\bNet::LDAP::(?:LdapError|Error)\b[^\n]{0,40}socket error|\bCommunicationException: connection closed\b|\bModelException: LDAP Query failed\b|\bQuerying of LDAP failed\b/i,
       /javax\.naming\.CommunicationException: [^\n]{0,80}:(?:389|636|3268|3269)\b|connection to ldap (?:server )?(?:was |is |has been )?(?:closed|lost|reset)|ldaps?:\/\/\S+ closed\b/i,
+      // Active Directory's PowerShell module unable to reach a domain controller's web services, and FreeRADIUS's
+      // LDAP module left without a working connection.
+      /\bADServerDownException\b|\bUnable to contact the server\. This may be because this server does not exist, it is currently down\b|\bUnable to find a default server with Active Directory Web Services running\b|\brlm_ldap\b[^\n]{0,80}\b(?:Failed to reconnect|no free connections are available)\b/i,
     ],
   }),
   signature({

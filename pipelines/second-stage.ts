@@ -16,6 +16,10 @@
  * (BGL's `ciod: Error reading message prefix on CioStream socket …, Connection timed out`, as ldap_unreachable at
  * margin 14.7); the margin floor went from 14 to 15 nats, the smallest whole value that types none of them (the next
  * Loghub margin is 13.6). Chosen on Loghub alone, before the test half was measured with the new model.
+ *
+ * 2026-12-08 (eighth freeze): retrained on the grown dev half, the model typed the same 2 BGL `ciod` lines (as
+ * ldap_unreachable, margin 15.5); the margin floor went from 15 to 16 nats, the smallest whole value that types none of
+ * them (the next Loghub margin is 13.0). Chosen on Loghub alone, before the test half was measured with the new model.
  */
 import { classify, ruleSet } from '../src/detect/builders.ts';
 import { ORDINARY_CLASS } from '../src/detect/classifier.ts';
@@ -37,7 +41,7 @@ const DOMAIN: Readonly<Record<string, Domain>> = {
   panic_fatal: 'application',
 };
 
-export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 15 } as const;
+export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 16 } as const;
 
 const classifier = new SecondStage({ model: SECOND_STAGE_MODEL, ...SECOND_STAGE_THRESHOLDS });
 
