@@ -386,7 +386,9 @@ describe('file source: bounds and content', () => {
       expect(dup).toBe(0);
       // Before the reads took turns, 300 readers put ~12 MiB past the pressure check in one go.
       expect(peak).toBeLessThan(CAP + 1.5 * (1 << 20));
-      expect(src.stats().paused).toBe(0);
+      // The last reads can leave the queue above the pause threshold for a drain tick or two, with
+      // every reader woken by the poll waiting for its turn: nothing stays paused once it drains.
+      await until('nothing paused', () => src.stats().paused === 0, 2000);
     } finally {
       clearInterval(drain);
     }

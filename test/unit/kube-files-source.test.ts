@@ -17,6 +17,11 @@ import { MemoryStore } from '../../src/state/memory-store.ts';
 import type { StateStore } from '../../src/state/store.ts';
 import { FakeKube, fixedTs, podObject } from './kube-fake-apiserver.ts';
 import { acknowledge } from '../../src/delivery/acks.ts';
+import { metrics } from '../../src/metrics.ts';
+
+async function linesIn(source: string): Promise<number> {
+  return (await metrics.linesIn.get()).values.filter((v) => v.labels.source === source).reduce((a, v) => a + v.value, 0);
+}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -122,8 +127,13 @@ describe('kubernetes files profile (kubernetesFiles)', () => {
       await api.pods.stop();
       await api.api.close();
     });
+    const [fileBefore, podBefore] = [await linesIn('file'), await linesIn('pod')];
     const files = await runFiles(f, root);
     await until('3 lines each', () => viaApi.length === 3 && files.lines().length === 3);
+    // Each line is counted once: by the API source and by the files profile as a pod line, never also as
+    // the file lines (five CRI records) it was made of.
+    expect(await linesIn('file')).toBe(fileBefore);
+    expect((await linesIn('pod')) - podBefore).toBe(6);
     const byTs = (a: LogRecord, b: LogRecord) => (a.ts < b.ts ? -1 : 1);
     expect(files.got.filter((r) => r.kind === 'pod').sort(byTs).map(stored)).toEqual([...viaApi].sort(byTs).map(stored));
     expect(files.got.find((r) => r.line.startsWith('level='))!.stream).toBe('stderr');

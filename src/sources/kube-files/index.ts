@@ -3,21 +3,12 @@ import { KubeEventsSource } from '../kube/events-source.ts';
 import { resolveKubeOptions, type KubeSourceOptions } from '../kube/options.ts';
 import { KubeShared } from '../kube/shared.ts';
 import { KubeFilesSource, type KubeFilesSourceOptions } from './source.ts';
+import { FILES_DEFAULTS } from './defaults.ts';
+
+export { FILES_DEFAULTS } from './defaults.ts';
 
 export { KubeFilesSource, containerIdFor, type KubeFilesSourceOptions } from './source.ts';
 export { kubeletTs, parseCri, parsePodLogPath, type CriRecord, type PodLogPath } from './cri.ts';
-
-export const FILES_DEFAULTS: Omit<KubeFilesSourceOptions, 'root'> = {
-  podWaitMs: 5000,
-  maxOpenFiles: 1024,
-  maxLineBytes: 256 * 1024,
-  pollIntervalMs: 1000,
-  scanIntervalMs: 10_000,
-  closeIdleMs: 5 * 60_000,
-  rotateWaitMs: 5000,
-  positionsFlushMs: 200,
-  watch: true,
-};
 
 export interface KubeFilesSources {
   /** Pod logs from the node's files (kind "pod") and pod status records (kind "pod_status"). */

@@ -146,6 +146,10 @@ export class KubeFilesSource implements Source {
       closeIdleMs: o.closeIdleMs,
       rotateWaitMs: o.rotateWaitMs,
       positionsFlushMs: o.positionsFlushMs,
+      // Lines are dated by their CRI timestamps (a re-read after a crash dates them alike): no anchors.
+      anchors: false,
+      // Counted once, as pod lines (fromFiles), not also as the raw file lines they were made of.
+      countLines: false,
       scope: `pods-${k.nodeName ?? 'node'}`,
       multiline: { mode: 'none', maxLines: 1, maxBytes: o.maxLineBytes + 64, timeoutMs: 1000 },
       target: { cluster: k.cluster, namespace: 'default' },
