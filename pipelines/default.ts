@@ -95,6 +95,13 @@ const rules: Rule[] = [
       // Helm refusing a chart whose kubeVersion constraint the cluster does not meet, and Crossplane failing to
       // compose a composite resource's managed resources.
       /\bchart requires kubeVersion: [^\n]{1,80} which is incompatible with Kubernetes\b|\bcannot compose resources\b/i,
+      // Generalization pass (ninth freeze): cause-keyed patterns meant for phrasings no sample shows, checked on the
+      // dev half and on Loghub (SPLIT.md, "Ninth freeze"). Any reconciler saying it failed (not only `reconcil…
+      // failed` adjacent), a Flux object failing or not ready, Argo CD's OutOfSync with an error and sync failures,
+      // CRDs missing for a manifest, a release's rollback failing, Helm's own failures, apply conflicts.
+      /\breconcil\w*\b[^\n]{0,120}?\b(?:failed|failure|errored)\b|\b(?:HelmRelease|Kustomization|GitRepository|HelmRepository|HelmChart|OCIRepository)s?\b[^\n]{0,160}?\b(?:failed(?! release)|not ready)\b/i,
+      /\bOutOfSync\b[^\n]{0,160}\b(?:error|failed)\b|\bsync failed\b|\bsync error\b|\bsync operation (?:failed|error)\b/i,
+      /\bresource mapping not found for name\b|\bensure CRDs are installed first\b|^(?=[^\n]*\b(?:release|upgrade|helm|revision|chart|rollout)\b)[^\n]*?\b(?:rollback|rolling back|rolled back)\b[^\n]{0,120}?\b(?:failed|failure|error)\b|\bhelm(?:file)?\b[^\n]{0,160}?\b(?:failed|failure)\b|\bapply\b[^\n]{0,80}\bconflicts?\b|\bconflicts?\b[^\n]{0,80}\bapply\b/i,
     ],
     exclude: HEALTHY,
   }),
@@ -191,6 +198,15 @@ const rules: Rule[] = [
       // Allocation failures in more runtimes' and databases' words: .NET's SOS analysis of a managed OOM, R's
       // vectors, GHC's heap, Oracle's shared pool (ORA-04031), ClickHouse's server-wide memory tracker.
       /\bManaged OOM occurred\b|\bDidn't have enough memory to (?:allocate|commit)\b|\bcannot allocate vector of size\b|\bHeap exhausted;|\bCurrent maximum heap size is \d+ bytes\b|\bunable to allocate \d+ bytes of shared memory\b|\bMemory limit \(total\) exceeded\b/i,
+      // Generalization pass (ninth freeze): cause-keyed patterns across runtimes and operating systems, checked on the
+      // dev half and on Loghub: the allocation errno (ENOMEM, errno 12) in any wording, the OS running out of swap or
+      // memory, a bare `…: no memory`, SIGKILL / signal 9 next to a memory word, allocation failures with their size or
+      // memory named (`could not allocate N bytes`, `memory allocation failed`), memory limits and quotas exceeded,
+      // the memory cgroup killing.
+      /\bENOMEM\b|\berrno[ =:(]*12\b|\bout of swap space\b|\brunning low on memory\b|\bjetsam\b|[:(] ?no memory\b/i,
+      /(?:\bsignal 9\b|\bSIGKILL\b)[^\n]{0,160}\b(?:memory|oom|rss)\b|\b(?:memory|oom)\b[^\n]{0,160}(?:\bsignal 9\b|\bSIGKILL\b)/i,
+      /\b(?:can(?:no|')?t|unable to|failed to|could not|couldn'?t) (?:re)?allocate\b[^\n]{0,60}?(?:\bmemory\b|\bbytes?\b|\b\d+(?:\.\d+)? ?[KMGT]i?B\b|\bpages?\b)|\b(?:memory|heap|page|buffer|array|object|chunk) allocation (?:failed|failure|error)\b|\ballocation failed\b[^\n]{0,40}\b(?:memory|heap|bytes)\b|\bheap exhausted\b/i,
+      /\b(?:exceed(?:s|ed|ing)?|over|reached|hit) (?:the |its |a )?(?:configured |container |pod |cgroup )?(?:memory limit|memory quota)\b|\bmemory cgroup\b[^\n]{0,80}\b(?:out of memory|oom|killed?)\b/i,
     ],
     // A container status field saying it was not OOM killed.
     exclude: [...CONFIG_DUMP, /"?OOMKilled"?\s*[:=]\s*"?false\b/i],
@@ -264,6 +280,16 @@ const rules: Rule[] = [
       // A load balancer's backends reported UNHEALTHY (the GKE ingress annotation), and the API aggregator finding
       // an aggregated API without endpoints or answering 5xx.
       /\bingress\.kubernetes\.io\/backends:\s*\{[^\n]*"UNHEALTHY"|\bendpoints for service\/\S+ in "[^"]+" have no addresses\b|\bloading OpenAPI spec for "[^"]+" failed with:[^\n]{0,120}ResponseCode: 5\d\d\b/,
+      // Generalization pass (ninth freeze): cause-keyed patterns for monitors nobody tuned for, checked on the dev half
+      // and on Loghub: a health check / checker / monitor / indicator / probe word followed by a failure word or a 5xx
+      // status (not when the line says the check passed or had nothing to do), a check of a named target failing,
+      // Nagios-format host and service alerts (Nagios, Icinga, Naemon), a backend removed from a load balancer's pool,
+      // a server or backend declared down.
+      /^(?![^\n]*\b(?:nothing to do|succeeded|passed|passing|recovered|with a timeout)\b)[^\n]*?\b(?:health[ _-]?check(?:er|s)?|healthcheckers?|health[ _-]?(?:monitor|indicator|probe)s?)\b[^\n]{0,120}?(?:\b(?:fail(?:ed|ing|ure)|timed out|unreachable|refused|critical|error(?:ed)?|is down|went down|marked down)\b|\b(?:status(?: code)?|returned|responded with)[ :=]+5\d\d\b)/i,
+      /\b(?:check|probe|monitor)(?:ing)? (?:on|to|of|for) (?:service|server|backend|host|target|upstream|\[)[^\n]{0,120}?\b(?:failed|timed out|unhealthy|is down)\b/i,
+      /\b(?:HOST|SERVICE) (?:ALERT|NOTIFICATION): [^;\n]+;(?:[^;\n]+;)?(?:DOWN|UNREACHABLE|CRITICAL)\b/,
+      /\bRemoving (?:service|member|node|peer|server|backend|real server)\b[^\n]{0,120}\b(?:from (?:VS|pool|rotation|upstream)|unhealthy|not responding|failed)|\bLost quorum\b/,
+      /\b(?:server|backend|upstream|target|member|instance|endpoint|replica)\b[^\n]{0,80}?\b(?:is down|is now down|is unhealthy|is now unhealthy|is dead|is unreachable|went down|became unhealthy|marked down|marked as down|marked as dead|marked as unhealthy|changed state to down|changed status to down)\b/i,
     ],
     exclude: HEALTHY,
   }),
@@ -386,6 +412,11 @@ const rules: Rule[] = [
       // Active Directory's PowerShell module unable to reach a domain controller's web services, and FreeRADIUS's
       // LDAP module left without a working connection.
       /\bADServerDownException\b|\bUnable to contact the server\. This may be because this server does not exist, it is currently down\b|\bUnable to find a default server with Active Directory Web Services running\b|\brlm_ldap\b[^\n]{0,80}\b(?:Failed to reconnect|no free connections are available)\b/i,
+      // Generalization pass (ninth freeze): a directory word (LDAP, Active Directory, directory service, domain
+      // controller, JNDI, sssd, slapd, nslcd, an ldap(s):// URL or the directory's ports) near any connect-failure word
+      // or errno, in either order, checked on the dev half and on Loghub. Result codes that show the directory
+      // answered (operations error, time limit exceeded, invalid credentials) are not in it.
+      /(?:\b(?:ldaps?|active directory|directory service|domain controller|jndi|sssd|slapd|nslcd)\b|ldaps?:\/\/|:(?:389|636|3268|3269)\b)[^\n]{0,200}?(?:can'?t contact|cannot contact|could not contact|cannot be contacted|could not be contacted|\bis unavailable\b|not operational|unreachable|server down|SERVER_DOWN|timed out|broken pipe|transport endpoint is not connected|connection (?:refused|reset|closed|aborted|lost|failed)|no route to host|network (?:error|is unreachable)|\bEOF\b|\bE(?:CONNREFUSED|TIMEDOUT|HOSTUNREACH|NETUNREACH|CONNRESET|PIPE)\b|\berrno\b[ '"=:]*(?:32|104|107|110|111|113)\b)|(?:can'?t contact|cannot contact|could not contact|cannot be contacted|could not be contacted|\bis unavailable\b|not operational|unreachable|server down|SERVER_DOWN|timed out|broken pipe|transport endpoint is not connected|connection (?:refused|reset|closed|aborted|lost|failed)|no route to host|network (?:error|is unreachable)|\bEOF\b|\bE(?:CONNREFUSED|TIMEDOUT|HOSTUNREACH|NETUNREACH|CONNRESET|PIPE)\b|\berrno\b[ '"=:]*(?:32|104|107|110|111|113)\b)[^\n]{0,200}?(?:\b(?:ldaps?|active directory|directory service|domain controller|jndi|sssd|slapd|nslcd)\b|ldaps?:\/\/|:(?:389|636|3268|3269)\b)/i,
     ],
   }),
   signature({

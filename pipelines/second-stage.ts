@@ -20,6 +20,11 @@
  * 2026-12-08 (eighth freeze): retrained on the grown dev half, the model typed the same 2 BGL `ciod` lines (as
  * ldap_unreachable, margin 15.5); the margin floor went from 15 to 16 nats, the smallest whole value that types none of
  * them (the next Loghub margin is 13.0). Chosen on Loghub alone, before the test half was measured with the new model.
+ *
+ * 2026-12-08 (ninth freeze): retrained on the grown dev half, the model typed 4 of the 5,054 Loghub problem lines as
+ * ldap_unreachable (the same 2 BGL `ciod` lines at margin 16.25, and 2 Hadoop `NoRouteToHostException … failed on socket
+ * timeout exception` lines at 16.37); the margin floor went from 16 to 17 nats, the smallest whole value that types none
+ * of them (the next Loghub margin is 13.4). Chosen on Loghub alone, before the test half was measured with the new model.
  */
 import { classify, ruleSet } from '../src/detect/builders.ts';
 import { ORDINARY_CLASS } from '../src/detect/classifier.ts';
@@ -41,7 +46,7 @@ const DOMAIN: Readonly<Record<string, Domain>> = {
   panic_fatal: 'application',
 };
 
-export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 16 } as const;
+export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 17 } as const;
 
 const classifier = new SecondStage({ model: SECOND_STAGE_MODEL, ...SECOND_STAGE_THRESHOLDS });
 
