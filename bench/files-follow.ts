@@ -71,9 +71,10 @@ for (const n of sizes) {
   p.kill('SIGTERM');
   const cpuS = (b.userUs - a.userUs + b.systemUs - a.systemUs) / 1e6;
   const observed = (b.lines - a.lines) / windowS;
-  const r = { containers: n, offeredLinesPerSecond: n * 10, observedLinesPerSecond: Math.round(observed), cpuSecondsPerSecond: +(cpuS / windowS).toFixed(3), cpuMicrosPerLine: observed > 0 ? +((cpuS * 1e6) / (observed * windowS)).toFixed(1) : null, rssMiB: Math.round(b.rss / 1048576), idleRssMiB: Math.round(b.idleRss / 1048576) };
+  const r = { containers: n, offeredLinesPerSecond: n * 10, observedLinesPerSecond: Math.round(observed), cpuSecondsPerSecond: +(cpuS / windowS).toFixed(3), systemShare: cpuS > 0 ? +((b.systemUs - a.systemUs) / 1e6 / cpuS).toFixed(2) : null, cpuMicrosPerLine: observed > 0 ? +((cpuS * 1e6) / (observed * windowS)).toFixed(1) : null, rssMiB: Math.round(b.rss / 1048576), idleRssMiB: Math.round(b.idleRss / 1048576) };
   console.log(JSON.stringify(r));
   results.push(r);
   await rm(dir, { recursive: true, force: true });
+  await rm(`${dir}-state`, { recursive: true, force: true });
 }
 console.log(JSON.stringify({ bench: 'files-follow', windowSeconds: windowS, linesPerContainerPerSecond: 10, results }));

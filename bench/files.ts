@@ -5,6 +5,10 @@
  * 2. The same file with multiline: stacktraces (every line held until the next one arrives).
  * 3. Many small files (3 lines each) with maxOpenFiles 256: time until every line is read.
  * Each figure is the median of 3 runs. The last line printed is one JSON object.
+ * The file path against the API path (500 CRI files trickling, same-run ratio) is bench/files-follow.ts
+ * beside bench/kube.ts; 1M CRI lines in 500 files through the files profile, the default pipeline and
+ * the store, against the OpenTelemetry Collector and vlagent, is `npm run bench:peers -- --input files`
+ * (docs/benchmarks.md).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './corpus.ts';
 
-/** The V8 flags of manifests/base/deployment.yaml (its NODE_OPTIONS), read from the manifest. */
-export function deploymentNodeFlags(): string[] {
-  const file = join(repoRoot(), 'manifests/base/deployment.yaml');
+/** The V8 flags (NODE_OPTIONS) of a manifest: the base Deployment's, or another's such as the node-files DaemonSet patch. */
+export function deploymentNodeFlags(manifest = 'manifests/base/deployment.yaml'): string[] {
+  const file = join(repoRoot(), manifest);
   const m = /- name: NODE_OPTIONS\s*\n\s*value: (.+)/.exec(readFileSync(file, 'utf8'));
   if (!m) throw new Error(`no NODE_OPTIONS in ${file}`);
   return m[1]!.trim().replace(/^["']|["']$/g, '').split(/\s+/);
