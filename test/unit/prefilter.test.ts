@@ -49,21 +49,27 @@ describe('required-literal prefilter', () => {
   it('the literal scanner reports every group whose literal occurs, case-insensitively', () => {
     const groups = [['timed out', 'timeout'], ['refused'], ['ldap'], ['héllo']];
     const sc = new LiteralScanner(groups);
-    expect(sc.scan('Connection REFUSED after TimeOut')).toBe(0b1011);
-    expect(sc.scan('LDAP bind timed out')).toBe(0b1101);
-    expect(sc.scan('all good')).toBe(0b1000); // the non-ASCII group is always a candidate
+    expect(sc.groupsIn('Connection REFUSED after TimeOut')).toEqual([0, 1, 3]);
+    expect(sc.groupsIn('LDAP bind timed out')).toEqual([0, 2, 3]);
+    expect(sc.groupsIn('all good')).toEqual([3]); // the non-ASCII group is always a candidate
     // Overlapping literals and suffix outputs (Aho–Corasick failure links).
     const sc2 = new LiteralScanner([['abcd'], ['bc'], ['cde']]);
-    expect(sc2.scan('xabcde')).toBe(0b111);
-    expect(sc2.scan('xabce')).toBe(0b010);
-    // 40 groups: the ones past 31 share the last bit (always sound, sometimes a spare test).
-    const many = new LiteralScanner(Array.from({ length: 40 }, (_, i) => [`word${i}x`]));
-    expect(many.scan('a word35x b') >>> 0).toBe(2 ** 31);
-    expect(many.scan('a word3x b')).toBe(1 << 3);
+    expect(sc2.groupsIn('xabcde')).toEqual([0, 1, 2]);
+    expect(sc2.groupsIn('xabce')).toEqual([1]);
+    // Any number of groups, each its own bit across words (group i: word i >>> 5, bit i & 31).
+    const many = new LiteralScanner(Array.from({ length: 300 }, (_, i) => [`word${i}x`]));
+    expect(many.words).toBe(10);
+    expect(many.groupsIn('a word35x b word299x')).toEqual([35, 299]);
+    expect(many.groupsIn('a word3x b')).toEqual([3]);
+    const hits = new Uint32Array(many.words);
+    expect(many.scan('nothing here', hits)).toBe(0);
+    expect([...hits].every((w) => w === 0)).toBe(true);
+    expect(many.scan('word31x word32x', hits)).not.toBe(0);
+    expect([hits[0], hits[1]]).toEqual([2 ** 31, 1]);
     // An empty literal occurs in every text, the empty one included.
     const empty = new LiteralScanner([['zz'], ['']]);
-    expect(empty.scan('')).toBe(0b10);
-    expect(empty.scan('azz')).toBe(0b11);
+    expect(empty.groupsIn('')).toEqual([1]);
+    expect(empty.groupsIn('azz')).toEqual([0, 1]);
   });
 
   it('agrees with a naive case-insensitive search on random texts over a small alphabet', () => {
@@ -79,12 +85,12 @@ describe('required-literal prefilter', () => {
       const sc = new LiteralScanner(groups);
       for (let t = 0; t < 20; t++) {
         const text = word(rnd(30));
-        let want = 0;
+        const want: number[] = [];
         groups.forEach((lits, gi) => {
-          if (lits.some((l) => text.toLowerCase().includes(l.toLowerCase()))) want |= 1 << gi;
+          if (lits.some((l) => text.toLowerCase().includes(l.toLowerCase()))) want.push(gi);
         });
         // A non-ASCII character restarts the automaton, so a literal never spans one (literals here are ASCII).
-        expect(sc.scan(text), `${JSON.stringify(groups)} in ${text}`).toBe(want);
+        expect(sc.groupsIn(text), `${JSON.stringify(groups)} in ${text}`).toEqual(want);
       }
     }
   });
