@@ -102,8 +102,21 @@ const rules: Rule[] = [
       /\breconcil\w*\b[^\n]{0,120}?\b(?:failed|failure|errored)\b|\b(?:HelmRelease|Kustomization|GitRepository|HelmRepository|HelmChart|OCIRepository)s?\b[^\n]{0,160}?\b(?:failed(?! release)|not ready)\b/i,
       /\bOutOfSync\b[^\n]{0,160}\b(?:error|failed)\b|\bsync failed\b|\bsync error\b|\bsync operation (?:failed|error)\b/i,
       /\bresource mapping not found for name\b|\bensure CRDs are installed first\b|^(?=[^\n]*\b(?:release|upgrade|helm|revision|chart|rollout)\b)[^\n]*?\b(?:rollback|rolling back|rolled back)\b[^\n]{0,120}?\b(?:failed|failure|error)\b|\bhelm(?:file)?\b[^\n]{0,160}?\b(?:failed|failure)\b|\bapply\b[^\n]{0,80}\bconflicts?\b|\bconflicts?\b[^\n]{0,80}\bapply\b/i,
+      // Second generalization pass (tenth freeze), keyed on the causes of the dev misses, checked on the dev half and on
+      // Loghub (SPLIT.md, "Tenth freeze"): a controller's reconcile or sync handler erroring in its own short words
+      // (`reconcile err`, `syncHandler error`, workqueue's `error syncing '…'`), a rollout that stopped progressing,
+      // deploy tools' own errors (kapp, werf, skaffold, helmfile, argocd, kustomize, flux, tanka) and resources they mark
+      // failed, a deploy pipeline's stage exception (Spinnaker's `Exception ( … Deploy … )`), a promotion failing on its
+      // environment or GitOps repository.
+      /\breconcil\w*(?: \w+)? err(?:or)?s?\b(?! ?[=:] ?(?:nil|null|none|<nil>|""))|\bsyncHandler error\b|\berror syncing '[^'\n]+'/i,
+      /\bProgressDeadlineExceeded\b|\bhas timed out progressing\b|\bexceeded its progress deadline\b|\brollout is in a degraded state\b/i,
+      /\b(?:kapp|kapp-controller|werf|skaffold|helmfile|argocd|kustomize|flux|tanka|kubectl-argo-rollouts): (?:Error|ERROR|error)\b|\bmarking (?:the )?(?:resource|release|deployment|rollout|canary|application)s? as failed\b/,
+      /\bException \( [^)\n]{0,60}\b(?:Deploy|Manifest|Rollout|Rollback|Stabiliz)\w*[^)\n]{0,40} \)/,
+      /\b(?:failed to|unable to|error:?|error while) (?:pull(?:ing)?|clon(?:e|ing)|fetch(?:ing)?|push(?:ing)?|check(?:ing)? ?out) (?:the )?(?:environment|gitops) repo(?:sitory)?\b/i,
     ],
-    exclude: HEALTHY,
+    // A reconciler skipping its work because a dependency reports bad health is that dependency's health, not a failed
+    // reconcile (Rook waiting on Ceph).
+    exclude: [...HEALTHY, /\bskipping reconcil\w*\b[^\n]{0,80}\bhealth\b/i],
   }),
   signature({
     id: 'image-pull-not-found', incident_type: 'image_pull_not_found', domain: 'release', severity: 'error',
@@ -207,6 +220,13 @@ const rules: Rule[] = [
       /(?:\bsignal 9\b|\bSIGKILL\b)[^\n]{0,160}\b(?:memory|oom|rss)\b|\b(?:memory|oom)\b[^\n]{0,160}(?:\bsignal 9\b|\bSIGKILL\b)/i,
       /\b(?:can(?:no|')?t|unable to|failed to|could not|couldn'?t) (?:re)?allocate\b[^\n]{0,60}?(?:\bmemory\b|\bbytes?\b|\b\d+(?:\.\d+)? ?[KMGT]i?B\b|\bpages?\b)|\b(?:memory|heap|page|buffer|array|object|chunk) allocation (?:failed|failure|error)\b|\ballocation failed\b[^\n]{0,40}\b(?:memory|heap|bytes)\b|\bheap exhausted\b/i,
       /\b(?:exceed(?:s|ed|ing)?|over|reached|hit) (?:the |its |a )?(?:configured |container |pod |cgroup )?(?:memory limit|memory quota)\b|\bmemory cgroup\b[^\n]{0,80}\b(?:out of memory|oom|killed?)\b/i,
+      // Second generalization pass (tenth freeze): the heap or memory exhausted in either word order (the Dart VM's
+      // `Exhausted heap space`, `virtual memory exhausted`), a runtime unable to reserve or obtain the memory it needs
+      // (the JVM's `Could not reserve enough space for object heap`), insufficient memory for a task (SQL Server's
+      // error 701).
+      /\bexhausted (?:the )?(?:heap|memory|address space|virtual memory)\b|\b(?:heap|memory|address space)(?: space)? (?:is |was )?exhausted\b/i,
+      /\b(?:can(?:no|')?t|unable to|failed to|could not|couldn'?t) (?:reserve|obtain) (?:enough |sufficient )?(?:space|memory|address space)\b[^\n]{0,60}?\b(?:heap|memory|bytes?|\d+ ?[KMGT]i?B)\b|\bCould not reserve enough space\b/i,
+      /\binsufficient (?:system |physical |virtual |available |free )?memory (?:in|to|for|available)\b/i,
     ],
     // A container status field saying it was not OOM killed.
     exclude: [...CONFIG_DUMP, /"?OOMKilled"?\s*[:=]\s*"?false\b/i],
@@ -290,6 +310,16 @@ const rules: Rule[] = [
       /\b(?:HOST|SERVICE) (?:ALERT|NOTIFICATION): [^;\n]+;(?:[^;\n]+;)?(?:DOWN|UNREACHABLE|CRITICAL)\b/,
       /\bRemoving (?:service|member|node|peer|server|backend|real server)\b[^\n]{0,120}\b(?:from (?:VS|pool|rotation|upstream)|unhealthy|not responding|failed)|\bLost quorum\b/,
       /\b(?:server|backend|upstream|target|member|instance|endpoint|replica)\b[^\n]{0,80}?\b(?:is down|is now down|is unhealthy|is now unhealthy|is dead|is unreachable|went down|became unhealthy|marked down|marked as down|marked as dead|marked as unhealthy|changed state to down|changed status to down)\b/i,
+      // Second generalization pass (tenth freeze): a component's health reported bad (`health: HEALTH_ERR`, `health status:
+      // fail`, Ceph's health seen by Rook), a status or state changing to down / critical / unhealthy / offline, `is not
+      // healthy`, a peer or disk marked offline or as down, monitors' problem and alert notifications naming something
+      // unavailable or a `…Down` alert (Zabbix, Alertmanager), a health endpoint answering 5xx in an access log.
+      /\bhealth(?:[ _]?status)?\b(?: is|:|=|==)? ?["'&{(]*(?:Health: ?)?"?(?:HEALTH_ERR|CRITICAL|RED|DOWN|UNHEALTHY|FAIL(?:ED|ING|URE)?)\b/i,
+      /\b(?:status|state|health)\b[^\n]{0,60}?\b(?:changed|transitioned|moved|switched)\b[^\n]{0,60}?\bto:? ?["'\[]?(?:DOWN|CRITICAL|UNHEALTHY|OFFLINE|UNREACHABLE)\b/i,
+      /\btemporary offline\b|\btemporarily offline\b|\bmark(?:ing|ed|s)?\b[^\n]{0,200}?\bas (?:down|dead|offline|unhealthy|unreachable)\b/i,
+      /\b(?:is|are|was|were|became|becomes) not healthy\b/i,
+      /(?:\bProblem(?: name)?:|\[PROBLEM\]|\[FIRING(?::\d+)?\]|\balertname[=:] ?"?)[^\n]{0,160}?(?:\b(?:is|are) (?:not available|unavailable|unreachable|down|not responding)\b|\w(?:Down|Unreachable|Unhealthy)\b)/,
+      /\/(?:healthz|readyz|livez|health\w*)\b[^\s"]*(?: HTTP\/[\d.]+)?"? 5\d\d\b/,
     ],
     exclude: HEALTHY,
   }),
@@ -417,7 +447,16 @@ const rules: Rule[] = [
       // or errno, in either order, checked on the dev half and on Loghub. Result codes that show the directory
       // answered (operations error, time limit exceeded, invalid credentials) are not in it.
       /(?:\b(?:ldaps?|active directory|directory service|domain controller|jndi|sssd|slapd|nslcd)\b|ldaps?:\/\/|:(?:389|636|3268|3269)\b)[^\n]{0,200}?(?:can'?t contact|cannot contact|could not contact|cannot be contacted|could not be contacted|\bis unavailable\b|not operational|unreachable|server down|SERVER_DOWN|timed out|broken pipe|transport endpoint is not connected|connection (?:refused|reset|closed|aborted|lost|failed)|no route to host|network (?:error|is unreachable)|\bEOF\b|\bE(?:CONNREFUSED|TIMEDOUT|HOSTUNREACH|NETUNREACH|CONNRESET|PIPE)\b|\berrno\b[ '"=:]*(?:32|104|107|110|111|113)\b)|(?:can'?t contact|cannot contact|could not contact|cannot be contacted|could not be contacted|\bis unavailable\b|not operational|unreachable|server down|SERVER_DOWN|timed out|broken pipe|transport endpoint is not connected|connection (?:refused|reset|closed|aborted|lost|failed)|no route to host|network (?:error|is unreachable)|\bEOF\b|\bE(?:CONNREFUSED|TIMEDOUT|HOSTUNREACH|NETUNREACH|CONNRESET|PIPE)\b|\berrno\b[ '"=:]*(?:32|104|107|110|111|113)\b)[^\n]{0,200}?(?:\b(?:ldaps?|active directory|directory service|domain controller|jndi|sssd|slapd|nslcd)\b|ldaps?:\/\/|:(?:389|636|3268|3269)\b)/i,
+      // Second generalization pass (tenth freeze): a directory client failing to establish or open a connection in
+      // those words (UnboundID's `An error occurred while attempting to establish a connection to server`), a Windows
+      // domain that cannot be contacted, no logon servers, no domain controller reachable.
+      /(?:\bldaps?\b|\bactive directory\b|\bdirectory server\b|ldaps?:\/\/)[^\n]{0,200}?\b(?:error|unable|failed|could not|cannot|couldn'?t)\b[^\n]{0,60}?\b(?:establish|open|create|obtain)(?:ing)? (?:a |an |the )?(?:new )?connection\b/i,
+      /\bdomain\b[^\n]{0,80}?\b(?:could not|cannot|can'?t|couldn'?t) be contacted\b|\bno logon servers? (?:are )?(?:currently )?available\b|\b(?:could not|cannot|can'?t|unable to|couldn'?t) (?:contact|locate|find|reach) (?:a|the|any) domain controller\b/i,
     ],
+    // The directory answered: a bind refused for a missing password or bad credentials (Active Directory's `data 52e`)
+    // is not an unreachable directory, even when the client words it as a connect error (pgAdmin's `Error connecting to
+    // the LDAP server: password is mandatory in simple bind`).
+    exclude: [/\bpassword is mandatory\b|\bAcceptSecurityContext error, data 52e\b/i],
   }),
   signature({
     id: 'nats-unavailable', incident_type: 'nats_unavailable', domain: 'runtime', severity: 'error',

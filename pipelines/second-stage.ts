@@ -46,7 +46,7 @@ const DOMAIN: Readonly<Record<string, Domain>> = {
   panic_fatal: 'application',
 };
 
-export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 17 } as const;
+export const SECOND_STAGE_THRESHOLDS = { minPosterior: 0.95, minMargin: 18 } as const;
 
 const classifier = new SecondStage({ model: SECOND_STAGE_MODEL, ...SECOND_STAGE_THRESHOLDS });
 
