@@ -2,7 +2,8 @@
  * The whole detector as the image runs it (`dist/src/cli.js run -c <the base config>` with the base
  * Deployment's NODE_OPTIONS) against the test env's real kube-apiserver + kwok, a real Loki-protocol store (VictoriaLogs) and a
  * real nats-server; N pods × 10 lines/s. Samples the detector process's CPU and RSS from /proc over a
- * window after catch-up. NODE_FLAGS='…' replaces the Deployment's V8 flags.
+ * window after catch-up, with the manifests' `MALLOC_ARENA_MAX` (an own value in the environment wins).
+ * NODE_FLAGS='…' replaces the Deployment's V8 flags.
  *   node bench/deploy.ts [containers=100] [windowSeconds=40] [profile=api|files]
  * profile files: the node-files DaemonSet as shipped (manifests/overlays/node-files: its config and
  * V8 flags) on one node holding all N pods, reading each pod's CRI file in the kubelet's layout
@@ -11,7 +12,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFile, readFile, writeFile, mkdir, cp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildDist, deploymentNodeFlags } from './lib/image.ts';
+import { buildDist, deploymentNodeFlags, manifestEnv } from './lib/image.ts';
 const root = buildDist();
 const N = Number(process.argv[2] ?? 100);
 const W = Number(process.argv[3] ?? 40);
@@ -74,8 +75,11 @@ try {
   if (unmapped) throw new Error(`bench/deploy.ts: the base config names ${unmapped[0]}, which this bench does not map to its temp dir`);
   await writeFile(join(dir, 'config.yaml'), cfg);
   execFileSync(process.execPath, [`${root}/src/cli.ts`, 'streams', 'apply', '--server', nats.url], { stdio: 'inherit' });
+  // The manifests' malloc setting (the base env every overlay inherits), unless the caller sets one.
+  const arenas = process.env.MALLOC_ARENA_MAX ?? manifestEnv('MALLOC_ARENA_MAX');
+  const mallocEnv = arenas ? { MALLOC_ARENA_MAX: arenas } : {};
   const nodeFlags = process.env.NODE_FLAGS ? process.env.NODE_FLAGS.split(/\s+/).filter(Boolean) : deploymentNodeFlags(profile === 'files' ? 'manifests/overlays/node-files/daemonset-patch.yaml' : undefined);
-  const p = spawn(process.execPath, [...nodeFlags, `${root}/dist/src/cli.js`, 'run', '-c', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RSD_PORT: '18080', LOG_LEVEL: 'warn', ...(profile === 'files' ? { NODE_NAME: nodes[0]! } : {}) } });
+  const p = spawn(process.execPath, [...nodeFlags, `${root}/dist/src/cli.js`, 'run', '-c', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RSD_PORT: '18080', LOG_LEVEL: 'warn', ...mallocEnv, ...(profile === 'files' ? { NODE_NAME: nodes[0]! } : {}) } });
   let errs = '';
   p.stderr!.on('data', (b: Buffer) => { errs += b.toString(); if (errs.length > 20000) errs = errs.slice(-10000); });
   const sample = async () => {
@@ -113,7 +117,7 @@ try {
   p.kill('SIGTERM');
   await new Promise((r) => p.once('exit', r));
   const secs = (b.t - a.t) / 1000;
-  console.log(JSON.stringify({ bench: 'full-detector', profile, containers: N, nodeFlags: nodeFlags.join(' '), linesPerSecExpected: N * 10, linesInPerSec: Math.round((lb - la) / secs), linesOutPerSec: Math.round((lo2 - lo) / secs), cpuCores: +((b.cpu - a.cpu) / secs).toFixed(3), rssMiBMax: Math.round(Math.max(...rssSamples)), rssMiBEnd: Math.round(b.rss), rssHighWaterMiB: Math.round(b.hwm), heapUsedMiB: Math.round(heapUsed / 2 ** 20), heapTotalMiB: Math.round(heapTotal / 2 ** 20), externalMiB: Math.round(external / 2 ** 20), eventLoopLagP99s: lag, findings, dropped, secondsUntilAllFollowed: startup }));
+  console.log(JSON.stringify({ bench: 'full-detector', profile, containers: N, nodeFlags: nodeFlags.join(' '), mallocArenaMax: arenas ?? null, linesPerSecExpected: N * 10, linesInPerSec: Math.round((lb - la) / secs), linesOutPerSec: Math.round((lo2 - lo) / secs), cpuCores: +((b.cpu - a.cpu) / secs).toFixed(3), rssMiBMax: Math.round(Math.max(...rssSamples)), rssMiBEnd: Math.round(b.rss), rssHighWaterMiB: Math.round(b.hwm), heapUsedMiB: Math.round(heapUsed / 2 ** 20), heapTotalMiB: Math.round(heapTotal / 2 ** 20), externalMiB: Math.round(external / 2 ** 20), eventLoopLagP99s: lag, findings, dropped, secondsUntilAllFollowed: startup }));
 } finally {
   clearInterval(writer);
   await env.stop(); await loki.stop(); await nats.stop();

@@ -7,12 +7,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './corpus.ts';
 
+/** The value of env variable `name` in a manifest's container (the base Deployment by default), or null. */
+export function manifestEnv(name: string, manifest = 'manifests/base/deployment.yaml'): string | null {
+  const text = readFileSync(join(repoRoot(), manifest), 'utf8');
+  const m = new RegExp(`- name: ${name}\\s*\\n\\s*value: (.+)`).exec(text);
+  return m ? m[1]!.trim().replace(/^["']|["']$/g, '') : null;
+}
+
 /** The V8 flags (NODE_OPTIONS) of a manifest: the base Deployment's, or another's such as the node-files DaemonSet patch. */
 export function deploymentNodeFlags(manifest = 'manifests/base/deployment.yaml'): string[] {
-  const file = join(repoRoot(), manifest);
-  const m = /- name: NODE_OPTIONS\s*\n\s*value: (.+)/.exec(readFileSync(file, 'utf8'));
-  if (!m) throw new Error(`no NODE_OPTIONS in ${file}`);
-  return m[1]!.trim().replace(/^["']|["']$/g, '').split(/\s+/);
+  const v = manifestEnv('NODE_OPTIONS', manifest);
+  if (v === null) throw new Error(`no NODE_OPTIONS in ${manifest}`);
+  return v.split(/\s+/);
 }
 
 /** Builds dist/ (with the benchmark entry points when `bench`); returns the repository root. */
